@@ -1,0 +1,3 @@
+from pails.cli import main
+
+raise SystemExit(main())

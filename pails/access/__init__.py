@@ -1,0 +1,1 @@
+"""Who is asking: request authentication (SigV2/SigV4, presigned URLs, aws-chunked) and access control."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: the ASGI application, routing and body streaming."""

@@ -1,0 +1,213 @@
+"""The ASGI application: no framework, one function per request.
+
+Parse the request line and headers, authenticate (before any body byte is
+read, so ``Expect: 100-continue`` is answered only for authenticated
+requests), route, run the handler, write the response.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from pails.access.authenticate import authenticate
+from pails.access.request import SignedRequest
+from pails.errors import S3Error
+from pails.http import routes
+from pails.http.body import ClientDisconnected, RequestBody
+from pails.protocol import xml
+from pails.s3.request import Response, S3Request
+from pails.storage.engine import Engine, Settings
+from pails.storage.records import User
+
+log = logging.getLogger("pails")
+
+MAX_HEADER_BYTES = 8 * 1024
+_READ_CHUNK = 1024 * 1024
+_USER_TTL = 2.0  # seconds a cached access key stays valid (users change while serving)
+
+
+def settings_from_env() -> Settings:
+    return Settings(
+        data_dir=os.environ.get("PAILS_DATA_DIR", "./data"),
+        fsync=os.environ.get("PAILS_FSYNC", "1") != "0",
+        domain=os.environ.get("PAILS_DOMAIN") or None,
+        region=os.environ.get("PAILS_REGION", "us-east-1"),
+    )
+
+
+class PailsApp:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+        self.engine: Engine | None = None
+        self._users: dict[str, tuple[float, User]] = {}
+
+    def start(self) -> Engine:
+        if self.engine is None:
+            self.engine = Engine(self._settings or settings_from_env())
+        return self.engine
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.handle(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.start()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self.engine is not None:
+                        self.engine.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    # --- per request -------------------------------------------------------
+    def _lookup_user(self, access_key: str) -> User | None:
+        now = time.monotonic()
+        hit = self._users.get(access_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        assert self.engine is not None
+        user = self.engine.meta.get_user(access_key)
+        if user is not None:
+            self._users[access_key] = (now + _USER_TTL, user)
+        else:
+            self._users.pop(access_key, None)
+        return user
+
+    def _lookup_secret(self, access_key: str) -> str | None:
+        user = self._lookup_user(access_key)
+        return user.secret_key if user else None
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        engine = self.engine or self.start()
+        request_id = secrets.token_hex(8).upper()
+        method = scope["method"]
+        resource = scope.get("path", "/")
+        try:
+            headers = _headers(scope["headers"])
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            raw_path = raw_path.split("?", 1)[0]
+            try:
+                path = unquote_to_bytes(raw_path).decode("utf-8")
+            except UnicodeDecodeError:
+                raise S3Error("InvalidURI") from None
+            resource = path
+            qs = scope.get("query_string", b"").decode("latin-1")
+            try:
+                query_list = parse_qsl(qs, keep_blank_values=True, errors="strict")
+            except (UnicodeDecodeError, ValueError):
+                raise S3Error("InvalidURI") from None
+            query = dict(reversed(query_list)) if query_list else {}
+            bucket, key, virtual = _address(path, headers.get("host", ""), engine.settings.domain)
+            auth = authenticate(
+                SignedRequest(method, path, raw_path, query_list, headers, bucket if virtual else None),
+                self._lookup_secret, datetime.now(UTC))
+            user = self._lookup_user(auth.access_key) if auth.access_key else None
+            if key is not None:
+                target = routes.Target.OBJECT
+            elif bucket is not None:
+                target = routes.Target.BUCKET
+            else:
+                target = routes.Target.SERVICE
+            route = routes.match(target, method, query)
+            if route is None:
+                if routes.is_known_method(target, method):
+                    raise S3Error("NotImplemented", "This operation is not implemented.")
+                raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
+            req = S3Request(method, bucket, key, query, headers, user, RequestBody(receive, headers, auth),
+                            request_id, auth.signature_version)
+            response = await route.handler(engine, req)
+        except S3Error as err:
+            response = _error_response(err, resource, request_id, method)
+        except ClientDisconnected:
+            return
+        except Exception:
+            log.exception("internal error in %s %s", method, resource)
+            response = _error_response(S3Error("InternalError"), resource, request_id, method)
+        await self._send(response, request_id, method, send, engine)
+
+    async def _send(self, response: Response, request_id: str, method: str, send: Any, engine: Engine) -> None:
+        hdrs = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode()),
+                (b"server", b"Pails")]
+        for name, value in response.headers:
+            hdrs.append((name.encode("latin-1"), value.encode("latin-1", "replace")))
+        file = response.file
+        if response.content_length is not None:
+            length = response.content_length
+        else:
+            length = len(response.body)
+        if response.status not in (204, 304):
+            hdrs.append((b"content-length", str(length).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": hdrs})
+        if method == "HEAD" or file is None:
+            await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+            return
+        for blob_id, offset, size in file.pieces:
+            fd = engine.blobs.open(blob_id)
+            try:
+                pos, end = offset, offset + size
+                while pos < end:
+                    data = os.pread(fd, min(_READ_CHUNK, end - pos), pos)
+                    if not data:
+                        raise OSError(f"data file {blob_id} is shorter than its metadata says")
+                    pos += len(data)
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            finally:
+                os.close(fd)
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    total = 0
+    for name_b, value_b in raw:
+        total += len(name_b) + len(value_b)
+        name = name_b.decode("latin-1").lower()
+        value = value_b.decode("latin-1").strip()
+        if name in out:
+            out[name] = f"{out[name]},{value}"
+        else:
+            out[name] = value
+    if total > MAX_HEADER_BYTES:
+        raise S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_BYTES))
+    return out
+
+
+def _address(path: str, host: str, domain: str | None) -> tuple[str | None, str | None, bool]:
+    """(bucket, key, virtual-host style?) from the Host header and path."""
+    if domain:
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        hostname = hostname.lower()
+        if hostname.endswith("." + domain) and len(hostname) > len(domain) + 1:
+            bucket = hostname[: -len(domain) - 1]
+            key = path[1:] if len(path) > 1 else None
+            return bucket, key, True
+    if path in ("", "/"):
+        return None, None, False
+    bucket, sep, key = path[1:].partition("/")
+    if not sep or key == "":
+        return bucket, None, False
+    return bucket, key, False
+
+
+def _error_response(err: S3Error, resource: str, request_id: str, method: str) -> Response:
+    headers = list(err.headers.items())
+    if method == "HEAD":
+        return Response(err.status, headers)
+    extra = "".join(xml.element(k, v) for k, v in err.extra.items())
+    body = (f"{xml.XML_DECL}<Error><Code>{err.code}</Code><Message>{xml.escape(err.message)}</Message>"
+            f"{extra}<Resource>{xml.escape(err.resource or resource)}</Resource>"
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>").encode()
+    headers.append(("Content-Type", "application/xml"))
+    return Response(err.status, headers, body)
+
+
+app = PailsApp()

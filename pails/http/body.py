@@ -1,0 +1,112 @@
+"""The request body as handlers see it: streamed from ASGI ``receive``,
+aws-chunked decoded, and verified against what the signature promised."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from pails.access.aws_chunked import AwsChunkedDecoder
+from pails.access.request import AuthResult
+from pails.errors import S3Error
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+_STREAMING = "STREAMING-"
+
+
+class ClientDisconnected(Exception):
+    """The client went away mid-body; nothing is committed."""
+
+
+class RequestBody:
+    __slots__ = ("_receive", "declared_length", "_content_length", "_decoder", "_sha256", "_expected_sha256",
+                 "_trailers", "_consumed")
+
+    def __init__(self, receive: Receive, headers: dict[str, str], auth: AuthResult) -> None:
+        self._receive = receive
+        self._trailers: dict[str, str] = {}
+        self._consumed = False
+        cl = headers.get("content-length")
+        try:
+            self._content_length = int(cl) if cl is not None else None
+        except ValueError:
+            raise S3Error("InvalidArgument", "Invalid Content-Length", ArgumentName="Content-Length") from None
+        if self._content_length is not None and self._content_length < 0:
+            raise S3Error("InvalidArgument", "Invalid Content-Length", ArgumentName="Content-Length")
+        sha = auth.content_sha256
+        self._decoder: AwsChunkedDecoder | None = None
+        self._sha256 = None
+        self._expected_sha256: str | None = None
+        streaming = sha is not None and sha.startswith(_STREAMING)
+        if streaming or "aws-chunked" in headers.get("content-encoding", ""):
+            self._decoder = AwsChunkedDecoder(
+                signing=auth.chunk_signing,
+                expect_trailer="x-amz-trailer" in headers,
+                signed_trailer=sha is not None and sha.endswith("-TRAILER") and auth.chunk_signing is not None,
+            )
+            decoded = headers.get("x-amz-decoded-content-length")
+            try:
+                self.declared_length = int(decoded) if decoded is not None else None
+            except ValueError:
+                raise S3Error("InvalidArgument", "Invalid x-amz-decoded-content-length") from None
+        else:
+            self.declared_length = self._content_length
+            if sha is not None and len(sha) == 64:
+                self._expected_sha256 = sha.lower()
+                self._sha256 = hashlib.sha256()
+
+    async def _messages(self) -> AsyncIterator[bytes]:
+        if self._consumed:
+            return
+        self._consumed = True
+        receive = self._receive
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            data = message.get("body", b"")
+            if data:
+                yield data
+            if not message.get("more_body", False):
+                return
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        received = 0
+        decoder = self._decoder
+        sha = self._sha256
+        async for data in self._messages():
+            received += len(data)
+            if decoder is not None:
+                for piece in decoder.feed(data):
+                    yield bytes(piece) if isinstance(piece, memoryview) else piece
+            else:
+                if sha is not None:
+                    sha.update(data)
+                yield data
+        if self._content_length is not None and received < self._content_length:
+            raise S3Error("IncompleteBody")
+        if decoder is not None:
+            self._trailers = decoder.finish()
+            if self.declared_length is not None and decoder.decoded_bytes != self.declared_length:
+                raise S3Error("IncompleteBody")
+        elif sha is not None and self._expected_sha256 is not None:
+            if not hmac.compare_digest(sha.hexdigest(), self._expected_sha256):
+                raise S3Error("XAmzContentSHA256Mismatch", ClientComputedContentSHA256=self._expected_sha256,
+                              S3ComputedContentSHA256=sha.hexdigest())
+
+    async def read_all(self, limit: int) -> bytes:
+        if self.declared_length is not None and self.declared_length > limit:
+            raise S3Error("MaxMessageLengthExceeded")
+        parts = []
+        size = 0
+        async for piece in self.chunks():
+            size += len(piece)
+            if size > limit:
+                raise S3Error("MaxMessageLengthExceeded")
+            parts.append(piece)
+        return b"".join(parts)
+
+    def trailers(self) -> dict[str, str]:
+        return self._trailers

@@ -1,0 +1,1 @@
+"""Wire-protocol helpers shared by the S3 layers (checksums, encodings)."""

@@ -1,0 +1,85 @@
+"""S3 additional checksums (x-amz-checksum-*): CRC32, CRC32C, CRC64NVME, SHA1, SHA256.
+
+Incremental so bodies can be checked while streaming.  The CRCs run in native
+code (zlib, awscrt); values travel as base64 of the big-endian digest.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Callable
+
+from awscrt import checksums as _crt
+
+from pails.errors import S3Error
+
+ALGORITHMS: tuple[str, ...] = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+_HEADER_PREFIX = "x-amz-checksum-"
+_BY_HEADER = {_HEADER_PREFIX + a.lower(): a for a in ALGORITHMS}
+
+_CRCS: dict[str, tuple[Callable[[bytes | memoryview, int], int], int]] = {
+    "CRC32": (zlib.crc32, 4),
+    "CRC32C": (_crt.crc32c, 4),
+    "CRC64NVME": (_crt.crc64nvme, 8),
+}
+
+
+def _unknown(algorithm: str) -> S3Error:
+    return S3Error(
+        "InvalidRequest",
+        f"Checksum algorithm provided is unsupported. Please try again with any of "
+        f"the valid types: [{', '.join(ALGORITHMS)}]",
+        ArgumentValue=algorithm[:64],
+    )
+
+
+def _canonical(algorithm: str) -> str:
+    name = algorithm.upper()
+    if name not in ALGORITHMS:
+        raise _unknown(algorithm)
+    return name
+
+
+class Checksum:
+    """Running checksum of one algorithm; feed with ``update`` then read ``b64digest``."""
+
+    __slots__ = ("_crc", "_fn", "_hash", "_size", "algorithm")
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = _canonical(algorithm)
+        crc = _CRCS.get(self.algorithm)
+        self._hash = None if crc else hashlib.new(self.algorithm.lower())
+        self._fn, self._size = crc if crc else (None, 0)
+        self._crc = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._fn is not None:
+            self._crc = self._fn(data, self._crc)
+        else:
+            self._hash.update(data)  # type: ignore[union-attr]
+
+    def digest(self) -> bytes:
+        """Raw big-endian digest (what multipart checksums-of-checksums concatenate)."""
+        if self._fn is not None:
+            return self._crc.to_bytes(self._size, "big")
+        return self._hash.digest()  # type: ignore[union-attr]
+
+    def b64digest(self) -> str:
+        return base64.b64encode(self.digest()).decode()
+
+
+def new_checksum(algorithm: str) -> Checksum:
+    """A fresh checksum; unknown algorithms are an InvalidRequest, as on AWS."""
+    return Checksum(algorithm)
+
+
+def header_name(algorithm: str) -> str:
+    """``CRC32`` -> ``x-amz-checksum-crc32``."""
+    return _HEADER_PREFIX + _canonical(algorithm).lower()
+
+
+def algorithm_for_header(name: str) -> str | None:
+    """``x-amz-checksum-crc32`` (any case) -> ``CRC32``; None for other headers."""
+    return _BY_HEADER.get(name.lower())

@@ -1,0 +1,36 @@
+"""Date formats S3 speaks: RFC 7231 HTTP dates and ISO 8601 with milliseconds."""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(ts: float) -> str:
+    t = time.gmtime(ts)
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
+
+
+def iso8601(ts: float) -> str:
+    t = time.gmtime(ts)
+    ms = int((ts - int(ts)) * 1000)
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+            f".{ms:03d}Z")
+
+
+def parse_http_date(value: str) -> float | None:
+    """Seconds since the epoch, or None when the value is not a date."""
+    try:
+        dt = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt is None:
+        return None
+    try:
+        return dt.timestamp()
+    except (OverflowError, ValueError):
+        return None

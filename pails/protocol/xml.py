@@ -1,0 +1,56 @@
+"""XML in and out.  Rendering is string building (fast, exact AWS shapes);
+parsing goes through expat via ElementTree with DOCTYPEs refused outright, so
+no entity tricks reach us."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from pails.errors import S3Error
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
+                          "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
+_SPECIAL = frozenset("&<>\"'\r\n\t")
+MAX_XML_BODY = 1024 * 1024
+
+
+def escape(text: str) -> str:
+    """Escape text for element content or attributes (keys may hold anything)."""
+    if _SPECIAL.isdisjoint(text):
+        return text
+    return text.translate(_ESCAPES)
+
+
+def element(name: str, value: str | int | None) -> str:
+    if value is None:
+        return ""
+    return f"<{name}>{escape(str(value))}</{name}>"
+
+
+def document(root: str, inner: str) -> bytes:
+    return f'{XML_DECL}<{root} xmlns="{S3_NS}">{inner}</{root}>'.encode()
+
+
+def parse(body: bytes, error_code: str = "MalformedXML") -> ET.Element:
+    """Parse a request body; strip namespaces so callers match local names."""
+    if not body.strip():
+        raise S3Error(error_code)
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise S3Error(error_code)
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise S3Error(error_code) from exc
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag[:1] == "{":
+            el.tag = el.tag.split("}", 1)[1]
+    return root
+
+
+def child_text(el: ET.Element, name: str) -> str | None:
+    c = el.find(name)
+    if c is None:
+        return None
+    return c.text or ""

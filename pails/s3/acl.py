@@ -1,0 +1,69 @@
+"""GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl."""
+
+from __future__ import annotations
+
+from pails.access import acl as acls
+from pails.errors import S3Error
+from pails.protocol import xml
+from pails.s3.objects import _find_object
+from pails.s3.permissions import (
+    acl_from_request,
+    engine_resolve_email,
+    engine_resolve_id,
+    get_bucket,
+    require_bucket,
+    require_object,
+)
+from pails.s3.request import Response, S3Request
+from pails.storage.engine import Engine
+
+
+async def _acl_from_put(engine: Engine, req: S3Request, current: acls.Acl,
+                        bucket_owner: str | None = None) -> acls.Acl:
+    """The new ACL a PUT ?acl asks for: canned header, grant headers or XML body."""
+    body = await req.body.read_all(xml.MAX_XML_BODY)
+    has_headers = "x-amz-acl" in req.headers or any(h.startswith("x-amz-grant-") for h in req.headers)
+    if body.strip():
+        if has_headers:
+            raise S3Error("UnexpectedContent", "This request does not support content")
+        new = acls.parse_access_control_policy(body, engine_resolve_email(engine), engine_resolve_id(engine))
+        if new.owner_id != current.owner_id:
+            raise S3Error("AccessDenied")
+        return acls.Acl(current.owner_id, current.owner_display_name, new.grants)
+    if not has_headers:
+        raise S3Error("MissingSecurityHeader", "Your request was missing a required header",
+                      MissingHeaderName="x-amz-acl")
+    bucket = None
+    if bucket_owner is not None:
+        bucket = get_bucket(engine, req)
+    return acl_from_request(engine, req, current.owner_id, current.owner_display_name, bucket)
+
+
+async def get_bucket_acl(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    require_bucket(req, bucket, "READ_ACP")
+    return Response.xml(acls.render_access_control_policy(acls.Acl.from_json(bucket.acl)))
+
+
+async def put_bucket_acl(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    require_bucket(req, bucket, "WRITE_ACP")
+    new = await _acl_from_put(engine, req, acls.Acl.from_json(bucket.acl))
+    await engine.meta.update_bucket(bucket.id, acl=new.to_json())
+    return Response(200)
+
+
+async def get_object_acl(engine: Engine, req: S3Request) -> Response:
+    obj = _find_object(engine, req)
+    require_object(req, obj, "READ_ACP")
+    return Response.xml(acls.render_access_control_policy(acls.Acl.from_json(obj.acl)))
+
+
+async def put_object_acl(engine: Engine, req: S3Request) -> Response:
+    obj = _find_object(engine, req)
+    require_object(req, obj, "WRITE_ACP")
+    bucket = get_bucket(engine, req)
+    new = await _acl_from_put(engine, req, acls.Acl.from_json(obj.acl), bucket.owner_id)
+    assert req.key is not None
+    await engine.meta.set_object_acl(bucket.id, req.key, new.to_json())
+    return Response(200)

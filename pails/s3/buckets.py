@@ -1,0 +1,75 @@
+"""Service and bucket operations: ListBuckets, CreateBucket, HeadBucket,
+DeleteBucket, GetBucketLocation, Get/PutBucketVersioning."""
+
+from __future__ import annotations
+
+import time
+
+from pails.errors import S3Error
+from pails.protocol import xml
+from pails.protocol.dates import iso8601
+from pails.protocol.names import check_bucket_name
+from pails.s3.permissions import acl_from_request, get_bucket, require_owner, require_user
+from pails.s3.request import Response, S3Request
+from pails.storage.engine import Engine
+from pails.storage.records import Bucket
+
+
+async def list_buckets(engine: Engine, req: S3Request) -> Response:
+    require_user(req)
+    assert req.user is not None
+    owner = (f"<Owner><ID>{req.user.canonical_id}</ID>"
+             f"<DisplayName>{xml.escape(req.user.display_name)}</DisplayName></Owner>")
+    items = "".join(f"<Bucket><Name>{b.name}</Name><CreationDate>{iso8601(b.created)}</CreationDate></Bucket>"
+                    for b in engine.meta.list_buckets(req.user.canonical_id))
+    return Response.xml(xml.document("ListAllMyBucketsResult", f"{owner}<Buckets>{items}</Buckets>"))
+
+
+async def create_bucket(engine: Engine, req: S3Request) -> Response:
+    require_user(req)
+    assert req.user is not None and req.bucket is not None
+    check_bucket_name(req.bucket)
+    body = await req.body.read_all(xml.MAX_XML_BODY)
+    location = ""
+    if body.strip():
+        root = xml.parse(body)
+        if root.tag != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        location = (xml.child_text(root, "LocationConstraint") or "").strip()
+    acl = acl_from_request(engine, req, req.user.canonical_id, req.user.display_name)
+    bucket = Bucket(id=0, name=req.bucket, owner_id=req.user.canonical_id, created=time.time(),
+                    location=location, acl=acl.to_json(), versioning=None, props="{}")
+    created, holder = await engine.meta.create_bucket(bucket)
+    if not created and holder.owner_id != req.user.canonical_id:
+        raise S3Error("BucketAlreadyExists", BucketName=req.bucket)
+    return Response(200, [("Location", f"/{req.bucket}")])
+
+
+async def head_bucket(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    from pails.s3.permissions import require_bucket
+
+    require_bucket(req, bucket, "READ")
+    return Response(200, [("x-amz-bucket-region", bucket.location or engine.settings.region)])
+
+
+async def delete_bucket(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    require_owner(req, bucket)
+    await engine.meta.delete_bucket(bucket.id)
+    return Response(204)
+
+
+async def get_bucket_location(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    require_owner(req, bucket)
+    inner = xml.escape(bucket.location)
+    return Response.xml(f'{xml.XML_DECL}<LocationConstraint xmlns="{xml.S3_NS}">{inner}</LocationConstraint>'
+                        .encode())
+
+
+async def get_bucket_versioning(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    require_owner(req, bucket)
+    inner = xml.element("Status", bucket.versioning)
+    return Response.xml(xml.document("VersioningConfiguration", inner))

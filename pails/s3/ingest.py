@@ -1,0 +1,135 @@
+"""Receiving an object body: small ones in memory (they go inline into the
+metadata row), large ones streamed to a data file, hashed as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass, field
+
+from pails.errors import S3Error
+from pails.protocol import checksums as ck
+from pails.s3.request import S3Request
+from pails.storage.blobs import BlobWriter
+from pails.storage.engine import Engine
+
+# Hash and write in a worker thread once this much has queued up: hashlib and
+# os.write release the GIL, so large uploads use a second core.
+_OFFLOAD_BATCH = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Ingested:
+    size: int
+    md5_hex: str
+    inline: bytes | None
+    writer: BlobWriter | None
+    checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> b64, verified
+
+
+def expected_md5(req: S3Request) -> bytes | None:
+    value = req.headers.get("content-md5")
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise S3Error("InvalidDigest") from exc
+    if len(digest) != 16:
+        raise S3Error("InvalidDigest")
+    return digest
+
+
+def requested_checksums(req: S3Request) -> tuple[dict[str, str], list[str]]:
+    """(algorithm -> b64 value sent in a header, algorithms whose value comes
+    in a trailer).  At most one flexible checksum per request, as AWS."""
+    given: dict[str, str] = {}
+    for name, value in req.headers.items():
+        if name.startswith("x-amz-checksum-") and name not in ("x-amz-checksum-type", "x-amz-checksum-algorithm",
+                                                               "x-amz-checksum-mode"):
+            alg = ck.algorithm_for_header(name)
+            if alg is None:
+                raise S3Error("InvalidRequest", f"Unsupported checksum header {name}")
+            given[alg] = value.strip()
+    trailing: list[str] = []
+    trailer = req.headers.get("x-amz-trailer")
+    if trailer:
+        for name in trailer.split(","):
+            alg = ck.algorithm_for_header(name.strip().lower())
+            if alg is None:
+                raise S3Error("InvalidRequest", f"Unsupported trailer {name.strip()}")
+            trailing.append(alg)
+    if len(given) + len(trailing) > 1:
+        raise S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types "
+                                        "are not allowed.")
+    declared = req.headers.get("x-amz-sdk-checksum-algorithm")
+    if declared and not given and not trailing:
+        raise S3Error("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding "
+                                        "x-amz-checksum-* or x-amz-trailer headers were found.")
+    return given, trailing
+
+
+async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True) -> Ingested:
+    md5_expected = expected_md5(req)
+    given, trailing = requested_checksums(req)
+    hashers = [ck.new_checksum(a) for a in (*given, *trailing)]
+    inline_max = engine.settings.inline_max if allow_inline else -1
+    md5 = hashlib.md5()
+    held: list[bytes] = []
+    held_size = 0
+    writer: BlobWriter | None = None
+    pending: list[bytes] = []
+    pending_size = 0
+    loop = asyncio.get_running_loop()
+    try:
+        async for chunk in req.body.chunks():
+            if writer is None:
+                held.append(chunk)
+                held_size += len(chunk)
+                if held_size > inline_max:
+                    writer = engine.blobs.create()
+                    writer.extra_hashes = hashers  # type: ignore[assignment]
+                    pending, pending_size, held = held, held_size, []
+            else:
+                pending.append(chunk)
+                pending_size += len(chunk)
+            if pending_size >= _OFFLOAD_BATCH and writer is not None:
+                batch, pending, pending_size = pending, [], 0
+                await loop.run_in_executor(None, writer.write_many, batch)
+        if writer is not None and pending:
+            writer.write_many(pending)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is None:
+        data = b"".join(held)
+        md5.update(data)
+        for h in hashers:
+            h.update(data)
+        result = Ingested(len(data), md5.hexdigest(), data, None)
+    else:
+        result = Ingested(writer.size, writer.md5.hexdigest(), None, writer)
+    try:
+        if md5_expected is not None and md5_expected.hex() != result.md5_hex:
+            raise S3Error("BadDigest")
+        trailers = req.body.trailers()
+        for h in hashers:
+            alg = h.algorithm
+            sent = given.get(alg)
+            if sent is None:
+                sent = trailers.get(ck.header_name(alg))
+                if sent is None:
+                    raise S3Error("InvalidRequest", f"The trailer {ck.header_name(alg)} was declared but "
+                                                    "not sent.")
+            computed = h.b64digest()
+            if sent != computed:
+                raise S3Error("BadDigest", f"The {alg} you specified did not match the calculated checksum.")
+            result.checksums[alg] = computed
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return result

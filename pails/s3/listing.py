@@ -1,0 +1,237 @@
+"""Listing: ListObjects (v1), ListObjectsV2 and ListObjectVersions.
+
+A page costs work proportional to the page: rows come from one range scan,
+and a delimiter listing seeks past each common prefix instead of reading the
+keys under it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import quote
+
+from pails.errors import S3Error
+from pails.protocol import xml
+from pails.protocol.dates import iso8601
+from pails.protocol.keys import prefix_successor
+from pails.s3.permissions import get_bucket, require_bucket
+from pails.s3.request import Response, S3Request
+from pails.storage.engine import Engine
+from pails.storage.records import ListingRow
+
+MAX_KEYS = 1000
+
+
+def _max_keys(req: S3Request, name: str = "max-keys") -> int:
+    raw = req.query.get(name)
+    if raw is None:
+        return MAX_KEYS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise S3Error("InvalidArgument", "Provided max-keys not an integer or within integer range",
+                      ArgumentName=name, ArgumentValue=raw) from None
+    if value < 0:
+        raise S3Error("InvalidArgument", "Argument max-keys must be an integer between 0 and 2147483647",
+                      ArgumentName=name, ArgumentValue=raw)
+    return min(value, MAX_KEYS)
+
+
+def _encoding(req: S3Request) -> str | None:
+    enc = req.query.get("encoding-type")
+    if enc is None:
+        return None
+    if enc.lower() != "url":
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
+                      ArgumentName="encoding-type", ArgumentValue=enc)
+    return "url"
+
+
+def collect(engine: Engine, bucket_id: int, prefix: str, delimiter: str, after: str,
+            max_keys: int) -> tuple[list[ListingRow], list[str], bool, str | None]:
+    """One page: (objects, common prefixes, truncated, last entry's key or prefix).
+
+    ``after`` is exclusive; a common prefix that ``after`` lies inside has
+    been returned already and is skipped."""
+    rows: list[ListingRow] = []
+    prefixes: list[str] = []
+    if max_keys == 0:
+        return rows, prefixes, False, None
+    count = 0
+    last: str | None = None
+    cursor, inclusive = after, False
+    meta = engine.meta
+    while True:
+        batch_size = max_keys - count + 1
+        batch = meta.list_objects(bucket_id, cursor, prefix, batch_size, inclusive)
+        if not batch:
+            return rows, prefixes, False, last
+        reseek = False
+        for row in batch:
+            key = row.key
+            if delimiter:
+                idx = key.find(delimiter, len(prefix))
+                if idx >= 0:
+                    common = key[:idx + len(delimiter)]
+                    nxt = prefix_successor(common)
+                    if not after.startswith(common):
+                        if count == max_keys:
+                            return rows, prefixes, True, last
+                        prefixes.append(common)
+                        count += 1
+                        last = common
+                    if nxt is None:
+                        return rows, prefixes, False, last
+                    cursor, inclusive, reseek = nxt, True, True
+                    break
+            if count == max_keys:
+                return rows, prefixes, True, last
+            rows.append(row)
+            count += 1
+            last = key
+        if not reseek:
+            if len(batch) < batch_size:
+                return rows, prefixes, False, last
+            cursor, inclusive = batch[-1].key, False
+
+
+def _enc(value: str, encoding: str | None) -> str:
+    return quote(value, safe="/") if encoding == "url" else value
+
+
+def _contents(rows: list[ListingRow], encoding: str | None, owners: dict[str, str] | None) -> str:
+    parts = []
+    for r in rows:
+        owner = ""
+        if owners is not None:
+            owner = f"<Owner><ID>{r.owner_id}</ID><DisplayName>{xml.escape(owners.get(r.owner_id, ''))}" \
+                    "</DisplayName></Owner>"
+        parts.append(f"<Contents><Key>{xml.escape(_enc(r.key, encoding))}</Key>"
+                     f"<LastModified>{iso8601(r.last_modified)}</LastModified>"
+                     f"<ETag>{xml.escape(r.etag)}</ETag><Size>{r.size}</Size>{owner}"
+                     f"<StorageClass>{r.storage_class}</StorageClass></Contents>")
+    return "".join(parts)
+
+
+def _common(prefixes: list[str], encoding: str | None) -> str:
+    return "".join(f"<CommonPrefixes><Prefix>{xml.escape(_enc(p, encoding))}</Prefix></CommonPrefixes>"
+                   for p in prefixes)
+
+
+def _owner_names(engine: Engine, rows: list[ListingRow]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for r in rows:
+        if r.owner_id not in names:
+            u = engine.meta.get_user_by_id(r.owner_id)
+            names[r.owner_id] = u.display_name if u else ""
+    return names
+
+
+async def list_objects(engine: Engine, req: S3Request) -> Response:
+    if req.query.get("list-type") == "2":
+        return await list_objects_v2(engine, req)
+    bucket = get_bucket(engine, req)
+    require_bucket(req, bucket, "READ")
+    q = req.query
+    prefix, delimiter, marker = q.get("prefix", ""), q.get("delimiter", ""), q.get("marker", "")
+    max_keys = _max_keys(req)
+    encoding = _encoding(req)
+    rows, prefixes, truncated, last = collect(engine, bucket.id, prefix, delimiter, marker, max_keys)
+    inner = [f"<Name>{bucket.name}</Name>", xml.element("Prefix", _enc(prefix, encoding)),
+             xml.element("Marker", _enc(marker, encoding)), f"<MaxKeys>{max_keys}</MaxKeys>"]
+    if delimiter:
+        inner.append(xml.element("Delimiter", _enc(delimiter, encoding)))
+    inner.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+    if truncated and delimiter and last is not None:
+        inner.append(xml.element("NextMarker", _enc(last, encoding)))
+    if encoding:
+        inner.append("<EncodingType>url</EncodingType>")
+    inner.append(_contents(rows, encoding, _owner_names(engine, rows)))
+    inner.append(_common(prefixes, encoding))
+    return Response.xml(xml.document("ListBucketResult", "".join(inner)))
+
+
+def _token_encode(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def _token_decode(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                      ArgumentName="continuation-token") from None
+
+
+async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    require_bucket(req, bucket, "READ")
+    q = req.query
+    prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+    start_after = q.get("start-after", "")
+    token = q.get("continuation-token")
+    if token is not None and token == "":
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                      ArgumentName="continuation-token")
+    after = _token_decode(token) if token is not None else start_after
+    max_keys = _max_keys(req)
+    encoding = _encoding(req)
+    fetch_owner = q.get("fetch-owner", "").lower() == "true"
+    rows, prefixes, truncated, last = collect(engine, bucket.id, prefix, delimiter, after, max_keys)
+    inner = [f"<Name>{bucket.name}</Name>", f"<Prefix>{xml.escape(_enc(prefix, encoding))}</Prefix>"]
+    if start_after:
+        inner.append(xml.element("StartAfter", _enc(start_after, encoding)))
+    if token is not None:
+        inner.append(xml.element("ContinuationToken", token))
+    inner.append(f"<KeyCount>{len(rows) + len(prefixes)}</KeyCount><MaxKeys>{max_keys}</MaxKeys>")
+    if delimiter:
+        inner.append(xml.element("Delimiter", _enc(delimiter, encoding)))
+    inner.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+    if truncated and last is not None:
+        inner.append(xml.element("NextContinuationToken", _token_encode(last)))
+    if encoding:
+        inner.append("<EncodingType>url</EncodingType>")
+    inner.append(_contents(rows, encoding, _owner_names(engine, rows) if fetch_owner else None))
+    inner.append(_common(prefixes, encoding))
+    return Response.xml(xml.document("ListBucketResult", "".join(inner)))
+
+
+async def list_object_versions(engine: Engine, req: S3Request) -> Response:
+    """Unversioned buckets: every current object is version ``null``."""
+    bucket = get_bucket(engine, req)
+    require_bucket(req, bucket, "READ")
+    q = req.query
+    prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
+    key_marker = q.get("key-marker", "")
+    version_marker = q.get("version-id-marker", "")
+    if version_marker and not key_marker:
+        raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.",
+                      ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    max_keys = _max_keys(req, "max-keys")
+    encoding = _encoding(req)
+    rows, prefixes, truncated, last = collect(engine, bucket.id, prefix, delimiter, key_marker, max_keys)
+    owners = _owner_names(engine, rows)
+    inner = [f"<Name>{bucket.name}</Name>", f"<Prefix>{xml.escape(_enc(prefix, encoding))}</Prefix>",
+             f"<KeyMarker>{xml.escape(_enc(key_marker, encoding))}</KeyMarker>",
+             f"<VersionIdMarker>{xml.escape(version_marker)}</VersionIdMarker>",
+             f"<MaxKeys>{max_keys}</MaxKeys>"]
+    if delimiter:
+        inner.append(xml.element("Delimiter", _enc(delimiter, encoding)))
+    inner.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+    if truncated and last is not None:
+        inner.append(xml.element("NextKeyMarker", _enc(last, encoding)))
+        inner.append("<NextVersionIdMarker>null</NextVersionIdMarker>")
+    if encoding:
+        inner.append("<EncodingType>url</EncodingType>")
+    for r in rows:
+        owner = f"<Owner><ID>{r.owner_id}</ID><DisplayName>{xml.escape(owners.get(r.owner_id, ''))}" \
+                "</DisplayName></Owner>"
+        tag = "DeleteMarker" if r.delete_marker else "Version"
+        body = "" if r.delete_marker else (f"<ETag>{xml.escape(r.etag)}</ETag><Size>{r.size}</Size>"
+                                           f"<StorageClass>{r.storage_class}</StorageClass>")
+        inner.append(f"<{tag}><Key>{xml.escape(_enc(r.key, encoding))}</Key>"
+                     f"<VersionId>{r.version_id}</VersionId><IsLatest>{'true' if r.is_latest else 'false'}"
+                     f"</IsLatest><LastModified>{iso8601(r.last_modified)}</LastModified>{body}{owner}</{tag}>")
+    inner.append(_common(prefixes, encoding))
+    return Response.xml(xml.document("ListVersionsResult", "".join(inner)))

@@ -1,0 +1,224 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote
+
+from pails.errors import S3Error
+from pails.protocol import checksums as ck
+from pails.protocol.conditional import evaluate_read
+from pails.protocol.dates import http_date, parse_http_date
+from pails.protocol.names import check_key
+from pails.protocol.ranges import parse_range
+from pails.s3 import ingest
+from pails.s3.permissions import (
+    acl_from_request,
+    bucket_allows,
+    get_bucket,
+    require_bucket,
+    require_object,
+)
+from pails.s3.request import FileBody, Response, S3Request
+from pails.storage.engine import Engine
+from pails.storage.meta import WriteCondition
+from pails.storage.records import ObjectVersion
+
+MAX_USER_METADATA = 2048
+# Request headers stored with an object and replayed on GET/HEAD.
+_STORED_HEADERS = ("content-type", "content-encoding", "content-disposition", "content-language",
+                   "cache-control", "expires", "x-amz-website-redirect-location")
+_CANONICAL_NAMES = {
+    "content-type": "Content-Type", "content-encoding": "Content-Encoding",
+    "content-disposition": "Content-Disposition", "content-language": "Content-Language",
+    "cache-control": "Cache-Control", "expires": "Expires",
+    "x-amz-website-redirect-location": "x-amz-website-redirect-location",
+}
+STORAGE_CLASSES = frozenset({"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                             "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE"})
+_RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type", "response-content-language": "Content-Language",
+    "response-expires": "Expires", "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition", "response-content-encoding": "Content-Encoding",
+}
+
+
+def stored_headers(req: S3Request) -> dict[str, str]:
+    """The headers to keep with a new object, checked against AWS's limits."""
+    h = req.headers
+    out: dict[str, str] = {}
+    meta_size = 0
+    for name in _STORED_HEADERS:
+        value = h.get(name)
+        if value is not None:
+            out[_CANONICAL_NAMES[name]] = value
+    enc = out.get("Content-Encoding")
+    if enc is not None and "aws-chunked" in enc:
+        rest = [e.strip() for e in enc.split(",") if e.strip() and e.strip() != "aws-chunked"]
+        if rest:
+            out["Content-Encoding"] = ",".join(rest)
+        else:
+            del out["Content-Encoding"]
+    out.setdefault("Content-Type", "binary/octet-stream")
+    for name, value in h.items():
+        if name.startswith("x-amz-meta-"):
+            out[name] = value
+            meta_size += len(name) - 11 + len(value.encode("latin-1", "replace"))
+    if meta_size > MAX_USER_METADATA:
+        raise S3Error("MetadataTooLarge", Size=str(meta_size), MaxSizeAllowed=str(MAX_USER_METADATA))
+    return out
+
+
+def storage_class(req: S3Request) -> str:
+    sc = req.headers.get("x-amz-storage-class", "STANDARD")
+    if sc not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass", StorageClassRequested=sc)
+    return sc
+
+
+def write_condition(req: S3Request) -> WriteCondition | None:
+    inm = req.headers.get("if-none-match")
+    im = req.headers.get("if-match")
+    if inm is None and im is None:
+        return None
+    if inm is not None and inm.strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match on writes supports only '*'.")
+    return WriteCondition(if_match=im.strip() if im is not None else None, if_none_match_any=inm is not None)
+
+
+def object_owner(req: S3Request, bucket_owner: str) -> tuple[str, str]:
+    if req.user is None:  # anonymous writes (public-read-write) belong to the bucket owner
+        return bucket_owner, ""
+    return req.user.canonical_id, req.user.display_name
+
+
+async def put_object(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    assert req.key is not None
+    check_key(req.key)
+    require_bucket(req, bucket, "WRITE")
+    if req.body.declared_length is None and "content-length" not in req.headers \
+            and "transfer-encoding" not in req.headers:
+        raise S3Error("MissingContentLength")
+    if "x-amz-write-offset-bytes" in req.headers:
+        raise S3Error("NotImplemented", "Appends are not implemented yet.")
+    headers = stored_headers(req)
+    sc = storage_class(req)
+    condition = write_condition(req)
+    owner_id, owner_name = object_owner(req, bucket.owner_id)
+    acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
+    body = await ingest.receive(engine, req)
+    etag = f'"{body.md5_hex}"'
+    version = ObjectVersion(
+        bucket_id=bucket.id, key=req.key, version_id="null", size=body.size, etag=etag,
+        last_modified=time.time(), headers=json.dumps(headers, separators=(",", ":")), acl=acl.to_json(),
+        owner_id=owner_id, storage_class=sc, inline=body.inline,
+        blob_id=body.writer.blob_id if body.writer else None, manifest=None,
+        checksums=json.dumps(body.checksums) if body.checksums else None,
+    )
+    await engine.commit_object(version, body.writer, condition)
+    out = [("ETag", etag)]
+    for alg, value in body.checksums.items():
+        out.append((ck.header_name(alg), value))
+    return Response(200, out)
+
+
+def _find_object(engine: Engine, req: S3Request) -> ObjectVersion:
+    bucket = get_bucket(engine, req)
+    assert req.key is not None
+    obj = engine.meta.get_object(bucket.id, req.key)
+    if obj is None or obj.delete_marker:
+        # Without permission to list, a missing key must not be told apart
+        # from a forbidden one.
+        if not bucket_allows(req, bucket, "READ"):
+            raise S3Error("AccessDenied")
+        raise S3Error("NoSuchKey", Key=req.key)
+    return obj
+
+
+def _object_headers(obj: ObjectVersion, req: S3Request) -> list[tuple[str, str]]:
+    out = [("ETag", obj.etag), ("Last-Modified", http_date(obj.last_modified)), ("Accept-Ranges", "bytes")]
+    stored: dict[str, str] = json.loads(obj.headers)
+    for name, param in _RESPONSE_OVERRIDES.items():
+        value = req.query.get(name)
+        if value is not None:
+            stored[param] = value
+    out.extend(stored.items())
+    if obj.storage_class != "STANDARD":
+        out.append(("x-amz-storage-class", obj.storage_class))
+    if obj.version_id != "null":
+        out.append(("x-amz-version-id", obj.version_id))
+    return out
+
+
+def _read_checks(obj: ObjectVersion, req: S3Request) -> Response | None:
+    status = evaluate_read(req.headers, obj.etag, obj.last_modified)
+    if status == 412:
+        raise S3Error("PreconditionFailed", Condition="If-Match" if "if-match" in req.headers
+                      else "If-Unmodified-Since")
+    if status == 304:
+        return Response(304, [("ETag", obj.etag), ("Last-Modified", http_date(obj.last_modified))])
+    return None
+
+
+def _pieces(obj: ObjectVersion, first: int, length: int) -> list[tuple[str, int, int]]:
+    if obj.blob_id:
+        return [(obj.blob_id, first, length)]
+    pieces = []
+    assert obj.manifest is not None
+    pos = 0
+    end = first + length
+    for blob_id, size in json.loads(obj.manifest):
+        lo, hi = max(first, pos), min(end, pos + size)
+        if lo < hi:
+            pieces.append((blob_id, lo - pos, hi - lo))
+        pos += size
+        if pos >= end:
+            break
+    return pieces
+
+
+async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Response:
+    obj = _find_object(engine, req)
+    require_object(req, obj, "READ")
+    early = _read_checks(obj, req)
+    if early is not None:
+        return early
+    headers = _object_headers(obj, req)
+    rng = parse_range(req.headers.get("range"), obj.size)
+    status = 200
+    first, length = 0, obj.size
+    if rng is not None:
+        first, last = rng
+        length = last - first + 1
+        status = 206
+        headers.append(("Content-Range", f"bytes {first}-{last}/{obj.size}"))
+    elif obj.checksums and req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        for alg, value in json.loads(obj.checksums).items():
+            headers.append((ck.header_name(alg), value))
+    if head:
+        return Response(status, headers, content_length=length)
+    if obj.inline is not None or obj.size == 0:
+        data = obj.inline or b""
+        return Response(status, headers, data[first:first + length] if rng is not None else data)
+    return Response(status, headers, file=FileBody(_pieces(obj, first, length)), content_length=length)
+
+
+async def head_object(engine: Engine, req: S3Request) -> Response:
+    return await get_object(engine, req, head=True)
+
+
+async def delete_object(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    assert req.key is not None
+    require_bucket(req, bucket, "WRITE")
+    await engine.delete_object(bucket.id, req.key)
+    return Response(204)
+
+
+def encode_key(key: str, encoding_type: str | None) -> str:
+    return quote(key, safe="/") if encoding_type == "url" else key
+
+
+__all__ = ["put_object", "get_object", "head_object", "delete_object", "parse_http_date"]

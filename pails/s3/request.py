@@ -1,0 +1,59 @@
+"""What an S3 handler receives and returns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pails.storage.records import User
+
+
+class Body(Protocol):
+    """The request body, already decoded (aws-chunked) and verified as it
+    streams (x-amz-content-sha256, chunk signatures)."""
+
+    declared_length: int | None  # payload length, when the client said it
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def read_all(self, limit: int) -> bytes: ...
+
+    def trailers(self) -> dict[str, str]: ...
+
+
+@dataclass(slots=True)
+class S3Request:
+    method: str
+    bucket: str | None
+    key: str | None
+    query: dict[str, str]
+    headers: dict[str, str]
+    user: User | None  # None: the anonymous principal
+    body: Body
+    request_id: str
+    signature_version: str = "anonymous"
+
+    @property
+    def principal_id(self) -> str | None:
+        return self.user.canonical_id if self.user else None
+
+
+@dataclass(slots=True)
+class FileBody:
+    """A response body read from data files: (blob_id, offset, length) pieces."""
+
+    pieces: list[tuple[str, int, int]]
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    file: FileBody | None = None
+    content_length: int | None = None  # for HEAD and file bodies
+
+    @staticmethod
+    def xml(body: bytes, status: int = 200) -> Response:
+        return Response(status, [("Content-Type", "application/xml")], body)

@@ -1,0 +1,1 @@
+"""Storage engine: the metadata store, the blob store and the commit protocol."""

@@ -1,0 +1,148 @@
+"""Object data files, named by a random id and never by the key.
+
+The commit protocol for a data file:
+
+1. stream the body to ``tmp/<id>`` (hashing as it arrives), fsync the file and
+   the ``tmp`` directory;
+2. one metadata transaction makes the object, referencing ``<id>``, visible;
+3. rename ``tmp/<id>`` to ``blobs/<xx>/<id>``.
+
+A crash before 2 leaves an unreferenced file in ``tmp``; a crash between 2 and
+3 leaves a referenced one.  Recovery (at start-up, before serving) looks only
+at ``tmp``: referenced files finish their rename, the rest are deleted.  Files
+that a committed overwrite or delete stopped referencing are listed in the
+metadata (``blob_garbage``) by that same commit and unlinked afterwards, so
+nothing leaks whatever the moment of a crash.  Readers that find no file in
+``blobs`` look in ``tmp`` (the window between 2 and 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pails.storage.meta import MetaStore
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobWriter:
+    """A data file being written: bytes go to disk and into the MD5 as they
+    arrive, so the body is never held in memory."""
+
+    __slots__ = ("store", "blob_id", "path", "fd", "md5", "size", "extra_hashes")
+
+    def __init__(self, store: BlobStore, blob_id: str) -> None:
+        self.store = store
+        self.blob_id = blob_id
+        self.path = os.path.join(store.tmp_dir, blob_id)
+        self.fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+        self.md5 = hashlib.md5()
+        self.size = 0
+        self.extra_hashes: list[object] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.md5.update(data)
+        for h in self.extra_hashes:
+            h.update(data)  # type: ignore[attr-defined]
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        self.size += len(data)
+
+    def write_many(self, pieces: Iterable[bytes | memoryview]) -> None:
+        for piece in pieces:
+            self.write(piece)
+
+    def seal(self) -> None:
+        """Make the file durable in ``tmp`` (step 1 of the protocol)."""
+        if self.store.fsync:
+            os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        if self.store.fsync:
+            _fsync_dir(self.store.tmp_dir)
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class BlobStore:
+    def __init__(self, root: str, *, fsync: bool = True) -> None:
+        self.root = root
+        self.fsync = fsync
+        self.tmp_dir = os.path.join(root, "tmp")
+        self.blob_dir = os.path.join(root, "blobs")
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        for i in range(256):
+            os.makedirs(os.path.join(self.blob_dir, f"{i:02x}"), exist_ok=True)
+
+    def final_path(self, blob_id: str) -> str:
+        return os.path.join(self.blob_dir, blob_id[:2], blob_id)
+
+    def create(self) -> BlobWriter:
+        return BlobWriter(self, secrets.token_hex(16))
+
+    def promote(self, blob_id: str) -> None:
+        """Step 3: move a committed file into place.  Not fsync'd: recovery
+        redoes a rename lost in a crash."""
+        try:
+            os.rename(os.path.join(self.tmp_dir, blob_id), self.final_path(blob_id))
+        except FileNotFoundError:
+            pass
+
+    def open(self, blob_id: str) -> int:
+        """An fd for reading; the caller closes it."""
+        try:
+            return os.open(self.final_path(blob_id), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return os.open(os.path.join(self.tmp_dir, blob_id), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    def delete(self, blob_id: str) -> None:
+        for path in (self.final_path(blob_id), os.path.join(self.tmp_dir, blob_id)):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    def recover(self, meta: MetaStore) -> tuple[int, int, int]:
+        """Finish or undo every interrupted write; unlink collected files.
+        Must run before any request is served.  Returns (promoted, removed, collected)."""
+        promoted = removed = 0
+        for name in os.listdir(self.tmp_dir):
+            if meta.blob_is_referenced(name):
+                self.promote(name)
+                promoted += 1
+            else:
+                os.unlink(os.path.join(self.tmp_dir, name))
+                removed += 1
+        collected = 0
+        while True:
+            garbage = meta.pending_garbage(1000)
+            if not garbage:
+                break
+            for blob_id in garbage:
+                if not meta.blob_is_referenced(blob_id):
+                    self.delete(blob_id)
+            meta.forget_garbage_sync(garbage)  # type: ignore[attr-defined]
+            collected += len(garbage)
+        return promoted, removed, collected

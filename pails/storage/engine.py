@@ -1,0 +1,93 @@
+"""The commit protocol, tying the metadata store and the blob store together.
+
+Handlers never touch files or transactions directly: they stream bytes into a
+``BlobWriter`` (or keep a small body in memory) and call ``commit_object``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+
+from pails.storage.blobs import BlobStore, BlobWriter
+from pails.storage.meta import MetaStore, WriteCondition
+from pails.storage.records import ObjectVersion
+from pails.storage.sqlite import SqliteMeta
+
+
+@dataclass(slots=True)
+class Settings:
+    data_dir: str
+    fsync: bool = True
+    domain: str | None = None  # virtual-host style: <bucket>.<domain>
+    region: str = "us-east-1"
+    inline_max: int = 64 * 1024  # bodies up to this size live in the metadata row
+
+
+class Engine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        os.makedirs(settings.data_dir, exist_ok=True)
+        self.meta: MetaStore = SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync)
+        self.blobs = BlobStore(settings.data_dir, fsync=settings.fsync)
+        self._collecting = False
+
+    def recover(self) -> tuple[int, int, int]:
+        """Run once before serving: finish or undo interrupted writes."""
+        return self.blobs.recover(self.meta)
+
+    async def commit_object(self, version: ObjectVersion, writer: BlobWriter | None,
+                            condition: WriteCondition | None = None) -> None:
+        """Make ``version`` (with the data ``writer`` holds, if any) durable and
+        visible.  On failure the data file is removed and nothing changes."""
+        if writer is not None:
+            try:
+                if self.settings.fsync:
+                    await asyncio.get_running_loop().run_in_executor(None, writer.seal)
+                else:
+                    writer.seal()
+                await self.meta.put_object(version, condition)
+            except BaseException:
+                writer.abort()
+                raise
+            self.blobs.promote(writer.blob_id)
+        else:
+            await self.meta.put_object(version, condition)
+            if version.blob_id is None and version.manifest is None:
+                pass
+        self.collect_soon()
+
+    async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        old = await self.meta.delete_object(bucket_id, key)
+        if old is not None:
+            self.collect_soon()
+        return old
+
+    def collect_soon(self) -> None:
+        """Unlink data files that commits stopped referencing, in the background."""
+        if self._collecting:
+            return
+        if not self.meta.pending_garbage(1):
+            return
+        self._collecting = True
+        asyncio.get_running_loop().create_task(self._collect())
+
+    async def _collect(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            while True:
+                garbage = self.meta.pending_garbage(500)
+                if not garbage:
+                    return
+                await loop.run_in_executor(None, self._unlink_all, garbage)
+                await self.meta.forget_garbage(garbage)
+        finally:
+            self._collecting = False
+
+    def _unlink_all(self, blob_ids: list[str]) -> None:
+        for blob_id in blob_ids:
+            self.blobs.delete(blob_id)
+
+    def close(self) -> None:
+        self.meta.close()

@@ -1,0 +1,113 @@
+"""The metadata store interface.
+
+Every metadata backend (SQLite for one machine, PostgreSQL for many stateless
+gateways) implements this.  Reads are synchronous and cheap; writes are
+``async`` because a backend may group the writes of concurrent requests into
+one durable commit (one fsync acknowledges many writes).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pails.storage.records import Bucket, ListingRow, ObjectVersion, User
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """Preconditions on the current version, decided inside the commit so two
+    racing writers cannot both pass."""
+
+    if_match: str | None = None  # quoted ETag the current object must have
+    if_none_match_any: bool = False  # "If-None-Match: *": the key must not exist
+
+
+class MetaStore(ABC):
+    # --- users -------------------------------------------------------------
+    @abstractmethod
+    def get_user(self, access_key: str) -> User | None: ...
+
+    @abstractmethod
+    def get_user_by_id(self, canonical_id: str) -> User | None: ...
+
+    @abstractmethod
+    def get_user_by_email(self, email: str) -> User | None: ...
+
+    @abstractmethod
+    def list_users(self) -> list[User]: ...
+
+    @abstractmethod
+    def add_user(self, user: User) -> None: ...
+
+    @abstractmethod
+    def remove_user(self, name_or_key: str) -> bool: ...
+
+    # --- buckets -----------------------------------------------------------
+    @abstractmethod
+    def get_bucket(self, name: str) -> Bucket | None: ...
+
+    @abstractmethod
+    def list_buckets(self, owner_id: str) -> list[Bucket]: ...
+
+    @abstractmethod
+    async def create_bucket(self, bucket: Bucket) -> tuple[bool, Bucket]:
+        """Insert ``bucket``; return (created, the bucket now holding the name)."""
+
+    @abstractmethod
+    async def delete_bucket(self, bucket_id: int) -> None:
+        """Delete an empty bucket; raise S3Error BucketNotEmpty otherwise."""
+
+    @abstractmethod
+    async def update_bucket(self, bucket_id: int, *, acl: str | None = None, props: str | None = None,
+                            versioning: str | None = None) -> None: ...
+
+    # --- objects -----------------------------------------------------------
+    @abstractmethod
+    def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        """The current version of ``key`` (possibly a delete marker), or None."""
+
+    @abstractmethod
+    async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> None:
+        """Make ``version`` the current version of its key, atomically; data
+        files the replaced version referenced are handed to blob collection."""
+
+    @abstractmethod
+    async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        """Remove the current version; return it (None if there was none)."""
+
+    @abstractmethod
+    async def set_object_acl(self, bucket_id: int, key: str, acl: str) -> bool: ...
+
+    @abstractmethod
+    def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
+                     inclusive: bool = False) -> list[ListingRow]:
+        """Current versions with key > ``after`` (>= when ``inclusive``) and
+        starting with ``prefix``, in UTF-8 byte order, at most ``limit``."""
+
+    @abstractmethod
+    def bucket_is_empty(self, bucket_id: int) -> bool: ...
+
+    # --- data-file collection ---------------------------------------------
+    @abstractmethod
+    def pending_garbage(self, limit: int) -> list[str]:
+        """Data files no metadata references any more, awaiting unlink."""
+
+    @abstractmethod
+    async def forget_garbage(self, blob_ids: list[str]) -> None: ...
+
+    @abstractmethod
+    def blob_is_referenced(self, blob_id: str) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def iter_all_objects(self, bucket_id: int, prefix: str = "") -> Iterator[ListingRow]:
+        after, inclusive = prefix, True
+        while True:
+            rows = self.list_objects(bucket_id, after, prefix, 1000, inclusive)
+            yield from rows
+            if len(rows) < 1000:
+                return
+            after, inclusive = rows[-1].key, False

@@ -1,0 +1,74 @@
+"""Plain records the metadata store returns.  No behaviour, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class User:
+    access_key: str
+    secret_key: str
+    canonical_id: str
+    display_name: str
+    email: str | None
+    created: float
+
+
+@dataclass(slots=True)
+class Bucket:
+    id: int
+    name: str
+    owner_id: str
+    created: float
+    location: str
+    acl: str  # Acl.to_json()
+    versioning: str | None  # None (never enabled), "Enabled", "Suspended"
+    props: str  # JSON object of bucket sub-resources (tagging, policy, ...), "{}" when none
+
+
+@dataclass(slots=True)
+class ObjectVersion:
+    """One version of one key.  ``headers`` is a JSON object of the response
+    headers stored with the object (Content-Type, user metadata, ...)."""
+
+    bucket_id: int
+    key: str
+    version_id: str  # "null" for unversioned writes
+    size: int
+    etag: str  # quoted, as sent in the ETag header
+    last_modified: float  # epoch seconds
+    headers: str
+    acl: str
+    owner_id: str
+    storage_class: str
+    inline: bytes | None  # small objects live in the row
+    blob_id: str | None  # data file of a single-part object
+    manifest: str | None  # JSON list of [blob_id, size] for stitched multipart objects
+    checksums: str | None  # JSON {algorithm: b64} of stored flexible checksums
+    delete_marker: bool = False
+
+    def blob_ids(self) -> list[str]:
+        """Every data file this version references."""
+        if self.blob_id:
+            return [self.blob_id]
+        if self.manifest:
+            import json
+
+            return [part[0] for part in json.loads(self.manifest)]
+        return []
+
+
+@dataclass(slots=True)
+class ListingRow:
+    """The columns a listing page needs, nothing more (listing is a hot path)."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    owner_id: str
+    storage_class: str
+    version_id: str
+    delete_marker: bool
+    is_latest: bool

@@ -1,0 +1,448 @@
+"""SQLite (WAL) metadata store with group commit.
+
+Reads run on a per-thread connection directly in the caller's thread.  Writes
+are queued to one committer thread per process, which runs every queued write
+in one transaction (each in its own savepoint, so one failing write does not
+undo its neighbours) and commits once: with ``synchronous=FULL`` that is one
+WAL fsync acknowledging the whole group.  No write is acknowledged before its
+commit returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pails.errors import S3Error
+from pails.protocol.keys import prefix_successor
+from pails.storage.meta import MetaStore, WriteCondition
+from pails.storage.records import Bucket, ListingRow, ObjectVersion, User
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    access_key   TEXT PRIMARY KEY,
+    secret_key   TEXT NOT NULL,
+    canonical_id TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL UNIQUE,
+    email        TEXT UNIQUE,
+    created      REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS buckets (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    owner_id   TEXT NOT NULL,
+    created    REAL NOT NULL,
+    location   TEXT NOT NULL,
+    acl        TEXT NOT NULL,
+    versioning TEXT,
+    props      TEXT NOT NULL DEFAULT '{}'
+);
+-- The current version of every key.  Noncurrent versions (versioning) live in
+-- object_versions, so listing current keys is one clustered range scan.
+-- ``inline`` is last so that listing never reads a row's overflow pages.
+CREATE TABLE IF NOT EXISTS objects (
+    bucket_id     INTEGER NOT NULL,
+    key           TEXT NOT NULL,
+    version_id    TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    etag          TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    owner_id      TEXT NOT NULL,
+    storage_class TEXT NOT NULL,
+    delete_marker INTEGER NOT NULL DEFAULT 0,
+    headers       TEXT NOT NULL,
+    acl           TEXT NOT NULL,
+    blob_id       TEXT,
+    manifest      TEXT,
+    checksums     TEXT,
+    inline        BLOB,
+    PRIMARY KEY (bucket_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS object_versions (
+    bucket_id     INTEGER NOT NULL,
+    key           TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    version_id    TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    etag          TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    owner_id      TEXT NOT NULL,
+    storage_class TEXT NOT NULL,
+    delete_marker INTEGER NOT NULL DEFAULT 0,
+    headers       TEXT NOT NULL,
+    acl           TEXT NOT NULL,
+    blob_id       TEXT,
+    manifest      TEXT,
+    checksums     TEXT,
+    inline        BLOB,
+    PRIMARY KEY (bucket_id, key, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS multipart_uploads (
+    upload_id     TEXT PRIMARY KEY,
+    bucket_id     INTEGER NOT NULL,
+    key           TEXT NOT NULL,
+    initiated     REAL NOT NULL,
+    owner_id      TEXT NOT NULL,
+    storage_class TEXT NOT NULL,
+    headers       TEXT NOT NULL,
+    acl           TEXT NOT NULL,
+    props         TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS multipart_uploads_by_key ON multipart_uploads (bucket_id, key, initiated);
+CREATE TABLE IF NOT EXISTS multipart_parts (
+    upload_id     TEXT NOT NULL,
+    part_number   INTEGER NOT NULL,
+    size          INTEGER NOT NULL,
+    etag          TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    blob_id       TEXT NOT NULL,
+    checksums     TEXT,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+-- Data files that no metadata references any more; unlinked after commit.
+CREATE TABLE IF NOT EXISTS blob_garbage (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_blob ON objects (blob_id) WHERE blob_id IS NOT NULL;
+"""
+
+_OBJECT_COLUMNS = ("bucket_id, key, version_id, size, etag, last_modified, owner_id, storage_class, "
+                   "delete_marker, headers, acl, blob_id, manifest, checksums, inline")
+_LISTING_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker"
+
+
+def _object_from_row(r: tuple[Any, ...]) -> ObjectVersion:
+    return ObjectVersion(
+        bucket_id=r[0], key=r[1], version_id=r[2], size=r[3], etag=r[4], last_modified=r[5], owner_id=r[6],
+        storage_class=r[7], delete_marker=bool(r[8]), headers=r[9], acl=r[10], blob_id=r[11], manifest=r[12],
+        checksums=r[13], inline=r[14],
+    )
+
+
+def _object_params(v: ObjectVersion) -> tuple[Any, ...]:
+    return (v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.owner_id, v.storage_class,
+            int(v.delete_marker), v.headers, v.acl, v.blob_id, v.manifest, v.checksums, v.inline)
+
+
+def _listing_row(r: tuple[Any, ...]) -> ListingRow:
+    return ListingRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), True)
+
+
+_BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props"
+_USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
+
+
+class SqliteMeta(MetaStore):
+    def __init__(self, path: str, *, fsync: bool = True) -> None:
+        self.path = path
+        self.fsync = fsync
+        self._local = threading.local()
+        conn = self._connect()
+        conn.executescript(SCHEMA)
+        self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Any] | None] = queue.SimpleQueue()
+        self._committer: threading.Thread | None = None
+        self._committer_lock = threading.Lock()
+
+    # --- connections -------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'OFF'}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._queue.put(None)
+            self._committer.join()
+            self._committer = None
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --- the group committer -------------------------------------------------
+    def _ensure_committer(self) -> None:
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_loop, name="pails-commit", daemon=True)
+                self._committer.start()
+
+    def _commit_loop(self) -> None:
+        conn = self._connect()
+        q = self._queue
+        while True:
+            job = q.get()
+            if job is None:
+                conn.close()
+                return
+            batch = [job]
+            while len(batch) < 512:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    q.put(None)
+                    break
+                batch.append(nxt)
+            outcomes: list[tuple[Any, Any, BaseException | None]] = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for fn, waiter in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        result = fn(conn)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        outcomes.append((waiter, None, exc))
+                    else:
+                        conn.execute("RELEASE job")
+                        outcomes.append((waiter, result, None))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                err = _storage_error(exc)
+                outcomes = [(waiter, None, err) for _, waiter in batch]
+            for waiter, result, exc in outcomes:
+                _resolve(waiter, result, exc)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        self._ensure_committer()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, (loop, fut)))
+        return await fut
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run one write transaction in the calling thread (CLI, start-up)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # --- users -------------------------------------------------------------
+    def get_user(self, access_key: str) -> User | None:
+        r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE access_key=?", (access_key,)).fetchone()
+        return User(*r) if r else None
+
+    def get_user_by_id(self, canonical_id: str) -> User | None:
+        r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE canonical_id=?",
+                               (canonical_id,)).fetchone()
+        return User(*r) if r else None
+
+    def get_user_by_email(self, email: str) -> User | None:
+        r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE email=? COLLATE NOCASE",
+                               (email,)).fetchone()
+        return User(*r) if r else None
+
+    def list_users(self) -> list[User]:
+        return [User(*r) for r in self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created")]
+
+    def add_user(self, user: User) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute(f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                      (user.access_key, user.secret_key, user.canonical_id, user.display_name, user.email,
+                       user.created))
+        self.write_sync(tx)
+
+    def remove_user(self, name_or_key: str) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            cur = c.execute("DELETE FROM users WHERE access_key=? OR display_name=?", (name_or_key, name_or_key))
+            return cur.rowcount > 0
+        return self.write_sync(tx)
+
+    # --- buckets -----------------------------------------------------------
+    def get_bucket(self, name: str) -> Bucket | None:
+        r = self._conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=?", (name,)).fetchone()
+        return Bucket(*r) if r else None
+
+    def list_buckets(self, owner_id: str) -> list[Bucket]:
+        rows = self._conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner_id=? ORDER BY name",
+                                  (owner_id,))
+        return [Bucket(*r) for r in rows]
+
+    async def create_bucket(self, bucket: Bucket) -> tuple[bool, Bucket]:
+        def tx(c: sqlite3.Connection) -> tuple[bool, Bucket]:
+            r = c.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=?", (bucket.name,)).fetchone()
+            if r:
+                return False, Bucket(*r)
+            cur = c.execute("INSERT INTO buckets (name, owner_id, created, location, acl, versioning, props) "
+                            "VALUES (?,?,?,?,?,?,?)",
+                            (bucket.name, bucket.owner_id, bucket.created, bucket.location, bucket.acl,
+                             bucket.versioning, bucket.props))
+            bucket.id = int(cur.lastrowid or 0)
+            return True, bucket
+        return await self._write(tx)
+
+    async def delete_bucket(self, bucket_id: int) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            if (c.execute("SELECT 1 FROM objects WHERE bucket_id=? LIMIT 1", (bucket_id,)).fetchone()
+                    or c.execute("SELECT 1 FROM object_versions WHERE bucket_id=? LIMIT 1", (bucket_id,)).fetchone()):
+                raise S3Error("BucketNotEmpty")
+            for (upload_id,) in c.execute("SELECT upload_id FROM multipart_uploads WHERE bucket_id=?",
+                                          (bucket_id,)).fetchall():
+                c.execute("INSERT OR IGNORE INTO blob_garbage SELECT blob_id FROM multipart_parts WHERE upload_id=?",
+                          (upload_id,))
+                c.execute("DELETE FROM multipart_parts WHERE upload_id=?", (upload_id,))
+            c.execute("DELETE FROM multipart_uploads WHERE bucket_id=?", (bucket_id,))
+            c.execute("DELETE FROM buckets WHERE id=?", (bucket_id,))
+        await self._write(tx)
+
+    async def update_bucket(self, bucket_id: int, *, acl: str | None = None, props: str | None = None,
+                            versioning: str | None = None) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            if acl is not None:
+                c.execute("UPDATE buckets SET acl=? WHERE id=?", (acl, bucket_id))
+            if props is not None:
+                c.execute("UPDATE buckets SET props=? WHERE id=?", (props, bucket_id))
+            if versioning is not None:
+                c.execute("UPDATE buckets SET versioning=? WHERE id=?", (versioning, bucket_id))
+        await self._write(tx)
+
+    def bucket_is_empty(self, bucket_id: int) -> bool:
+        return self._conn.execute("SELECT 1 FROM objects WHERE bucket_id=? LIMIT 1", (bucket_id,)).fetchone() is None
+
+    # --- objects -----------------------------------------------------------
+    def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        r = self._conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
+                               (bucket_id, key)).fetchone()
+        return _object_from_row(r) if r else None
+
+    async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> None:
+        params = _object_params(version)
+
+        def tx(c: sqlite3.Connection) -> None:
+            old = c.execute("SELECT etag, delete_marker, blob_id, manifest FROM objects WHERE bucket_id=? AND key=?",
+                            (version.bucket_id, version.key)).fetchone()
+            if condition is not None:
+                _check_condition(condition, old)
+            if old is not None:
+                _collect(c, old[2], old[3])
+            c.execute(f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES "
+                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
+        await self._write(tx)
+
+    async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        def tx(c: sqlite3.Connection) -> ObjectVersion | None:
+            r = c.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
+                          (bucket_id, key)).fetchone()
+            if r is None:
+                return None
+            old = _object_from_row(r)
+            _collect(c, old.blob_id, old.manifest)
+            c.execute("DELETE FROM objects WHERE bucket_id=? AND key=?", (bucket_id, key))
+            return old
+        return await self._write(tx)
+
+    async def set_object_acl(self, bucket_id: int, key: str, acl: str) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            return c.execute("UPDATE objects SET acl=? WHERE bucket_id=? AND key=?",
+                             (acl, bucket_id, key)).rowcount > 0
+        return await self._write(tx)
+
+    def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
+                     inclusive: bool = False) -> list[ListingRow]:
+        op = ">=" if inclusive else ">"
+        if after < prefix:
+            after, op = prefix, ">="
+        end = prefix_successor(prefix) if prefix else None
+        if end is None:
+            sql = (f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ? "
+                   "ORDER BY key LIMIT ?")
+            args: tuple[Any, ...] = (bucket_id, after, limit)
+        else:
+            sql = (f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ? AND key < ? "
+                   "ORDER BY key LIMIT ?")
+            args = (bucket_id, after, end, limit)
+        return [_listing_row(r) for r in self._conn.execute(sql, args)]
+
+    # --- data-file collection ---------------------------------------------
+    def pending_garbage(self, limit: int) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT blob_id FROM blob_garbage LIMIT ?", (limit,))]
+
+    async def forget_garbage(self, blob_ids: list[str]) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            c.executemany("DELETE FROM blob_garbage WHERE blob_id=?", [(b,) for b in blob_ids])
+        await self._write(tx)
+
+    def forget_garbage_sync(self, blob_ids: list[str]) -> None:
+        self.write_sync(lambda c: c.executemany("DELETE FROM blob_garbage WHERE blob_id=?",
+                                                [(b,) for b in blob_ids]))
+
+    def blob_is_referenced(self, blob_id: str) -> bool:
+        c = self._conn
+        if c.execute("SELECT 1 FROM objects WHERE blob_id=? LIMIT 1", (blob_id,)).fetchone():
+            return True
+        if c.execute("SELECT 1 FROM multipart_parts WHERE blob_id=? LIMIT 1", (blob_id,)).fetchone():
+            return True
+        if c.execute("SELECT 1 FROM object_versions WHERE blob_id=? LIMIT 1", (blob_id,)).fetchone():
+            return True
+        # Stitched multipart objects reference their parts from a JSON manifest.
+        pattern = f'%"{blob_id}"%'
+        return c.execute("SELECT 1 FROM objects WHERE manifest LIKE ? LIMIT 1", (pattern,)).fetchone() is not None
+
+
+def _check_condition(cond: WriteCondition, old: tuple[Any, ...] | None) -> None:
+    exists = old is not None and not old[1]
+    if cond.if_none_match_any and exists:
+        raise S3Error("PreconditionFailed", Condition="If-None-Match")
+    if cond.if_match is not None:
+        if not exists:
+            raise S3Error("NoSuchKey")
+        if cond.if_match != "*" and cond.if_match.strip('"') != old[0].strip('"'):  # type: ignore[index]
+            raise S3Error("PreconditionFailed", Condition="If-Match")
+
+
+def _collect(c: sqlite3.Connection, blob_id: str | None, manifest: str | None) -> None:
+    """Hand a replaced version's data files to collection, in the same commit."""
+    if blob_id:
+        c.execute("INSERT OR IGNORE INTO blob_garbage VALUES (?)", (blob_id,))
+    elif manifest:
+        c.executemany("INSERT OR IGNORE INTO blob_garbage VALUES (?)", [(p[0],) for p in json.loads(manifest)])
+
+
+def _storage_error(exc: sqlite3.Error) -> S3Error:
+    text = str(exc).lower()
+    if "full" in text or "disk" in text:
+        return S3Error("ServiceUnavailable", "Insufficient storage space to commit the request.")
+    return S3Error("InternalError")
+
+
+def _resolve(waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]], result: Any,
+             exc: BaseException | None) -> None:
+    loop, fut = waiter
+
+    def settle() -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
+        pass
