@@ -20,6 +20,7 @@ from pails.access.request import SignedRequest
 from pails.errors import S3Error
 from pails.http import routes
 from pails.http.body import ClientDisconnected, RequestBody
+from pails.http.sockets import set_nodelay_on_listeners
 from pails.protocol import xml
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine, Settings
@@ -46,6 +47,7 @@ class PailsApp:
         self._settings = settings
         self.engine: Engine | None = None
         self._users: dict[str, tuple[float, User]] = {}
+        self._nodelay_done = False
 
     def start(self) -> Engine:
         if self.engine is None:
@@ -88,6 +90,9 @@ class PailsApp:
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         engine = self.engine or self.start()
+        if not self._nodelay_done:
+            self._nodelay_done = True
+            set_nodelay_on_listeners()
         request_id = secrets.token_hex(8).upper()
         method = scope["method"]
         resource = scope.get("path", "/")

@@ -1,0 +1,91 @@
+"""Start and stop real Pails servers for the behaviour tests (over TCP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT_ACCESS_KEY = "PAILSROOTTESTKEY0001"
+ROOT_SECRET_KEY = "pails-root-test-secret-key-0000000000000"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"Pails did not start listening on {port}")
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    access_key = ROOT_ACCESS_KEY
+    secret_key = ROOT_SECRET_KEY
+
+    def start(self) -> Server:
+        env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=ROOT_ACCESS_KEY, PAILS_ROOT_SECRET_KEY=ROOT_SECRET_KEY)
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pails", "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}",
+             *self.extra_args],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL every process of the server at once (a crash)."""
+        self.stop(signal.SIGKILL)
+
+    def worker_pids(self) -> list[int]:
+        assert self.proc is not None
+        import psutil
+
+        return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+
+    def add_user(self, name: str, email: str | None = None) -> dict[str, str]:
+        cmd = [sys.executable, "-m", "pails", "user", "add", name, "--data", str(self.data_dir), "--json"]
+        if email:
+            cmd += ["--email", email]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return json.loads(out)
