@@ -78,7 +78,7 @@ def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None],
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
                 "string parameter or the Authorization header should be specified",
                 ArgumentName="Authorization",
-                ArgumentValue=auth[:256],
+                ArgumentValue=sigv4.safe_text(auth),
             )
         scheme, _, rest = auth.strip().partition(" ")
         if scheme == sigv4.ALGORITHM:
@@ -91,7 +91,7 @@ def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None],
             "InvalidArgument",
             "Unsupported Authorization Type",
             ArgumentName="Authorization",
-            ArgumentValue=auth[:256],
+            ArgumentValue=sigv4.safe_text(auth),
         )
     if v4_query and v2_query:
         raise S3Error(
@@ -273,10 +273,10 @@ def _verify_v4(
                 first_creq, first_sts = creq, sts
     raise S3Error(
         "SignatureDoesNotMatch",
-        AWSAccessKeyId=access_key,
-        StringToSign=first_sts,
-        SignatureProvided=signature[:256],
-        CanonicalRequest=first_creq,
+        AWSAccessKeyId=sigv4.safe_text(access_key),
+        StringToSign=sigv4.safe_text(first_sts, None),
+        SignatureProvided=sigv4.safe_text(signature),
+        CanonicalRequest=sigv4.safe_text(first_creq, None),
     )
 
 
@@ -351,7 +351,9 @@ def _v2_query(
             "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters",
         )
     if not expires.isdigit() or not expires.isascii() or len(expires) > 12:
-        raise S3Error("AccessDenied", f"Invalid date (should be seconds since epoch): {expires[:64]}")
+        raise S3Error(
+            "AccessDenied", f"Invalid date (should be seconds since epoch): {sigv4.safe_text(expires, 64)}"
+        )
     secret = _secret(lookup_secret, access_key)
     if now_ts > int(expires):
         raise S3Error(
@@ -367,7 +369,7 @@ def _v2_query(
 def _secret(lookup_secret: Callable[[str], str | None], access_key: str) -> str:
     secret = lookup_secret(access_key)
     if secret is None:
-        raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=access_key[:256])
+        raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=sigv4.safe_text(access_key))
     return secret
 
 
@@ -375,7 +377,7 @@ def _check_skew(ts: float, now_ts: float, raw: str) -> None:
     if abs(ts - now_ts) > MAX_SKEW_SECONDS:
         raise S3Error(
             "RequestTimeTooSkewed",
-            RequestTime=raw[:64],
+            RequestTime=sigv4.safe_text(raw, 64),
             ServerTime=_iso(now_ts),
             MaxAllowedSkewMilliseconds=str(MAX_SKEW_SECONDS * 1000),
         )

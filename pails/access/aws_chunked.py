@@ -41,7 +41,8 @@ class AwsChunkedDecoder:
 
     ``feed`` returns payload pieces that may be ``memoryview`` slices of the
     data passed in: consume them before mutating that buffer.
-    ``min_chunk_size`` (0 = off; AWS uses 8192) rejects short non-final chunks.
+    ``signed_trailer`` implies ``expect_trailer``.  ``min_chunk_size`` (0 = off; AWS
+    uses 8192 for signed chunks) rejects short non-final chunks with InvalidChunkSizeError.
     """
 
     __slots__ = (
@@ -74,13 +75,13 @@ class AwsChunkedDecoder:
         signed_trailer: bool,
         min_chunk_size: int = 0,
     ) -> None:
-        if signed_trailer and (signing is None or not expect_trailer):
-            raise ValueError("a signed trailer needs a signing context and expect_trailer")
+        if signed_trailer and signing is None:
+            raise ValueError("a signed trailer needs a signing context")
         self._key = signing.signing_key if signing else b""
         self._scope_tail = f"{signing.amz_date}\n{signing.scope}\n" if signing else ""
         self._prefix = "AWS4-HMAC-SHA256-PAYLOAD\n" + self._scope_tail if signing else ""
         self._prev = signing.seed_signature if signing else ""
-        self._expect_trailer = expect_trailer
+        self._expect_trailer = expect_trailer or signed_trailer
         self._signed_trailer = signed_trailer
         self._min_chunk = min_chunk_size
         self._state = _HEADER

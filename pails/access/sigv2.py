@@ -15,24 +15,29 @@ from itertools import product
 from urllib.parse import quote
 
 from pails.access.request import SignedRequest
+from pails.access.sigv4 import safe_text
 from pails.errors import S3Error
 
 # Query parameters AWS includes in the CanonicalizedResource.
-SUBRESOURCES = frozenset("""
+SUBRESOURCES = frozenset(
+    """
     accelerate acl analytics attributes cors delete encryption intelligent-tiering inventory legal-hold
     lifecycle location logging metrics notification object-lock ownershipControls partNumber policy
     publicAccessBlock replication requestPayment response-cache-control response-content-disposition
     response-content-encoding response-content-language response-content-type response-expires restore
     retention select select-type tagging torrent uploadId uploads versionId versioning versions website
-""".split())
+""".split()
+)
 # botocore's HmacV1Auth list: it signs two names AWS ignores and omits several newer ones.
-BOTOCORE_SUBRESOURCES = frozenset("""
+BOTOCORE_SUBRESOURCES = frozenset(
+    """
     accelerate acl analytics cors defaultObjectAcl delete inventory lifecycle location logging metrics
     notification object-lock partNumber policy replication requestPayment response-cache-control
     response-content-disposition response-content-encoding response-content-language response-content-type
     response-expires restore select select-type storageClass tagging torrent uploadId uploads versionId
     versioning versions website
-""".split())
+""".split()
+)
 _SUBRESOURCE_SETS = (SUBRESOURCES, BOTOCORE_SUBRESOURCES)
 
 
@@ -42,8 +47,8 @@ def sign(secret: str, string_to_sign: str) -> str:
 
 
 def canonical_amz_headers(amz: Mapping[str, str]) -> str:
-    """``x-amz-name:value\\n`` lines sorted by (lowercase) name, values trimmed."""
-    return "".join(f"{name}:{' '.join(amz[name].split())}\n" for name in sorted(amz))
+    """``x-amz-name:value\\n`` lines sorted by (lowercase) name; values trimmed, inner spaces kept."""
+    return "".join(f"{name}:{amz[name].strip()}\n" for name in sorted(amz))
 
 
 def _subresources(query: list[tuple[str, str]], names: frozenset[str], bare_empty: bool) -> str:
@@ -97,19 +102,25 @@ def strings_to_sign(req: SignedRequest, *, expires: str | None = None) -> Iterat
     presigned = expires is not None
     md5 = _positional(req, "content-md5", presigned)
     head = f"{req.method}\n{md5}\n{_positional(req, 'content-type', presigned)}\n"
+    amz_map = _amz_headers(req, presigned)
+    amz = canonical_amz_headers(amz_map)
+    # (Date line, CanonicalizedAmzHeaders) forms; the first is AWS's.
+    forms: list[tuple[str, str]]
     if presigned:
-        dates = [expires]
-    elif "x-amz-date" in req.headers:
-        # AWS signs an empty Date when x-amz-date is present; botocore signs the Date header anyway.
-        dates = [""]
+        forms = [(expires or "", amz)]
+    elif "x-amz-date" in amz_map:
+        # AWS signs an empty Date line when x-amz-date is present; botocore signs the Date header
+        # anyway; the RESTAuthentication DELETE example moves x-amz-date into the Date line.
+        forms = [("", amz)]
         if req.headers.get("date"):
-            dates.append(req.headers["date"].strip())
+            forms.append((req.headers["date"].strip(), amz))
+        amz_date = amz_map.pop("x-amz-date")
+        forms.append((amz_date.strip(), canonical_amz_headers(amz_map)))
     else:
-        dates = [req.headers.get("date", "").strip()]
-    amz = canonical_amz_headers(_amz_headers(req, presigned))
+        forms = [(req.headers.get("date", "").strip(), amz)]
     for resource in _resources(req):
-        for date in dates:
-            yield f"{head}{date}\n{amz}{resource}"
+        for date, amz_lines in forms:
+            yield f"{head}{date}\n{amz_lines}{resource}"
 
 
 def verify(
@@ -125,9 +136,9 @@ def verify(
             first = sts
     raise S3Error(
         "SignatureDoesNotMatch",
-        AWSAccessKeyId=access_key,
-        StringToSign=first or "",
-        SignatureProvided=signature[:256],
+        AWSAccessKeyId=safe_text(access_key),
+        StringToSign=safe_text(first or "", None),
+        SignatureProvided=safe_text(signature),
     )
 
 
@@ -139,6 +150,6 @@ def parse_authorization(value: str) -> tuple[str, str]:
             "InvalidArgument",
             "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
             ArgumentName="Authorization",
-            ArgumentValue=("AWS " + value)[:256],
+            ArgumentValue=safe_text("AWS " + value),
         )
     return access_key, signature

@@ -31,6 +31,7 @@ PAYLOAD_MODES = frozenset(
 )
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 
 
@@ -51,6 +52,13 @@ def sign_hex(key: bytes, string_to_sign: str) -> str:
 def signatures_equal(expected: str, provided: str) -> bool:
     """Constant-time comparison that tolerates non-ASCII garbage from the client."""
     return hmac.compare_digest(expected.encode(), provided.encode("utf-8", "replace"))
+
+
+def safe_text(text: str, limit: int | None = 256) -> str:
+    """Client-supplied text made fit for an XML error detail: truncated, XML-illegal characters replaced."""
+    if limit is not None:
+        text = text[:limit]
+    return _XML_ILLEGAL.sub("?", text)
 
 
 def uri_encode_path(path: str) -> str:
@@ -111,7 +119,7 @@ def validate_content_sha256(value: str) -> str:
         "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER "
         "or a valid sha256 value.",
         ArgumentName="x-amz-content-sha256",
-        ArgumentValue=value[:256],
+        ArgumentValue=safe_text(value),
     )
 
 

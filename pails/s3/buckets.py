@@ -9,15 +9,15 @@ from pails.errors import S3Error
 from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_bucket_name
-from pails.s3.permissions import acl_from_request, get_bucket, require_owner, require_user
+from pails.s3.permissions import acl_from_request, get_bucket, require_bucket, require_owner, require_user
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.records import Bucket
 
 
 async def list_buckets(engine: Engine, req: S3Request) -> Response:
-    require_user(req)
-    assert req.user is not None
+    if req.user is None:  # the anonymous principal owns nothing (as Ceph RGW and s3-tests have it)
+        return Response.xml(xml.document("ListAllMyBucketsResult", "<Buckets></Buckets>"))
     owner = (f"<Owner><ID>{req.user.canonical_id}</ID>"
              f"<DisplayName>{xml.escape(req.user.display_name)}</DisplayName></Owner>")
     items = "".join(f"<Bucket><Name>{b.name}</Name><CreationDate>{iso8601(b.created)}</CreationDate></Bucket>"
@@ -40,15 +40,14 @@ async def create_bucket(engine: Engine, req: S3Request) -> Response:
     bucket = Bucket(id=0, name=req.bucket, owner_id=req.user.canonical_id, created=time.time(),
                     location=location, acl=acl.to_json(), versioning=None, props="{}")
     created, holder = await engine.meta.create_bucket(bucket)
-    if not created and holder.owner_id != req.user.canonical_id:
+    # Re-creating your own bucket succeeds (us-east-1) unless it asks for a different ACL.
+    if not created and (holder.owner_id != req.user.canonical_id or holder.acl != bucket.acl):
         raise S3Error("BucketAlreadyExists", BucketName=req.bucket)
     return Response(200, [("Location", f"/{req.bucket}")])
 
 
 async def head_bucket(engine: Engine, req: S3Request) -> Response:
     bucket = get_bucket(engine, req)
-    from pails.s3.permissions import require_bucket
-
     require_bucket(req, bucket, "READ")
     return Response(200, [("x-amz-bucket-region", bucket.location or engine.settings.region)])
 

@@ -138,7 +138,8 @@ async def list_objects(engine: Engine, req: S3Request) -> Response:
     max_keys = _max_keys(req)
     encoding = _encoding(req)
     rows, prefixes, truncated, last = collect(engine, bucket.id, prefix, delimiter, marker, max_keys)
-    inner = [f"<Name>{bucket.name}</Name>", xml.element("Prefix", _enc(prefix, encoding)),
+    # v1 never URL-encodes <Prefix> (clients do not decode it).
+    inner = [f"<Name>{bucket.name}</Name>", xml.element("Prefix", prefix),
              xml.element("Marker", _enc(marker, encoding)), f"<MaxKeys>{max_keys}</MaxKeys>"]
     if delimiter:
         inner.append(xml.element("Delimiter", _enc(delimiter, encoding)))

@@ -14,6 +14,9 @@ def get_bucket(engine: Engine, req: S3Request) -> Bucket:
     bucket = engine.meta.get_bucket(req.bucket)
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=req.bucket)
+    expected_owner = req.headers.get("x-amz-expected-bucket-owner")
+    if expected_owner is not None and expected_owner != bucket.owner_id:
+        raise S3Error("AccessDenied")
     return bucket
 
 
@@ -43,33 +46,26 @@ def require_user(req: S3Request) -> None:
 
 def acl_from_request(engine: Engine, req: S3Request, owner_id: str, owner_name: str,
                      bucket: Bucket | None = None) -> acls.Acl:
-    """The ACL a new bucket or object gets from x-amz-acl / x-amz-grant-*."""
-    canned = req.headers.get("x-amz-acl")
-    has_grants = any(h.startswith("x-amz-grant-") for h in req.headers)
-    if canned is not None and has_grants:
-        raise S3Error("InvalidRequest", "Specifying both Canned ACLs and Header Grants is not allowed")
-    if has_grants:
-        acl = acls.acl_from_grant_headers(req.headers, owner_id, owner_name, engine_resolve_email(engine),
-                                          engine_resolve_id(engine))
-        if acl is not None:
-            return acl
+    """The ACL a new bucket or object gets from x-amz-acl / x-amz-grant-*
+    (private when neither is sent)."""
     bucket_owner_name = ""
-    if bucket is not None:
+    if bucket is not None and bucket.owner_id != owner_id:
         u = engine.meta.get_user_by_id(bucket.owner_id)
         bucket_owner_name = u.display_name if u else ""
-    return acls.canned_acl(canned or "private", owner_id, owner_name,
-                           bucket_owner_id=bucket.owner_id if bucket else None,
-                           bucket_owner_display_name=bucket_owner_name)
+    acl = acls.acl_from_request_headers(
+        req.headers, owner_id, owner_name, engine_resolve_email(engine), engine_resolve_id(engine),
+        bucket_owner_id=bucket.owner_id if bucket else None, bucket_owner_display_name=bucket_owner_name)
+    return acl or acls.canned_acl("private", owner_id, owner_name)
 
 
-def engine_resolve_email(engine: Engine):  # type: ignore[no-untyped-def]
+def engine_resolve_email(engine: Engine) -> acls.ResolveEmail:
     def resolve(email: str) -> tuple[str, str] | None:
         u = engine.meta.get_user_by_email(email)
         return (u.canonical_id, u.display_name) if u else None
     return resolve
 
 
-def engine_resolve_id(engine: Engine):  # type: ignore[no-untyped-def]
+def engine_resolve_id(engine: Engine) -> acls.ResolveId:
     def resolve(canonical_id: str) -> str | None:
         u = engine.meta.get_user_by_id(canonical_id)
         return u.display_name if u else None
