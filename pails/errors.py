@@ -11,6 +11,8 @@ from __future__ import annotations
 # code -> (HTTP status, default message), as AWS documents them.
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
+    "BadRequest": (400, "Bad Request"),
     "AccountProblem": (403, "There is a problem with your account."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the query-string authentication parameters."),

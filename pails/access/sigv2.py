@@ -62,7 +62,11 @@ def _subresources(query: list[tuple[str, str]], names: frozenset[str], bare_empt
 def _paths(req: SignedRequest) -> list[str]:
     raw = req.raw_path or "/"
     reencoded = quote(req.path, safe="/") or "/"
-    return [raw] if reencoded == raw else [raw, reencoded]
+    paths = [raw] if reencoded == raw else [raw, reencoded]
+    # botocore signs a path-style bucket request "/bucket" as "/bucket/", which AWS accepts.
+    if not req.virtual_bucket and raw.count("/") == 1 and len(raw) > 1:
+        paths.append(raw + "/")
+    return paths
 
 
 def _resources(req: SignedRequest) -> Iterator[str]:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-from pails.access.authenticate import authenticate
+from pails.access.authenticate import ANONYMOUS, authenticate
 from pails.access.request import SignedRequest
 from pails.errors import S3Error
 from pails.http import routes
@@ -112,10 +112,6 @@ class PailsApp:
                 raise S3Error("InvalidURI") from None
             query = dict(reversed(query_list)) if query_list else {}
             bucket, key, virtual = _address(path, headers.get("host", ""), engine.settings.domain)
-            auth = authenticate(
-                SignedRequest(method, path, raw_path, query_list, headers, bucket if virtual else None),
-                self._lookup_secret, datetime.now(UTC))
-            user = self._lookup_user(auth.access_key) if auth.access_key else None
             if key is not None:
                 target = routes.Target.OBJECT
             elif bucket is not None:
@@ -123,10 +119,17 @@ class PailsApp:
             else:
                 target = routes.Target.SERVICE
             route = routes.match(target, method, query)
+            if route is None or route.signed:
+                auth = authenticate(
+                    SignedRequest(method, path, raw_path, query_list, headers, bucket if virtual else None),
+                    self._lookup_secret, datetime.now(UTC))
+            else:
+                auth = ANONYMOUS
             if route is None:
                 if routes.is_known_method(target, method):
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
+            user = self._lookup_user(auth.access_key) if auth.access_key else None
             req = S3Request(method, bucket, key, query, headers, user, RequestBody(receive, headers, auth),
                             request_id, auth.signature_version)
             response = await route.handler(engine, req)

@@ -39,8 +39,9 @@ class RequestBody:
         self._decoder: AwsChunkedDecoder | None = None
         self._sha256 = None
         self._expected_sha256: str | None = None
-        streaming = sha is not None and sha.startswith(_STREAMING)
-        if streaming or "aws-chunked" in headers.get("content-encoding", ""):
+        # Only the signed payload mode says a body is aws-chunked: a
+        # Content-Encoding of aws-chunked alone is just a stored header.
+        if sha is not None and sha.startswith(_STREAMING):
             self._decoder = AwsChunkedDecoder(
                 signing=auth.chunk_signing,
                 expect_trailer="x-amz-trailer" in headers,
@@ -80,7 +81,7 @@ class RequestBody:
             received += len(data)
             if decoder is not None:
                 for piece in decoder.feed(data):
-                    yield bytes(piece) if isinstance(piece, memoryview) else piece
+                    yield piece  # type: ignore[misc] - memoryviews of immutable input: no copy
             else:
                 if sha is not None:
                     sha.update(data)

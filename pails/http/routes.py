@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from pails.s3 import acl, buckets, listing, multidelete, objects
+from pails.s3 import acl, buckets, cors, listing, multidelete, objects
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 
@@ -32,6 +32,7 @@ class Route:
     method: str
     subresource: str | None
     handler: Handler
+    signed: bool = True  # False: served without authentication (CORS preflight)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -54,6 +55,9 @@ ROUTES: tuple[Route, ...] = (
     Route("DeleteObject", Target.OBJECT, "DELETE", None, objects.delete_object),
     Route("GetObjectAcl", Target.OBJECT, "GET", "acl", acl.get_object_acl),
     Route("PutObjectAcl", Target.OBJECT, "PUT", "acl", acl.put_object_acl),
+    # CORS preflight
+    Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
+    Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
 )
 
 # The query parameters that name a sub-resource (an operation) in S3.
@@ -78,8 +82,8 @@ def match(target: Target, method: str, query: dict[str, str]) -> Route | None:
         if name in SUBRESOURCES and name not in _QUALIFIERS:
             sub = name
             break
-    if method == "HEAD" and sub is not None:
-        sub = None if (target, "HEAD", None) in _TABLE and sub not in ("acl",) else sub
+    if method in ("HEAD", "OPTIONS"):
+        sub = None
     return _TABLE.get((target, method, sub))
 
 

@@ -172,10 +172,7 @@ async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
     prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
     start_after = q.get("start-after", "")
     token = q.get("continuation-token")
-    if token is not None and token == "":
-        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                      ArgumentName="continuation-token")
-    after = _token_decode(token) if token is not None else start_after
+    after = _token_decode(token) if token else start_after  # an empty token starts from the beginning
     max_keys = _max_keys(req)
     encoding = _encoding(req)
     fetch_owner = q.get("fetch-owner", "").lower() == "true"

@@ -290,3 +290,12 @@ def test_botocore_presigned_roundtrip(key: str, query: str) -> None:
     with pytest.raises(S3Error) as info:
         authenticate(to_signed(aws, "bucket"), lookup, datetime.now(UTC) + timedelta(seconds=3600))
     assert info.value.message == "Request has expired"
+
+
+def test_bucket_path_signed_with_trailing_slash_verifies() -> None:
+    """botocore signs CreateBucket on "/bucket" as "/bucket/"; AWS accepts that."""
+    date = formatdate(usegmt=True)
+    string_to_sign = f"PUT\n\n\n{date}\n/v2bucket/"
+    signature = sigv2.sign(SECRET, string_to_sign)
+    req = make("PUT", "/v2bucket", {"Date": date, "Authorization": f"AWS {AKID}:{signature}"})
+    assert authenticate(req, lookup, datetime.now(UTC)).access_key == AKID
