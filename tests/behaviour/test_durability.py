@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
-from botocore.config import Config
 
 from tests.conftest import client
 from tests.pails_server import Server
