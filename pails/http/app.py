@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ log = logging.getLogger("pails")
 
 MAX_HEADER_BYTES = 8 * 1024
 _READ_CHUNK = 1024 * 1024
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _USER_TTL = 2.0  # seconds a cached access key stays valid (users change while serving)
 
 
@@ -100,6 +102,8 @@ class PailsApp:
             headers = _headers(scope["headers"])
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             raw_path = raw_path.split("?", 1)[0]
+            if "%" in raw_path and _BAD_ESCAPE.search(raw_path):
+                raise S3Error("InvalidURI")
             try:
                 path = unquote_to_bytes(raw_path).decode("utf-8")
             except UnicodeDecodeError:

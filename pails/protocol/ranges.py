@@ -31,11 +31,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
                 raise S3Error("InvalidRange", ActualObjectSize=str(size))
             return max(0, size - n), size - 1
         first = int(first_s)
-        last = int(last_s) if last_s else size - 1
+        last = int(last_s) if last_s else None
     except ValueError:
         return None
-    if first < 0 or last < first:
-        return None
+    if first < 0 or (last is not None and last < first):
+        return None  # syntactically invalid: serve the whole object
     if first >= size:
         raise S3Error("InvalidRange", ActualObjectSize=str(size))
-    return first, min(last, size - 1)
+    return first, size - 1 if last is None else min(last, size - 1)

@@ -10,9 +10,12 @@ from pails.errors import S3Error
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
+# Control characters XML 1.0 cannot carry at all (not even as references)
+# become U+FFFD, so a hostile key never makes a document unparsable.
+_ILLEGAL = [c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [0xFFFE, 0xFFFF]
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
-                          "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
-_SPECIAL = frozenset("&<>\"'\r\n\t")
+                          "\r": "&#13;", "\n": "&#10;", "\t": "&#9;", **{chr(c): "\ufffd" for c in _ILLEGAL}})
+_SPECIAL = frozenset("&<>\"'\r\n\t" + "".join(chr(c) for c in _ILLEGAL))
 MAX_XML_BODY = 1024 * 1024
 
 

@@ -18,11 +18,27 @@ from pails.storage.records import Bucket
 async def list_buckets(engine: Engine, req: S3Request) -> Response:
     if req.user is None:  # the anonymous principal owns nothing (as Ceph RGW and s3-tests have it)
         return Response.xml(xml.document("ListAllMyBucketsResult", "<Buckets></Buckets>"))
+    q = req.query
+    prefix = q.get("prefix", "")
+    after = q.get("continuation-token", "")
+    limit = 10000
+    if "max-buckets" in q:
+        raw = q["max-buckets"]
+        if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+            raise S3Error("InvalidArgument", "max-buckets must be an integer between 1 and 10000",
+                          ArgumentName="max-buckets", ArgumentValue=raw)
+        limit = int(raw)
+    buckets = [b for b in engine.meta.list_buckets(req.user.canonical_id)
+               if b.name > after and b.name.startswith(prefix)]
+    page, more = buckets[:limit], len(buckets) > limit
     owner = (f"<Owner><ID>{req.user.canonical_id}</ID>"
              f"<DisplayName>{xml.escape(req.user.display_name)}</DisplayName></Owner>")
-    items = "".join(f"<Bucket><Name>{b.name}</Name><CreationDate>{iso8601(b.created)}</CreationDate></Bucket>"
-                    for b in engine.meta.list_buckets(req.user.canonical_id))
-    return Response.xml(xml.document("ListAllMyBucketsResult", f"{owner}<Buckets>{items}</Buckets>"))
+    items = "".join(f"<Bucket><Name>{b.name}</Name><CreationDate>{iso8601(b.created)}</CreationDate>"
+                    f"<BucketRegion>{xml.escape(b.location or engine.settings.region)}</BucketRegion></Bucket>"
+                    for b in page)
+    tail = xml.element("ContinuationToken", page[-1].name) if more else ""
+    tail += xml.element("Prefix", prefix) if "prefix" in q else ""
+    return Response.xml(xml.document("ListAllMyBucketsResult", f"{owner}<Buckets>{items}</Buckets>{tail}"))
 
 
 async def create_bucket(engine: Engine, req: S3Request) -> Response:

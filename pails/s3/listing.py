@@ -32,7 +32,7 @@ def _max_keys(req: S3Request, name: str = "max-keys") -> int:
     except ValueError:
         raise S3Error("InvalidArgument", "Provided max-keys not an integer or within integer range",
                       ArgumentName=name, ArgumentValue=raw) from None
-    if value < 0:
+    if not 0 <= value <= 2**31 - 1:
         raise S3Error("InvalidArgument", "Argument max-keys must be an integer between 0 and 2147483647",
                       ArgumentName=name, ArgumentValue=raw)
     return min(value, MAX_KEYS)
