@@ -32,6 +32,7 @@ log = logging.getLogger("pails")
 MAX_HEADER_BYTES = 8 * 1024
 _READ_CHUNK = 1024 * 1024
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_DRAIN_LIMIT = 8 * 1024 * 1024  # unread request bodies up to this size are read away to keep the connection
 _USER_TTL = 2.0  # seconds a cached access key stays valid (users change while serving)
 
 
@@ -98,6 +99,8 @@ class PailsApp:
         request_id = secrets.token_hex(8).upper()
         method = scope["method"]
         resource = scope.get("path", "/")
+        body: RequestBody | None = None
+        headers: dict[str, str] = {}
         try:
             headers = _headers(scope["headers"])
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -134,8 +137,8 @@ class PailsApp:
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             user = self._lookup_user(auth.access_key) if auth.access_key else None
-            req = S3Request(method, bucket, key, query, headers, user, RequestBody(receive, headers, auth),
-                            request_id, auth.signature_version)
+            body = RequestBody(receive, headers, auth)
+            req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version)
             response = await route.handler(engine, req)
         except S3Error as err:
             response = _error_response(err, resource, request_id, method)
@@ -144,11 +147,25 @@ class PailsApp:
         except Exception:
             log.exception("internal error in %s %s", method, resource)
             response = _error_response(S3Error("InternalError"), resource, request_id, method)
-        await self._send(response, request_id, method, send, engine)
+        close = False
+        if body is not None and body.unread:
+            # Answered before the body was read.  A client waiting on
+            # "Expect: 100-continue" never sends it; any other is sending it
+            # now, and closing on it would reset the connection before the
+            # client reads our answer: read a modest body away instead.
+            if "100-continue" in headers.get("expect", "").lower() or not await body.drain(_DRAIN_LIMIT):
+                close = True
+        elif body is None and _announces_body(scope["headers"]):
+            expect = next((v for n, v in scope["headers"] if n.lower() == b"expect"), b"")
+            close = b"100-continue" in expect.lower() or not await _drain(receive, _DRAIN_LIMIT)
+        await self._send(response, request_id, method, send, engine, close)
 
-    async def _send(self, response: Response, request_id: str, method: str, send: Any, engine: Engine) -> None:
+    async def _send(self, response: Response, request_id: str, method: str, send: Any, engine: Engine,
+                    close: bool) -> None:
         hdrs = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode()),
                 (b"server", b"Pails")]
+        if close:
+            hdrs.append((b"connection", b"close"))
         for name, value in response.headers:
             hdrs.append((name.encode("latin-1"), value.encode("latin-1", "replace")))
         file = response.file
@@ -175,6 +192,27 @@ class PailsApp:
             finally:
                 os.close(fd)
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _drain(receive: Any, limit: int) -> bool:
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+def _announces_body(raw: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in raw:
+        n = name.lower()
+        if (n == b"content-length" and value.strip() not in (b"0", b"")) or n == b"transfer-encoding":
+            return True
+    return False
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -22,12 +22,13 @@ class ClientDisconnected(Exception):
 
 class RequestBody:
     __slots__ = ("_receive", "declared_length", "_content_length", "_decoder", "_sha256", "_expected_sha256",
-                 "_trailers", "_consumed")
+                 "_trailers", "_consumed", "_finished", "_has_body")
 
     def __init__(self, receive: Receive, headers: dict[str, str], auth: AuthResult) -> None:
         self._receive = receive
         self._trailers: dict[str, str] = {}
         self._consumed = False
+        self._finished = False
         cl = headers.get("content-length")
         try:
             self._content_length = int(cl) if cl is not None else None
@@ -35,6 +36,7 @@ class RequestBody:
             raise S3Error("InvalidArgument", "Invalid Content-Length", ArgumentName="Content-Length") from None
         if self._content_length is not None and self._content_length < 0:
             raise S3Error("InvalidArgument", "Invalid Content-Length", ArgumentName="Content-Length")
+        self._has_body = bool(self._content_length) or "transfer-encoding" in headers
         sha = auth.content_sha256
         self._decoder: AwsChunkedDecoder | None = None
         self._sha256 = None
@@ -71,6 +73,7 @@ class RequestBody:
             if data:
                 yield data
             if not message.get("more_body", False):
+                self._finished = True
                 return
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -111,3 +114,26 @@ class RequestBody:
 
     def trailers(self) -> dict[str, str]:
         return self._trailers
+
+    async def drain(self, limit: int) -> bool:
+        """Read and discard what is left of the body, up to ``limit`` bytes;
+        True when the body was read to its end."""
+        if self._consumed:
+            return self._finished
+        seen = 0
+        try:
+            async for data in self._messages():
+                seen += len(data)
+                if seen > limit:
+                    return False
+        except ClientDisconnected:
+            return False
+        return True
+
+    @property
+    def unread(self) -> bool:
+        """A body was announced and not read to its end: the connection must
+        close after the response, or its bytes (or, after a refused
+        ``Expect: 100-continue``, the client's next request) would be parsed
+        as the next request."""
+        return self._has_body and not self._finished

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import quote
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol.conditional import evaluate_read
-from pails.protocol.dates import http_date, parse_http_date
+from pails.protocol.dates import http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
 from pails.s3 import ingest
@@ -216,9 +215,3 @@ async def delete_object(engine: Engine, req: S3Request) -> Response:
     await engine.delete_object(bucket.id, req.key)
     return Response(204)
 
-
-def encode_key(key: str, encoding_type: str | None) -> str:
-    return quote(key, safe="/") if encoding_type == "url" else key
-
-
-__all__ = ["put_object", "get_object", "head_object", "delete_object", "parse_http_date"]

@@ -54,8 +54,6 @@ class Engine:
             self.blobs.promote(writer.blob_id)
         else:
             await self.meta.put_object(version, condition)
-            if version.blob_id is None and version.manifest is None:
-                pass
         self.collect_soon()
 
     async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
