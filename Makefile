@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@mkdir -p data
+	@if [ -f data/root-credentials.json ]; then \
+	  echo "root credentials (data/root-credentials.json): $$(cat data/root-credentials.json)"; fi
 	$(PY) -m pails server ./data --address 127.0.0.1:9000
 
 test: $(STAMP)
