@@ -125,7 +125,7 @@ class PailsApp:
                 target = routes.Target.BUCKET
             else:
                 target = routes.Target.SERVICE
-            route = routes.match(target, method, query)
+            route = routes.match(target, method, query, headers)
             if route is None or route.signed:
                 auth = authenticate(
                     SignedRequest(method, path, raw_path, query_list, headers, bucket if virtual else None),
@@ -133,7 +133,7 @@ class PailsApp:
             else:
                 auth = ANONYMOUS
             if route is None:
-                if routes.is_known_method(target, method):
+                if routes.subresource(query) is not None and method not in ("HEAD", "OPTIONS"):
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             user = self._lookup_user(auth.access_key) if auth.access_key else None

@@ -2,7 +2,9 @@
 
 A request is matched on (what the URL addresses, method, sub-resource): the
 sub-resource is the first query parameter of the request that is one of
-``SUBRESOURCES``.  A known sub-resource with no route here is answered
+``SUBRESOURCES``.  A route with a ``header`` is chosen over the one without
+when the request carries that header (PUT + ``x-amz-copy-source`` is
+CopyObject, not PutObject).  A known sub-resource with no route here is answered
 ``NotImplemented``; other query parameters never select an operation.
 """
 
@@ -12,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from pails.s3 import acl, buckets, cors, listing, multidelete, objects
+from pails.s3 import acl, attributes, buckets, copy, cors, listing, multidelete, multipart, objects, tagging
+from pails.s3.post_object import post_object
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 
@@ -33,6 +36,7 @@ class Route:
     subresource: str | None
     handler: Handler
     signed: bool = True  # False: served without authentication (CORS preflight)
+    header: str | None = None  # chosen over the route without one when the request carries this header
 
 
 ROUTES: tuple[Route, ...] = (
@@ -48,6 +52,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GetBucketAcl", Target.BUCKET, "GET", "acl", acl.get_bucket_acl),
     Route("PutBucketAcl", Target.BUCKET, "PUT", "acl", acl.put_bucket_acl),
     Route("DeleteObjects", Target.BUCKET, "POST", "delete", multidelete.delete_objects),
+    Route("PostObject", Target.BUCKET, "POST", None, post_object, signed=False),  # the form carries its signature
+    Route("GetBucketTagging", Target.BUCKET, "GET", "tagging", tagging.get_bucket_tagging),
+    Route("PutBucketTagging", Target.BUCKET, "PUT", "tagging", tagging.put_bucket_tagging),
+    Route("DeleteBucketTagging", Target.BUCKET, "DELETE", "tagging", tagging.delete_bucket_tagging),
     # objects
     Route("PutObject", Target.OBJECT, "PUT", None, objects.put_object),
     Route("GetObject", Target.OBJECT, "GET", None, objects.get_object),
@@ -55,6 +63,18 @@ ROUTES: tuple[Route, ...] = (
     Route("DeleteObject", Target.OBJECT, "DELETE", None, objects.delete_object),
     Route("GetObjectAcl", Target.OBJECT, "GET", "acl", acl.get_object_acl),
     Route("PutObjectAcl", Target.OBJECT, "PUT", "acl", acl.put_object_acl),
+    Route("CopyObject", Target.OBJECT, "PUT", None, copy.copy_object, header="x-amz-copy-source"),
+    Route("GetObjectTagging", Target.OBJECT, "GET", "tagging", tagging.get_object_tagging),
+    Route("PutObjectTagging", Target.OBJECT, "PUT", "tagging", tagging.put_object_tagging),
+    Route("DeleteObjectTagging", Target.OBJECT, "DELETE", "tagging", tagging.delete_object_tagging),
+    Route("GetObjectAttributes", Target.OBJECT, "GET", "attributes", attributes.get_object_attributes),
+    # multipart uploads
+    Route("CreateMultipartUpload", Target.OBJECT, "POST", "uploads", multipart.create_multipart_upload),
+    Route("UploadPart", Target.OBJECT, "PUT", "uploadId", multipart.upload_part),
+    Route("CompleteMultipartUpload", Target.OBJECT, "POST", "uploadId", multipart.complete_multipart_upload),
+    Route("AbortMultipartUpload", Target.OBJECT, "DELETE", "uploadId", multipart.abort_multipart_upload),
+    Route("ListParts", Target.OBJECT, "GET", "uploadId", multipart.list_parts),
+    Route("ListMultipartUploads", Target.BUCKET, "GET", "uploads", multipart.list_multipart_uploads),
     # CORS preflight
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
@@ -71,21 +91,32 @@ SUBRESOURCES = frozenset({
 # Sub-resources that qualify a data operation rather than name a new one.
 _QUALIFIERS = frozenset({"partNumber", "versionId"})
 
-_TABLE: dict[tuple[Target, str, str | None], Route] = {(r.target, r.method, r.subresource): r for r in ROUTES}
+_TABLE: dict[tuple[Target, str, str | None, str | None], Route] = {
+    (r.target, r.method, r.subresource, r.header): r for r in ROUTES}
+# (target, method, sub-resource) -> the headers that select another route there
+_BY_HEADER: dict[tuple[Target, str, str | None], tuple[str, ...]] = {}
+for _r in ROUTES:
+    if _r.header is not None:
+        _BY_HEADER[(_r.target, _r.method, _r.subresource)] = (
+            *_BY_HEADER.get((_r.target, _r.method, _r.subresource), ()), _r.header)
 
 
-def match(target: Target, method: str, query: dict[str, str]) -> Route | None:
-    """The route for a request, or None (the caller answers NotImplemented or
-    MethodNotAllowed)."""
-    sub = None
+def subresource(query: dict[str, str]) -> str | None:
+    """The sub-resource a query names (the first one, as S3 reads it), if any."""
     for name in query:
         if name in SUBRESOURCES and name not in _QUALIFIERS:
-            sub = name
-            break
-    if method in ("HEAD", "OPTIONS"):
-        sub = None
-    return _TABLE.get((target, method, sub))
+            return name
+    return None
 
 
-def is_known_method(target: Target, method: str) -> bool:
-    return any(t == target and m == method for (t, m, _s) in _TABLE)
+def match(target: Target, method: str, query: dict[str, str],
+          headers: dict[str, str] | None = None) -> Route | None:
+    """The route for a request, or None: the caller answers NotImplemented
+    when the request names a sub-resource, MethodNotAllowed otherwise.
+    ``headers`` (lower-case names) select header routes."""
+    sub = None if method in ("HEAD", "OPTIONS") else subresource(query)
+    if headers:
+        for name in _BY_HEADER.get((target, method, sub), ()):
+            if name in headers:
+                return _TABLE[(target, method, sub, name)]
+    return _TABLE.get((target, method, sub, None))

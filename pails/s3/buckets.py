@@ -72,6 +72,7 @@ async def delete_bucket(engine: Engine, req: S3Request) -> Response:
     bucket = get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.delete_bucket(bucket.id)
+    engine.collect_soon()  # data files of the uploads it aborted
     return Response(204)
 
 

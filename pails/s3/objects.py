@@ -11,7 +11,7 @@ from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
-from pails.s3 import ingest
+from pails.s3 import ingest, tagging
 from pails.s3.permissions import (
     acl_from_request,
     bucket_allows,
@@ -66,6 +66,9 @@ def stored_headers(req: S3Request) -> dict[str, str]:
             meta_size += len(name) - 11 + len(value.encode("latin-1", "replace"))
     if meta_size > MAX_USER_METADATA:
         raise S3Error("MetadataTooLarge", Size=str(meta_size), MaxSizeAllowed=str(MAX_USER_METADATA))
+    tags = tagging.from_header(h.get("x-amz-tagging"))
+    if tags is not None:
+        out[tagging.TAGS_KEY] = tags  # not replayed as a header (see _object_headers)
     return out
 
 
@@ -143,7 +146,10 @@ def _object_headers(obj: ObjectVersion, req: S3Request) -> list[tuple[str, str]]
         value = req.query.get(name)
         if value is not None:
             stored[param] = value
+    tags = stored.pop(tagging.TAGS_KEY, None)
     out.extend(stored.items())
+    if tags:
+        out.append(("x-amz-tagging-count", str(tagging.count(tags))))
     if obj.storage_class != "STANDARD":
         out.append(("x-amz-storage-class", obj.storage_class))
     if obj.version_id != "null":
@@ -186,6 +192,10 @@ async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Resp
         return early
     headers = _object_headers(obj, req)
     rng = parse_range(req.headers.get("range"), obj.size)
+    if "partNumber" in req.query:  # one part of a multipart object
+        from pails.s3.multipart import part_range  # imports this module
+
+        rng = part_range(obj, req.query["partNumber"], rng, headers)
     status = 200
     first, length = 0, obj.size
     if rng is not None:

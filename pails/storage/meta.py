@@ -81,6 +81,17 @@ class MetaStore(ABC):
     async def set_object_acl(self, bucket_id: int, key: str, acl: str) -> bool: ...
 
     @abstractmethod
+    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None) -> bool:
+        """Set (``value`` None: remove) one entry of the current version's
+        stored ``headers``, read-modify-write in one commit; False if the key
+        has no current version (or it is a delete marker)."""
+
+    @abstractmethod
+    async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:
+        """Set (``value`` None: remove) one entry of the bucket's ``props``
+        JSON object, read-modify-write in one commit."""
+
+    @abstractmethod
     def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                      inclusive: bool = False) -> list[ListingRow]:
         """Current versions with key > ``after`` (>= when ``inclusive``) and
@@ -100,6 +111,46 @@ class MetaStore(ABC):
     @abstractmethod
     def blob_is_referenced(self, blob_id: str) -> bool: ...
 
+    # --- multipart uploads -----------------------------------------------
+    @abstractmethod
+    async def create_upload(self, upload: MultipartUpload) -> None: ...
+
+    @abstractmethod
+    def get_upload(self, upload_id: str) -> MultipartUpload | None: ...
+
+    @abstractmethod
+    async def put_part(self, part: UploadedPart) -> None:
+        """Add or replace a part; a replaced part's data file goes to blob
+        collection in the same commit.  S3Error NoSuchUpload if the upload is
+        gone (completed or aborted meanwhile)."""
+
+    @abstractmethod
+    def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:
+        """Parts with number > ``after``, ascending, at most ``limit``."""
+
+    @abstractmethod
+    async def complete_upload(self, upload_id: str, version: ObjectVersion,
+                              condition: WriteCondition | None = None, if_none_match: str | None = None) -> None:
+        """In one commit: check ``condition`` (and ``if_none_match``, a list of
+        ETags the current version must not have), make ``version`` (whose manifest
+        lists part data files of the upload) the current version of its key,
+        delete the upload and its parts, and hand the data files of the
+        replaced version and of unused parts to blob collection.  S3Error
+        NoSuchUpload if the upload is gone, InvalidPart if a listed data file
+        is no longer one of its parts."""
+
+    @abstractmethod
+    async def abort_upload(self, upload_id: str) -> bool:
+        """Delete the upload and its parts (their data files go to blob
+        collection in the same commit); False if there was no such upload."""
+
+    @abstractmethod
+    def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
+                     limit: int) -> list[MultipartUpload]:
+        """Uploads in (key, upload_id) order, keys starting with ``prefix``,
+        after (``after_key``, ``after_upload_id``); with ``after_upload_id``
+        None, only keys > ``after_key``."""
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -111,3 +162,32 @@ class MetaStore(ABC):
             if len(rows) < 1000:
                 return
             after, inclusive = rows[-1].key, False
+
+
+# --- multipart uploads --------------------------------------------------------
+@dataclass(slots=True)
+class MultipartUpload:
+    """An upload in progress.  ``headers``/``acl``/``storage_class`` become the
+    object's on completion; ``props`` is a JSON object (checksum algorithm and
+    type, ...)."""
+
+    upload_id: str
+    bucket_id: int
+    key: str
+    initiated: float
+    owner_id: str
+    storage_class: str
+    headers: str
+    acl: str
+    props: str = "{}"
+
+
+@dataclass(slots=True)
+class UploadedPart:
+    upload_id: str
+    part_number: int
+    size: int
+    etag: str  # quoted
+    last_modified: float
+    blob_id: str
+    checksums: str | None  # JSON {algorithm: b64}

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
-from pails.storage.meta import MetaStore, WriteCondition
+from pails.storage.meta import MetaStore, MultipartUpload, UploadedPart, WriteCondition
 from pails.storage.records import Bucket, ListingRow, ObjectVersion, User
 
 T = TypeVar("T")
@@ -133,6 +133,8 @@ def _listing_row(r: tuple[Any, ...]) -> ListingRow:
     return ListingRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), True)
 
 
+_UPLOAD_COLUMNS = "upload_id, bucket_id, key, initiated, owner_id, storage_class, headers, acl, props"
+_PART_COLUMNS = "upload_id, part_number, size, etag, last_modified, blob_id, checksums"
 _BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props"
 _USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
 
@@ -362,6 +364,35 @@ class SqliteMeta(MetaStore):
                              (acl, bucket_id, key)).rowcount > 0
         return await self._write(tx)
 
+    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            r = c.execute("SELECT headers FROM objects WHERE bucket_id=? AND key=? AND delete_marker=0",
+                          (bucket_id, key)).fetchone()
+            if r is None:
+                return False
+            headers = json.loads(r[0])
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+            c.execute("UPDATE objects SET headers=? WHERE bucket_id=? AND key=?",
+                      (json.dumps(headers, separators=(",", ":")), bucket_id, key))
+            return True
+        return await self._write(tx)
+
+    async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            r = c.execute("SELECT props FROM buckets WHERE id=?", (bucket_id,)).fetchone()
+            if r is None:
+                raise S3Error("NoSuchBucket")
+            props = json.loads(r[0] or "{}")
+            if value is None:
+                props.pop(name, None)
+            else:
+                props[name] = value
+            c.execute("UPDATE buckets SET props=? WHERE id=?", (json.dumps(props, separators=(",", ":")), bucket_id))
+        await self._write(tx)
+
     def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                      inclusive: bool = False) -> list[ListingRow]:
         op = ">=" if inclusive else ">"
@@ -377,6 +408,97 @@ class SqliteMeta(MetaStore):
                    "ORDER BY key LIMIT ?")
             args = (bucket_id, after, end, limit)
         return [_listing_row(r) for r in self._conn.execute(sql, args)]
+
+    # --- multipart uploads -----------------------------------------------
+    async def create_upload(self, upload: MultipartUpload) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute(f"INSERT INTO multipart_uploads ({_UPLOAD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                      (upload.upload_id, upload.bucket_id, upload.key, upload.initiated, upload.owner_id,
+                       upload.storage_class, upload.headers, upload.acl, upload.props))
+        await self._write(tx)
+
+    def get_upload(self, upload_id: str) -> MultipartUpload | None:
+        r = self._conn.execute(f"SELECT {_UPLOAD_COLUMNS} FROM multipart_uploads WHERE upload_id=?",
+                               (upload_id,)).fetchone()
+        return MultipartUpload(*r) if r else None
+
+    async def put_part(self, part: UploadedPart) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM multipart_uploads WHERE upload_id=?", (part.upload_id,)).fetchone() is None:
+                raise S3Error("NoSuchUpload", UploadId=part.upload_id)
+            old = c.execute("SELECT blob_id FROM multipart_parts WHERE upload_id=? AND part_number=?",
+                            (part.upload_id, part.part_number)).fetchone()
+            if old is not None:
+                c.execute("INSERT OR IGNORE INTO blob_garbage VALUES (?)", (old[0],))
+            c.execute(f"INSERT OR REPLACE INTO multipart_parts ({_PART_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                      (part.upload_id, part.part_number, part.size, part.etag, part.last_modified, part.blob_id,
+                       part.checksums))
+        await self._write(tx)
+
+    def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:
+        rows = self._conn.execute(f"SELECT {_PART_COLUMNS} FROM multipart_parts WHERE upload_id=? AND "
+                                  "part_number>? ORDER BY part_number LIMIT ?", (upload_id, after, limit))
+        return [UploadedPart(*r) for r in rows]
+
+    async def complete_upload(self, upload_id: str, version: ObjectVersion,
+                              condition: WriteCondition | None = None, if_none_match: str | None = None) -> None:
+        params = _object_params(version)
+        used = [p[0] for p in json.loads(version.manifest or "[]")]
+
+        def tx(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM multipart_uploads WHERE upload_id=?", (upload_id,)).fetchone() is None:
+                raise S3Error("NoSuchUpload", UploadId=upload_id)
+            parts = {r[0] for r in c.execute("SELECT blob_id FROM multipart_parts WHERE upload_id=?",
+                                             (upload_id,))}
+            if not parts.issuperset(used):  # a part was replaced since the caller read it
+                raise S3Error("InvalidPart")
+            old = c.execute("SELECT etag, delete_marker, blob_id, manifest FROM objects WHERE bucket_id=? AND key=?",
+                            (version.bucket_id, version.key)).fetchone()
+            if condition is not None:
+                _check_condition(condition, old)
+            if if_none_match is not None and old is not None and not old[1]:
+                if old[0].strip('"') in {e.strip().strip('"') for e in if_none_match.split(",")}:
+                    raise S3Error("PreconditionFailed", Condition="If-None-Match")
+            if old is not None:
+                _collect(c, old[2], old[3])
+            c.executemany("INSERT OR IGNORE INTO blob_garbage VALUES (?)", [(b,) for b in parts.difference(used)])
+            c.execute("DELETE FROM multipart_parts WHERE upload_id=?", (upload_id,))
+            c.execute("DELETE FROM multipart_uploads WHERE upload_id=?", (upload_id,))
+            c.execute(f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES "
+                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
+        await self._write(tx)
+
+    async def abort_upload(self, upload_id: str) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            if c.execute("DELETE FROM multipart_uploads WHERE upload_id=?", (upload_id,)).rowcount == 0:
+                return False
+            c.execute("INSERT OR IGNORE INTO blob_garbage SELECT blob_id FROM multipart_parts WHERE upload_id=?",
+                      (upload_id,))
+            c.execute("DELETE FROM multipart_parts WHERE upload_id=?", (upload_id,))
+            return True
+        return await self._write(tx)
+
+    def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
+                     limit: int) -> list[MultipartUpload]:
+        where = ["bucket_id=?"]
+        args: list[Any] = [bucket_id]
+        if after_upload_id is None:
+            where.append("key>?")
+            args.append(after_key)
+        else:
+            where.append("(key>? OR (key=? AND upload_id>?))")
+            args += [after_key, after_key, after_upload_id]
+        if prefix:
+            where.append("key>=?")
+            args.append(prefix)
+            end = prefix_successor(prefix)
+            if end is not None:
+                where.append("key<?")
+                args.append(end)
+        args.append(limit)
+        rows = self._conn.execute(f"SELECT {_UPLOAD_COLUMNS} FROM multipart_uploads WHERE {' AND '.join(where)} "
+                                  "ORDER BY key, upload_id LIMIT ?", args)
+        return [MultipartUpload(*r) for r in rows]
 
     # --- data-file collection ---------------------------------------------
     def pending_garbage(self, limit: int) -> list[str]:

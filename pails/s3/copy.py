@@ -1,0 +1,259 @@
+"""CopyObject: PUT /bucket/key with ``x-amz-copy-source``.
+
+Data is never streamed through Python.  Inline (small) objects copy the bytes
+of the row; each data file of a file-backed or multipart source is hard-linked
+to a new blob id, following the commit protocol of ``pails.storage.blobs``:
+
+1. link the source file to ``tmp/<new id>`` and fsync ``tmp``;
+2. one metadata commit makes the copy visible, referencing the new ids;
+3. rename ``tmp/<new id>`` to ``blobs/<xx>/<new id>``.
+
+A crash before 2 leaves unreferenced links in ``tmp`` that recovery deletes
+(the source keeps its own name); after 2 recovery finishes the rename.  New
+ids keep every data file referenced by exactly one row, so overwriting or
+deleting either object frees only its own link.  Where a link is impossible
+(link-count limit, another file system) the kernel copies the file instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import secrets
+import shutil
+import time
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from pails.errors import S3Error
+from pails.protocol import xml
+from pails.protocol.conditional import evaluate_read
+from pails.protocol.dates import iso8601
+from pails.protocol.names import check_key
+from pails.s3 import tagging
+from pails.s3.objects import object_owner, storage_class, stored_headers, write_condition
+from pails.s3.permissions import acl_from_request, bucket_allows, get_bucket, require_bucket, require_object
+from pails.s3.request import Response, S3Request
+from pails.storage.blobs import BlobStore
+from pails.storage.engine import Engine
+from pails.storage.records import Bucket, ObjectVersion
+
+_DIRECTIVES = ("COPY", "REPLACE")
+_SELF_COPY = ("This copy request is illegal because it is trying to copy an object to itself without changing "
+              "the object's metadata, storage class, website redirect location or encryption attributes.")
+_NO_LINK = frozenset({errno.EMLINK, errno.EXDEV, errno.EPERM, errno.ENOTSUP})
+_ATTEMPTS = 5  # a source overwritten while we link is read again
+
+
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
+    """(bucket, key, versionId or None) from ``x-amz-copy-source``:
+    ``bucket/key`` or ``/bucket/key``, URL-encoded, optionally ``?versionId=``."""
+    raw = value.strip()
+    path, _, qs = raw.partition("?")
+    version_id = None
+    if qs:
+        version_id = dict(parse_qsl(qs, keep_blank_values=True)).get("versionId")
+    try:
+        decoded = unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise S3Error("InvalidArgument", "Invalid copy source encoding", ArgumentName="x-amz-copy-source",
+                      ArgumentValue=raw[:1024]) from None
+    bucket, sep, key = decoded.removeprefix("/").partition("/")
+    if not bucket or not sep or not key:
+        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: "
+                      "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source", ArgumentValue=raw[:1024])
+    return bucket, key, version_id
+
+
+def _directive(req: S3Request, header: str) -> str:
+    value = req.headers.get(header, "COPY").strip().upper()
+    if value not in _DIRECTIVES:
+        kind = "metadata" if "metadata" in header else "tagging"
+        raise S3Error("InvalidArgument", f"Unknown {kind} directive.", ArgumentName=header,
+                      ArgumentValue=req.headers[header][:256])
+    return value
+
+
+def read_source(engine: Engine, req: S3Request, bucket_name: str, key: str,
+                version_id: str | None) -> tuple[Bucket, ObjectVersion]:
+    """The source bucket and object of a copy, readable by the requester
+    (also for UploadPartCopy)."""
+    bucket = engine.meta.get_bucket(bucket_name)
+    if bucket is None:
+        raise S3Error("NoSuchBucket", BucketName=bucket_name)
+    expected_owner = req.headers.get("x-amz-source-expected-bucket-owner")
+    if expected_owner is not None and expected_owner != bucket.owner_id:
+        raise S3Error("AccessDenied")
+    obj = engine.meta.get_object(bucket.id, key)
+    if obj is None or obj.delete_marker:
+        if not bucket_allows(req, bucket, "READ"):
+            raise S3Error("AccessDenied")
+        raise S3Error("NoSuchKey", Key=key)
+    require_object(req, obj, "READ")
+    if version_id is not None and version_id != obj.version_id:
+        raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
+    return bucket, obj
+
+
+def check_source_conditions(req: S3Request, obj: ObjectVersion) -> None:
+    """x-amz-copy-source-if-*: any that does not hold is 412 (never 304)."""
+    prefix = "x-amz-copy-source-"
+    names = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+    conditions = {n: req.headers[prefix + n] for n in names if prefix + n in req.headers}
+    if not conditions:
+        return
+    if evaluate_read(conditions, obj.etag, obj.last_modified) is not None:
+        failed = next((n for n in names if n in conditions), "")
+        raise S3Error("PreconditionFailed", Condition=prefix + failed)
+
+
+def _source_path(blobs: BlobStore, blob_id: str) -> str:
+    """Where a committed data file is now: ``blobs`` or, between its commit
+    and its rename, ``tmp``.  FileNotFoundError if it is gone (collected)."""
+    final = blobs.final_path(blob_id)
+    for path in (final, os.path.join(blobs.tmp_dir, blob_id), final):
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError(final)
+
+
+def _stage_one(blobs: BlobStore, blob_id: str) -> str:
+    new_id = secrets.token_hex(16)
+    target = os.path.join(blobs.tmp_dir, new_id)
+    src = _source_path(blobs, blob_id)
+    try:
+        os.link(src, target)
+    except FileNotFoundError:  # renamed from tmp to blobs meanwhile
+        os.link(_source_path(blobs, blob_id), target)
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+        shutil.copyfile(src, target)  # copy_file_range / sendfile: in the kernel
+        if blobs.fsync:
+            fd = os.open(target, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    return new_id
+
+
+def _unstage(blobs: BlobStore, new_ids: list[str]) -> None:
+    for new_id in new_ids:
+        try:
+            os.unlink(os.path.join(blobs.tmp_dir, new_id))
+        except FileNotFoundError:
+            pass
+
+
+def _stage_links(blobs: BlobStore, src: ObjectVersion) -> tuple[str | None, str | None, list[str]]:
+    """Steps 1 of the protocol: (new blob_id, new manifest, staged ids)."""
+    staged: list[str] = []
+    try:
+        blob_id = manifest = None
+        if src.blob_id:
+            blob_id = _stage_one(blobs, src.blob_id)
+            staged.append(blob_id)
+        elif src.manifest:
+            entries = []
+            for entry in json.loads(src.manifest):
+                new_id = _stage_one(blobs, entry[0])
+                staged.append(new_id)
+                entries.append([new_id, *entry[1:]])
+            manifest = json.dumps(entries, separators=(",", ":"))
+        if blobs.fsync and staged:
+            fd = os.open(blobs.tmp_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        _unstage(blobs, staged)
+        raise
+    return blob_id, manifest, staged
+
+
+def _is_self_copy_without_change(req: S3Request, src: ObjectVersion, metadata_directive: str) -> bool:
+    if metadata_directive != "COPY":
+        return False
+    sc = req.headers.get("x-amz-storage-class")
+    if sc is not None and sc != src.storage_class:
+        return False
+    redirect = req.headers.get("x-amz-website-redirect-location")
+    if redirect is not None and redirect != json.loads(src.headers).get("x-amz-website-redirect-location"):
+        return False
+    return not any(h.startswith("x-amz-server-side-encryption") for h in req.headers)
+
+
+async def copy_object(engine: Engine, req: S3Request) -> Response:
+    bucket = get_bucket(engine, req)
+    assert req.key is not None
+    check_key(req.key)
+    require_bucket(req, bucket, "WRITE")
+    src_bucket_name, src_key, src_version = parse_copy_source(req.headers["x-amz-copy-source"])
+    metadata_directive = _directive(req, "x-amz-metadata-directive")
+    tagging_directive = _directive(req, "x-amz-tagging-directive")
+    sc = storage_class(req)
+    condition = write_condition(req)
+    owner_id, owner_name = object_owner(req, bucket.owner_id)
+    acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
+    replaced = stored_headers(req) if metadata_directive == "REPLACE" else None
+    request_tags = tagging.from_header(req.headers.get("x-amz-tagging")) if tagging_directive == "REPLACE" else None
+    loop = asyncio.get_running_loop()
+    for _attempt in range(_ATTEMPTS):
+        src_bucket, src = read_source(engine, req, src_bucket_name, src_key, src_version)
+        check_source_conditions(req, src)
+        if src_bucket.id == bucket.id and src.key == req.key and \
+                _is_self_copy_without_change(req, src, metadata_directive):
+            raise S3Error("InvalidRequest", _SELF_COPY)
+        src_headers: dict[str, str] = json.loads(src.headers)
+        source_tags = src_headers.pop(tagging.TAGS_KEY, None)
+        if replaced is not None:
+            headers = dict(replaced)
+            headers.pop(tagging.TAGS_KEY, None)
+        else:
+            headers = src_headers
+            redirect = req.headers.get("x-amz-website-redirect-location")
+            if redirect is not None:
+                headers["x-amz-website-redirect-location"] = redirect
+        tags = request_tags if tagging_directive == "REPLACE" else source_tags
+        if tags:
+            headers[tagging.TAGS_KEY] = tags
+        inline = None
+        blob_id = manifest = None
+        staged: list[str] = []
+        if src.blob_id or src.manifest:
+            try:
+                blob_id, manifest, staged = await loop.run_in_executor(None, _stage_links, engine.blobs, src)
+            except FileNotFoundError:  # the source was replaced or deleted and collected meanwhile
+                continue
+        else:
+            inline = src.inline or b""
+        now = time.time()
+        version = ObjectVersion(
+            bucket_id=bucket.id, key=req.key, version_id="null", size=src.size, etag=src.etag, last_modified=now,
+            headers=json.dumps(headers, separators=(",", ":")), acl=acl.to_json(), owner_id=owner_id,
+            storage_class=sc, inline=inline, blob_id=blob_id, manifest=manifest, checksums=src.checksums,
+        )
+        try:
+            await engine.meta.put_object(version, condition)
+        except Exception:
+            _unstage(engine.blobs, staged)
+            raise
+        for new_id in staged:
+            engine.blobs.promote(new_id)
+        engine.collect_soon()
+        return _result(src, now)
+    raise S3Error("InternalError", "The copy source kept changing; please try again.")
+
+
+def _result(src: ObjectVersion, last_modified: float) -> Response:
+    inner = xml.element("ETag", src.etag) + xml.element("LastModified", iso8601(last_modified))
+    if src.checksums:
+        for alg, value in json.loads(src.checksums).items():
+            inner += xml.element(f"Checksum{alg}", value)
+    response = Response.xml(xml.document("CopyObjectResult", inner))
+    if src.version_id != "null":
+        response.headers.append(("x-amz-copy-source-version-id", src.version_id))
+    return response
