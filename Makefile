@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean client-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,22 @@ run: $(STAMP)
 	  echo "root credentials (data/root-credentials.json): $$(cat data/root-credentials.json)"; fi
 	$(PY) -m pails server ./data --address 127.0.0.1:9000
 
-test: $(STAMP)
+test: $(STAMP) client-tools
 	$(PY) -m ruff check pails tests
 	$(PY) -m pytest -q -n 2 tests
+
+# rclone (tests/behaviour/test_clients_cli.py) is not on PyPI: as root, install the Debian package;
+# otherwise say how (its tests fail as root and skip, with this reason, for other users).
+client-tools:
+	@if ! command -v rclone >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing rclone: apt-get install -y rclone"; \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rclone </dev/null >/dev/null; \
+	  else \
+	    echo "rclone not found: its tests will be skipped (install it with: sudo apt-get install rclone)"; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check pails tests
