@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zlib
 from collections.abc import Callable
 
 from awscrt import checksums as _crt
 
 from pails.errors import S3Error
+from pails.protocol.crc_combine import combine_all
 
 ALGORITHMS: tuple[str, ...] = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 _HEADER_PREFIX = "x-amz-checksum-"
@@ -83,3 +85,55 @@ def header_name(algorithm: str) -> str:
 def algorithm_for_header(name: str) -> str | None:
     """``x-amz-checksum-crc32`` (any case) -> ``CRC32``; None for other headers."""
     return _BY_HEADER.get(name.lower())
+
+
+# --- object checksums (stored JSON) and multipart checksums ------------------------------------------------------
+
+TYPE_KEY = "ChecksumType"  # in an object's checksums JSON: "COMPOSITE" or "FULL_OBJECT"
+FULL_OBJECT_ALGORITHMS = frozenset({"CRC32", "CRC32C", "CRC64NVME"})
+
+
+def stored(raw: str | None) -> tuple[dict[str, str], str | None]:
+    """(algorithm -> b64 value, checksum type) from an object's checksums JSON.
+    Values stored before the type was recorded: COMPOSITE when they end in -N."""
+    if not raw:
+        return {}, None
+    data: dict[str, str] = dict(json.loads(raw))
+    kind = data.pop(TYPE_KEY, None)
+    if data and kind is None:
+        kind = "COMPOSITE" if any("-" in v for v in data.values()) else "FULL_OBJECT"
+    return data, kind
+
+
+def to_json(sums: dict[str, str], kind: str | None = None) -> str | None:
+    if not sums:
+        return None
+    out = dict(sums)
+    if kind is not None:
+        out[TYPE_KEY] = kind
+    return json.dumps(out, separators=(",", ":"))
+
+
+def response_headers(raw: str | None) -> list[tuple[str, str]]:
+    """x-amz-checksum-<alg> and x-amz-checksum-type for stored checksums."""
+    sums, kind = stored(raw)
+    out = [(header_name(alg), value) for alg, value in sums.items()]
+    if sums and kind:
+        out.append(("x-amz-checksum-type", kind))
+    return out
+
+
+def composite(algorithm: str, part_values: list[str]) -> str:
+    """The COMPOSITE checksum: the checksum of the concatenated binary part
+    checksums, with ``-N``."""
+    h = new_checksum(algorithm)
+    for value in part_values:
+        h.update(base64.b64decode(value))
+    return f"{h.b64digest()}-{len(part_values)}"
+
+
+def full_object(algorithm: str, parts: list[tuple[str, int]]) -> str:
+    """The FULL_OBJECT CRC of the concatenation of parts given as (b64 CRC, size)."""
+    width = _CRCS[algorithm][1]
+    crc = combine_all(algorithm, [(int.from_bytes(base64.b64decode(v), "big"), n) for v, n in parts])
+    return base64.b64encode(crc.to_bytes(width, "big")).decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from pails.errors import S3Error
+from pails.protocol import checksums as ck
 from pails.protocol import xml
 from pails.protocol.dates import http_date
 from pails.s3.objects import _find_object
@@ -91,9 +92,8 @@ async def get_object_attributes(engine: Engine, req: S3Request) -> Response:
     if "ETag" in wanted:
         inner += xml.element("ETag", obj.etag.strip('"'))
     if "Checksum" in wanted and obj.checksums:
-        sums: dict[str, str] = json.loads(obj.checksums)
+        sums, kind = ck.stored(obj.checksums)
         if sums:
-            kind = "COMPOSITE" if any("-" in v for v in sums.values()) else "FULL_OBJECT"
             inner += f"<Checksum>{_checksum_xml(sums)}{xml.element('ChecksumType', kind)}</Checksum>"
     if "ObjectParts" in wanted and obj.manifest:
         inner += _object_parts(obj, max_parts, marker)

@@ -27,6 +27,7 @@ import time
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from pails.errors import S3Error
+from pails.protocol import checksums as ck
 from pails.protocol import xml
 from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import iso8601
@@ -250,9 +251,11 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
 
 def _result(src: ObjectVersion, last_modified: float) -> Response:
     inner = xml.element("ETag", src.etag) + xml.element("LastModified", iso8601(last_modified))
-    if src.checksums:
-        for alg, value in json.loads(src.checksums).items():
-            inner += xml.element(f"Checksum{alg}", value)
+    sums, kind = ck.stored(src.checksums)
+    for alg, value in sums.items():
+        inner += xml.element(f"Checksum{alg}", value)
+    if sums and kind:
+        inner += xml.element("ChecksumType", kind)
     response = Response.xml(xml.document("CopyObjectResult", inner))
     if src.version_id != "null":
         response.headers.append(("x-amz-copy-source-version-id", src.version_id))

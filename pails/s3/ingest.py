@@ -71,10 +71,14 @@ def requested_checksums(req: S3Request) -> tuple[dict[str, str], list[str]]:
     return given, trailing
 
 
-async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True) -> Ingested:
+async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
+                  compute: tuple[str, ...] = ()) -> Ingested:
+    """``compute``: algorithms to checksum besides the ones the request sends
+    (a multipart upload's algorithm for a part sent without one)."""
     md5_expected = expected_md5(req)
     given, trailing = requested_checksums(req)
     hashers = [ck.new_checksum(a) for a in (*given, *trailing)]
+    hashers += [ck.new_checksum(a) for a in compute if a not in given and a not in trailing]
     inline_max = engine.settings.inline_max if allow_inline else -1
     md5 = hashlib.md5()
     held: list[bytes] = []
@@ -119,6 +123,9 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True) 
         for h in hashers:
             alg = h.algorithm
             sent = given.get(alg)
+            if sent is None and alg not in trailing:  # computed for the server's own use
+                result.checksums[alg] = h.b64digest()
+                continue
             if sent is None:
                 sent = trailers.get(ck.header_name(alg))
                 if sent is None:

@@ -84,9 +84,9 @@ def write_condition(req: S3Request) -> WriteCondition | None:
     im = req.headers.get("if-match")
     if inm is None and im is None:
         return None
-    if inm is not None and inm.strip() != "*":
-        raise S3Error("NotImplemented", "If-None-Match on writes supports only '*'.")
-    return WriteCondition(if_match=im.strip() if im is not None else None, if_none_match_any=inm is not None)
+    any_ = inm is not None and inm.strip() == "*"
+    return WriteCondition(if_match=im.strip() if im is not None else None, if_none_match_any=any_,
+                          if_none_match=inm if inm is not None and not any_ else None)
 
 
 def object_owner(req: S3Request, bucket_owner: str) -> tuple[str, str]:
@@ -104,7 +104,9 @@ async def put_object(engine: Engine, req: S3Request) -> Response:
             and "transfer-encoding" not in req.headers:
         raise S3Error("MissingContentLength")
     if "x-amz-write-offset-bytes" in req.headers:
-        raise S3Error("NotImplemented", "Appends are not implemented yet.")
+        from pails.s3.append import append_object  # imports this module
+
+        return await append_object(engine, req, bucket)
     headers = stored_headers(req)
     sc = storage_class(req)
     condition = write_condition(req)
@@ -174,7 +176,8 @@ def _pieces(obj: ObjectVersion, first: int, length: int) -> list[tuple[str, int,
     assert obj.manifest is not None
     pos = 0
     end = first + length
-    for blob_id, size in json.loads(obj.manifest):
+    for entry in json.loads(obj.manifest):
+        blob_id, size = entry[0], entry[1]
         lo, hi = max(first, pos), min(end, pos + size)
         if lo < hi:
             pieces.append((blob_id, lo - pos, hi - lo))
@@ -192,10 +195,15 @@ async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Resp
         return early
     headers = _object_headers(obj, req)
     rng = parse_range(req.headers.get("range"), obj.size)
+    checksum_mode = req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     if "partNumber" in req.query:  # one part of a multipart object
-        from pails.s3.multipart import part_range  # imports this module
+        from pails.s3.multipart import part_checksum_headers, part_range  # imports this module
 
         rng = part_range(obj, req.query["partNumber"], rng, headers)
+        if checksum_mode:  # the part's own checksum (the whole object's for a single-part object)
+            headers.extend(part_checksum_headers(obj, req.query["partNumber"]))
+    elif checksum_mode and rng is None:  # never on ranged GETs: the value covers the whole object
+        headers.extend(ck.response_headers(obj.checksums))
     status = 200
     first, length = 0, obj.size
     if rng is not None:
@@ -203,9 +211,6 @@ async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Resp
         length = last - first + 1
         status = 206
         headers.append(("Content-Range", f"bytes {first}-{last}/{obj.size}"))
-    elif obj.checksums and req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-        for alg, value in json.loads(obj.checksums).items():
-            headers.append((ck.header_name(alg), value))
     if head:
         return Response(status, headers, content_length=length)
     if obj.inline is not None or obj.size == 0:

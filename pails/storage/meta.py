@@ -9,7 +9,7 @@ one durable commit (one fsync acknowledges many writes).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from pails.storage.records import Bucket, ListingRow, ObjectVersion, User
@@ -22,6 +22,7 @@ class WriteCondition:
 
     if_match: str | None = None  # quoted ETag the current object must have
     if_none_match_any: bool = False  # "If-None-Match: *": the key must not exist
+    if_none_match: str | None = None  # "If-None-Match: <etag>[, <etag>...]": the current object must not have one
 
 
 class MetaStore(ABC):
@@ -72,6 +73,16 @@ class MetaStore(ABC):
     async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> None:
         """Make ``version`` the current version of its key, atomically; data
         files the replaced version referenced are handed to blob collection."""
+
+    @abstractmethod
+    async def append_object(self, bucket_id: int, key: str, offset: int,
+                            build: Callable[[ObjectVersion | None], ObjectVersion]) -> ObjectVersion:
+        """In one commit: the current version must hold exactly ``offset``
+        bytes (a missing key or a delete marker: 0), else S3Error
+        InvalidWriteOffset; then ``build(current or None)`` (pure and quick: it
+        runs inside the commit) makes the version that replaces it.  Data files
+        of the current version that the new one does not list go to blob
+        collection.  Returns the new version."""
 
     @abstractmethod
     async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:

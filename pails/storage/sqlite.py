@@ -346,6 +346,26 @@ class SqliteMeta(MetaStore):
                       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", params)
         await self._write(tx)
 
+    async def append_object(self, bucket_id: int, key: str, offset: int,
+                            build: Callable[[ObjectVersion | None], ObjectVersion]) -> ObjectVersion:
+        def tx(c: sqlite3.Connection) -> ObjectVersion:
+            r = c.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
+                          (bucket_id, key)).fetchone()
+            old = _object_from_row(r) if r else None
+            current = old if old is not None and not old.delete_marker else None
+            size = current.size if current is not None else 0
+            if offset != size:
+                raise S3Error("InvalidWriteOffset", ActualObjectSize=str(size), WriteOffset=str(offset))
+            new = build(current)
+            if old is not None:
+                keep = set(new.blob_ids())
+                c.executemany("INSERT OR IGNORE INTO blob_garbage VALUES (?)",
+                              [(b,) for b in old.blob_ids() if b not in keep])
+            c.execute(f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES "
+                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _object_params(new))
+            return new
+        return await self._write(tx)
+
     async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
         def tx(c: sqlite3.Connection) -> ObjectVersion | None:
             r = c.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
@@ -529,6 +549,9 @@ class SqliteMeta(MetaStore):
 def _check_condition(cond: WriteCondition, old: tuple[Any, ...] | None) -> None:
     exists = old is not None and not old[1]
     if cond.if_none_match_any and exists:
+        raise S3Error("PreconditionFailed", Condition="If-None-Match")
+    if cond.if_none_match is not None and exists and \
+            old[0].strip('"') in {e.strip().strip('"') for e in cond.if_none_match.split(",")}:  # type: ignore[index]
         raise S3Error("PreconditionFailed", Condition="If-None-Match")
     if cond.if_match is not None:
         if not exists:

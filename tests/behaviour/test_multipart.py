@@ -278,15 +278,6 @@ def test_upload_part_no_such_upload(s3, bucket):
     assert _err(e) == (404, "NoSuchUpload")
 
 
-def test_upload_part_copy_is_not_implemented_yet(s3, bucket):
-    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
-    uid = s3.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
-    with pytest.raises(ClientError) as e:
-        s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=uid, PartNumber=1,
-                            CopySource={"Bucket": bucket, "Key": "src"})
-    assert _err(e) == (501, "NotImplemented")
-
-
 def test_reuploading_a_part_replaces_it(server, s3, bucket):
     uid = s3.create_multipart_upload(Bucket=bucket, Key="re")["UploadId"]
     before = _settled_count(server)
