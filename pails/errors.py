@@ -11,6 +11,7 @@ from __future__ import annotations
 # code -> (HTTP status, default message), as AWS documents them.
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
     "AccessForbidden": (403, "CORSResponse: This CORS request is not allowed."),
     "BadRequest": (400, "Bad Request"),
     "AccountProblem": (403, "There is a problem with your account."),
@@ -29,6 +30,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidBucketAclWithObjectOwnership": (400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"),
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
     "InvalidEncryptionAlgorithmError": (400, "The encryption request you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location constraint is not valid."),
@@ -46,6 +48,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "InvalidWriteOffset": (400, "The write offset value that you specified does not match the current object size."),
     "KeyTooLongError": (400, "Your key is too long."),
     "MalformedACLError": (400, "The XML you provided was not well-formed or did not validate against our published schema."),
+    "MalformedPolicy": (400, "Policy has invalid resource."),
     "MalformedPOSTRequest": (400, "The body of your POST request is not well-formed multipart/form-data."),
     "MalformedXML": (400, "The XML you provided was not well-formed or did not validate against our published schema."),
     "MaxMessageLengthExceeded": (400, "Your request was too big."),
@@ -54,6 +57,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "MissingRequestBodyError": (400, "Request Body is empty."),
     "MissingSecurityHeader": (400, "Your request was missing a required header."),
+    "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found"),
+    "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
     "NoSuchBucket": (404, "The specified bucket does not exist."),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist."),
     "NoSuchKey": (404, "The specified key does not exist."),

@@ -22,7 +22,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -56,7 +56,10 @@ class Server:
             [sys.executable, "-m", "pails", "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}",
              *self.extra_args],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; server log:\n{self.log_path.read_text()[-3000:]}") from None
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

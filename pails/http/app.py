@@ -138,7 +138,9 @@ class PailsApp:
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             user = self._lookup_user(auth.access_key) if auth.access_key else None
             body = RequestBody(receive, headers, auth)
-            req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version)
+            client = scope.get("client")
+            req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
+                            routes.iam_action(route), client[0] if client else "", auth.presigned)
             response = await route.handler(engine, req)
         except S3Error as err:
             response = _error_response(err, resource, request_id, method)

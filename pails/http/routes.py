@@ -14,7 +14,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from pails.s3 import acl, attributes, buckets, copy, cors, listing, multidelete, multipart, objects, tagging
+from pails.s3 import (
+    acl,
+    attributes,
+    buckets,
+    copy,
+    cors,
+    listing,
+    multidelete,
+    multipart,
+    objects,
+    ownership,
+    policy,
+    public_access,
+    tagging,
+)
 from pails.s3.post_object import post_object
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
@@ -49,6 +63,7 @@ ROUTES: tuple[Route, ...] = (
     Route("ListObjectVersions", Target.BUCKET, "GET", "versions", listing.list_object_versions),
     Route("GetBucketLocation", Target.BUCKET, "GET", "location", buckets.get_bucket_location),
     Route("GetBucketVersioning", Target.BUCKET, "GET", "versioning", buckets.get_bucket_versioning),
+    Route("PutBucketVersioning", Target.BUCKET, "PUT", "versioning", buckets.put_bucket_versioning),
     Route("GetBucketAcl", Target.BUCKET, "GET", "acl", acl.get_bucket_acl),
     Route("PutBucketAcl", Target.BUCKET, "PUT", "acl", acl.put_bucket_acl),
     Route("DeleteObjects", Target.BUCKET, "POST", "delete", multidelete.delete_objects),
@@ -76,10 +91,59 @@ ROUTES: tuple[Route, ...] = (
     Route("AbortMultipartUpload", Target.OBJECT, "DELETE", "uploadId", multipart.abort_multipart_upload),
     Route("ListParts", Target.OBJECT, "GET", "uploadId", multipart.list_parts),
     Route("ListMultipartUploads", Target.BUCKET, "GET", "uploads", multipart.list_multipart_uploads),
+    # bucket policies
+    Route("GetBucketPolicy", Target.BUCKET, "GET", "policy", policy.get_bucket_policy),
+    Route("PutBucketPolicy", Target.BUCKET, "PUT", "policy", policy.put_bucket_policy),
+    Route("DeleteBucketPolicy", Target.BUCKET, "DELETE", "policy", policy.delete_bucket_policy),
+    Route("GetBucketPolicyStatus", Target.BUCKET, "GET", "policyStatus", policy.get_bucket_policy_status),
+    Route("GetPublicAccessBlock", Target.BUCKET, "GET", "publicAccessBlock", public_access.get_public_access_block),
+    Route("PutPublicAccessBlock", Target.BUCKET, "PUT", "publicAccessBlock", public_access.put_public_access_block),
+    Route("DeletePublicAccessBlock", Target.BUCKET, "DELETE", "publicAccessBlock",
+          public_access.delete_public_access_block),
+    # object ownership
+    Route("GetBucketOwnershipControls", Target.BUCKET, "GET", "ownershipControls",
+          ownership.get_bucket_ownership_controls),
+    Route("PutBucketOwnershipControls", Target.BUCKET, "PUT", "ownershipControls",
+          ownership.put_bucket_ownership_controls),
+    Route("DeleteBucketOwnershipControls", Target.BUCKET, "DELETE", "ownershipControls",
+          ownership.delete_bucket_ownership_controls),
     # CORS preflight
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
 )
+
+# The IAM action a bucket policy sees for each route, where it is not "s3:" + the route's name.
+IAM_ACTIONS: dict[str, str] = {
+    "ListBuckets": "s3:ListAllMyBuckets",
+    "HeadBucket": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "HeadObject": "s3:GetObject",
+    "CopyObject": "s3:PutObject",
+    "PostObject": "s3:PutObject",
+    "DeleteObjects": "s3:DeleteObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "UploadPartCopy": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "DeleteBucketTagging": "s3:PutBucketTagging",
+    "GetBucketPolicyStatus": "s3:GetBucketPolicyStatus",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+    "GetBucketOwnershipControls": "s3:GetBucketOwnershipControls",
+    "PutBucketOwnershipControls": "s3:PutBucketOwnershipControls",
+    "DeleteBucketOwnershipControls": "s3:PutBucketOwnershipControls",
+    "PreflightBucket": "s3:GetObject",
+    "PreflightObject": "s3:GetObject",
+}
+
+
+def iam_action(route: Route) -> str:
+    return IAM_ACTIONS.get(route.name) or "s3:" + route.name
+
 
 # The query parameters that name a sub-resource (an operation) in S3.
 SUBRESOURCES = frozenset({

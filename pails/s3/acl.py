@@ -5,12 +5,14 @@ from __future__ import annotations
 from pails.access import acl as acls
 from pails.errors import S3Error
 from pails.protocol import xml
-from pails.s3.objects import _find_object
+from pails.s3.objects import locate, version_header
 from pails.s3.permissions import (
     acl_from_request,
+    check_acl_not_blocked,
     engine_resolve_email,
     engine_resolve_id,
     get_bucket,
+    ownership_mode,
     require_bucket,
     require_object,
 )
@@ -21,6 +23,8 @@ from pails.storage.engine import Engine
 async def _acl_from_put(engine: Engine, req: S3Request, current: acls.Acl,
                         bucket_owner: str | None = None) -> acls.Acl:
     """The new ACL a PUT ?acl asks for: canned header, grant headers or XML body."""
+    if ownership_mode(req.bucket_record) == "BucketOwnerEnforced":
+        raise S3Error("AccessControlListNotSupported")
     body = await req.body.read_all(xml.MAX_XML_BODY)
     has_headers = "x-amz-acl" in req.headers or any(h.startswith("x-amz-grant-") for h in req.headers)
     if body.strip():
@@ -29,6 +33,7 @@ async def _acl_from_put(engine: Engine, req: S3Request, current: acls.Acl,
         new = acls.parse_access_control_policy(body, engine_resolve_email(engine), engine_resolve_id(engine))
         if new.owner_id != current.owner_id:
             raise S3Error("AccessDenied")
+        check_acl_not_blocked(req.bucket_record, new)
         return acls.Acl(current.owner_id, current.owner_display_name, new.grants)
     if not has_headers:
         raise S3Error("MissingSecurityHeader", "Your request was missing a required header",
@@ -36,7 +41,9 @@ async def _acl_from_put(engine: Engine, req: S3Request, current: acls.Acl,
     bucket = None
     if bucket_owner is not None:
         bucket = get_bucket(engine, req)
-    return acl_from_request(engine, req, current.owner_id, current.owner_display_name, bucket)
+    acl = acl_from_request(engine, req, current.owner_id, current.owner_display_name, bucket)
+    check_acl_not_blocked(req.bucket_record, acl)
+    return acl
 
 
 async def get_bucket_acl(engine: Engine, req: S3Request) -> Response:
@@ -54,16 +61,18 @@ async def put_bucket_acl(engine: Engine, req: S3Request) -> Response:
 
 
 async def get_object_acl(engine: Engine, req: S3Request) -> Response:
-    obj = _find_object(engine, req)
+    bucket, obj = locate(engine, req)
     require_object(req, obj, "READ_ACP")
-    return Response.xml(acls.render_access_control_policy(acls.Acl.from_json(obj.acl)))
+    response = Response.xml(acls.render_access_control_policy(acls.Acl.from_json(obj.acl)))
+    response.headers.extend(version_header(bucket, obj.version_id))
+    return response
 
 
 async def put_object_acl(engine: Engine, req: S3Request) -> Response:
-    obj = _find_object(engine, req)
+    bucket, obj = locate(engine, req)
     require_object(req, obj, "WRITE_ACP")
-    bucket = get_bucket(engine, req)
     new = await _acl_from_put(engine, req, acls.Acl.from_json(obj.acl), bucket.owner_id)
     assert req.key is not None
-    await engine.meta.set_object_acl(bucket.id, req.key, new.to_json())
-    return Response(200)
+    if not await engine.meta.set_object_acl(bucket.id, req.key, new.to_json(), obj.version_id):
+        raise S3Error("NoSuchVersion", Key=req.key, VersionId=obj.version_id)
+    return Response(200, version_header(bucket, obj.version_id))

@@ -8,7 +8,7 @@ from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol import xml
 from pails.protocol.dates import http_date
-from pails.s3.objects import _find_object
+from pails.s3.objects import locate, version_header
 from pails.s3.permissions import require_object
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
@@ -83,10 +83,7 @@ async def get_object_attributes(engine: Engine, req: S3Request) -> Response:
     wanted = _wanted(req)
     max_parts = _int_header(req, "x-amz-max-parts", MAX_PARTS, 0, MAX_PARTS)
     marker = _int_header(req, "x-amz-part-number-marker", 0, 0, 2**31 - 1)
-    obj = _find_object(engine, req)
-    version_id = req.query.get("versionId")
-    if version_id is not None and version_id != obj.version_id:
-        raise S3Error("NoSuchVersion", Key=obj.key, VersionId=version_id)
+    bucket, obj = locate(engine, req)
     require_object(req, obj, "READ")
     inner = ""
     if "ETag" in wanted:
@@ -103,6 +100,5 @@ async def get_object_attributes(engine: Engine, req: S3Request) -> Response:
         inner += xml.element("ObjectSize", obj.size)
     response = Response.xml(xml.document("GetObjectAttributesResponse", inner))
     response.headers.append(("Last-Modified", http_date(obj.last_modified)))
-    if obj.version_id != "null":
-        response.headers.append(("x-amz-version-id", obj.version_id))
+    response.headers.extend(version_header(bucket, obj.version_id))
     return response

@@ -3,13 +3,23 @@ DeleteBucket, GetBucketLocation, Get/PutBucketVersioning."""
 
 from __future__ import annotations
 
+import json
 import time
 
+from pails.access import acl as acls
 from pails.errors import S3Error
 from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_bucket_name
-from pails.s3.permissions import acl_from_request, get_bucket, require_bucket, require_owner, require_user
+from pails.s3.permissions import (
+    OWNERSHIP_MODES,
+    OWNERSHIP_PROP,
+    acl_from_request,
+    get_bucket,
+    require_bucket,
+    require_owner,
+    require_user,
+)
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.records import Bucket
@@ -54,7 +64,7 @@ async def create_bucket(engine: Engine, req: S3Request) -> Response:
         location = (xml.child_text(root, "LocationConstraint") or "").strip()
     acl = acl_from_request(engine, req, req.user.canonical_id, req.user.display_name)
     bucket = Bucket(id=0, name=req.bucket, owner_id=req.user.canonical_id, created=time.time(),
-                    location=location, acl=acl.to_json(), versioning=None, props="{}")
+                    location=location, acl=acl.to_json(), versioning=None, props=_initial_props(req, acl))
     created, holder = await engine.meta.create_bucket(bucket)
     # Re-creating your own bucket succeeds (us-east-1) unless it asks for a different ACL.
     if not created and (holder.owner_id != req.user.canonical_id or holder.acl != bucket.acl):
@@ -87,5 +97,46 @@ async def get_bucket_location(engine: Engine, req: S3Request) -> Response:
 async def get_bucket_versioning(engine: Engine, req: S3Request) -> Response:
     bucket = get_bucket(engine, req)
     require_owner(req, bucket)
-    inner = xml.element("Status", bucket.versioning)
+    inner = xml.element("Status", bucket.versioning) if bucket.versioning else ""
     return Response.xml(xml.document("VersioningConfiguration", inner))
+
+
+async def put_bucket_versioning(engine: Engine, req: S3Request) -> Response:
+    """Status Enabled or Suspended; MfaDelete only Disabled (MFA delete is
+    not supported).  Once set, a bucket never returns to unversioned."""
+    bucket = get_bucket(engine, req)
+    require_owner(req, bucket)
+    body = await req.body.read_all(xml.MAX_XML_BODY)
+    root = xml.parse(body)
+    if root.tag != "VersioningConfiguration":
+        raise S3Error("MalformedXML")
+    for child in root:
+        if child.tag not in ("Status", "MfaDelete"):
+            raise S3Error("MalformedXML")
+    status = xml.child_text(root, "Status")
+    mfa = xml.child_text(root, "MfaDelete")
+    if mfa is not None and mfa not in ("Disabled", "Enabled"):
+        raise S3Error("MalformedXML")
+    if mfa == "Enabled":
+        raise S3Error("InvalidRequest", "MFA delete is not supported.")
+    if status is None:
+        if mfa is None:
+            raise S3Error("MalformedXML")
+        return Response(200)
+    if status not in ("Enabled", "Suspended"):
+        raise S3Error("MalformedXML")
+    await engine.meta.update_bucket(bucket.id, versioning=status)
+    return Response(200)
+
+
+def _initial_props(req: S3Request, acl: acls.Acl) -> str:
+    """Bucket properties set at creation: x-amz-object-ownership."""
+    mode = req.headers.get("x-amz-object-ownership")
+    if mode is None:
+        return "{}"
+    if mode not in OWNERSHIP_MODES:
+        raise S3Error("InvalidArgument", f"Invalid x-amz-object-ownership header: {mode}",
+                      ArgumentName="x-amz-object-ownership")
+    if mode == "BucketOwnerEnforced" and any(g.grantee_id != acl.owner_id for g in acl.grants):
+        raise S3Error("InvalidBucketAclWithObjectOwnership")
+    return json.dumps({OWNERSHIP_PROP: mode})

@@ -33,11 +33,12 @@ from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_key
 from pails.s3 import tagging
-from pails.s3.objects import object_owner, storage_class, stored_headers, write_condition
+from pails.s3.objects import object_owner, storage_class, stored_headers, version_header, write_condition
 from pails.s3.permissions import acl_from_request, bucket_allows, get_bucket, require_bucket, require_object
 from pails.s3.request import Response, S3Request
 from pails.storage.blobs import BlobStore
 from pails.storage.engine import Engine
+from pails.storage.meta import valid_version_id
 from pails.storage.records import Bucket, ObjectVersion
 
 _DIRECTIVES = ("COPY", "REPLACE")
@@ -86,14 +87,25 @@ def read_source(engine: Engine, req: S3Request, bucket_name: str, key: str,
     expected_owner = req.headers.get("x-amz-source-expected-bucket-owner")
     if expected_owner is not None and expected_owner != bucket.owner_id:
         raise S3Error("AccessDenied")
-    obj = engine.meta.get_object(bucket.id, key)
-    if obj is None or obj.delete_marker:
-        if not bucket_allows(req, bucket, "READ"):
-            raise S3Error("AccessDenied")
-        raise S3Error("NoSuchKey", Key=key)
-    require_object(req, obj, "READ")
-    if version_id is not None and version_id != obj.version_id:
-        raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
+    if version_id is not None:
+        if not valid_version_id(version_id):
+            raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="x-amz-copy-source",
+                          ArgumentValue=version_id[:256])
+        obj = engine.meta.get_object_version(bucket.id, key, version_id)
+        if obj is None:
+            if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket"):
+                raise S3Error("AccessDenied")
+            raise S3Error("NoSuchVersion", Key=key, VersionId=version_id)
+        if obj.delete_marker:
+            raise S3Error("InvalidRequest", "The source of a copy request may not specifically refer to a delete "
+                                            "marker by version id.")
+    else:
+        obj = engine.meta.get_object(bucket.id, key)
+        if obj is None or obj.delete_marker:
+            if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket"):
+                raise S3Error("AccessDenied")
+            raise S3Error("NoSuchKey", Key=key)
+    require_object(req, obj, "READ", bucket=bucket, action="s3:GetObject")
     return bucket, obj
 
 
@@ -238,18 +250,20 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
             storage_class=sc, inline=inline, blob_id=blob_id, manifest=manifest, checksums=src.checksums,
         )
         try:
-            await engine.meta.put_object(version, condition)
+            version_id = await engine.meta.put_object(version, condition)
         except Exception:
             _unstage(engine.blobs, staged)
             raise
         for new_id in staged:
             engine.blobs.promote(new_id)
         engine.collect_soon()
-        return _result(src, now)
+        response = _result(src, now, src_bucket)
+        response.headers.extend(version_header(bucket, version_id))
+        return response
     raise S3Error("InternalError", "The copy source kept changing; please try again.")
 
 
-def _result(src: ObjectVersion, last_modified: float) -> Response:
+def _result(src: ObjectVersion, last_modified: float, src_bucket: Bucket) -> Response:
     inner = xml.element("ETag", src.etag) + xml.element("LastModified", iso8601(last_modified))
     sums, kind = ck.stored(src.checksums)
     for alg, value in sums.items():
@@ -257,6 +271,6 @@ def _result(src: ObjectVersion, last_modified: float) -> Response:
     if sums and kind:
         inner += xml.element("ChecksumType", kind)
     response = Response.xml(xml.document("CopyObjectResult", inner))
-    if src.version_id != "null":
+    if src.version_id != "null" or src_bucket.versioning is not None:
         response.headers.append(("x-amz-copy-source-version-id", src.version_id))
     return response

@@ -18,6 +18,7 @@ from pails.protocol.keys import prefix_successor
 from pails.s3.permissions import get_bucket, require_bucket
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
+from pails.storage.meta import valid_version_id
 from pails.storage.records import ListingRow
 
 MAX_KEYS = 1000
@@ -195,8 +196,68 @@ async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
     return Response.xml(xml.document("ListBucketResult", "".join(inner)))
 
 
+def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str, key_marker: str,
+                     version_marker: str, max_keys: int
+                     ) -> tuple[list[ListingRow], list[str], bool, str | None, str | None]:
+    """One ListObjectVersions page: (versions and delete markers, common
+    prefixes, truncated, next key marker, next version-id marker).
+
+    Rows come from ``MetaStore.list_versions`` (a merge of two range scans);
+    a delimiter listing seeks past each common prefix, as ``collect``."""
+    rows: list[ListingRow] = []
+    prefixes: list[str] = []
+    if max_keys == 0:
+        return rows, prefixes, False, None, None
+    meta = engine.meta
+    resume_key: str | None = None
+    resume_seq = 0
+    if version_marker:
+        pos = meta.version_position(bucket_id, key_marker, version_marker)
+        if pos is not None:
+            resume_key, resume_seq = key_marker, pos
+    cursor, inclusive = key_marker, False
+    count = 0
+    last_key: str | None = None
+    last_version: str | None = None
+    while True:
+        batch_size = max_keys - count + 1
+        batch = meta.list_versions(bucket_id, prefix, cursor, inclusive, batch_size, resume_key, resume_seq)
+        resume_key = None
+        if not batch:
+            return rows, prefixes, False, last_key, last_version
+        reseek = False
+        for row in batch:
+            key = row.key
+            if delimiter:
+                idx = key.find(delimiter, len(prefix))
+                if idx >= 0:
+                    common = key[:idx + len(delimiter)]
+                    if not key_marker.startswith(common):
+                        if count == max_keys:
+                            return rows, prefixes, True, last_key, last_version
+                        prefixes.append(common)
+                        count += 1
+                        last_key, last_version = common, None
+                    nxt = prefix_successor(common)
+                    if nxt is None:
+                        return rows, prefixes, False, last_key, last_version
+                    cursor, inclusive, reseek = nxt, True, True
+                    break
+            if count == max_keys:
+                return rows, prefixes, True, last_key, last_version
+            rows.append(row)
+            count += 1
+            last_key, last_version = key, row.version_id
+        if not reseek:
+            if len(batch) < batch_size:
+                return rows, prefixes, False, last_key, last_version
+            last = batch[-1]
+            cursor, inclusive = last.key, False
+            resume_key, resume_seq = last.key, last.seq
+
+
 async def list_object_versions(engine: Engine, req: S3Request) -> Response:
-    """Unversioned buckets: every current object is version ``null``."""
+    """Every version and delete marker, newest first per key."""
     bucket = get_bucket(engine, req)
     require_bucket(req, bucket, "READ")
     q = req.query
@@ -206,9 +267,13 @@ async def list_object_versions(engine: Engine, req: S3Request) -> Response:
     if version_marker and not key_marker:
         raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.",
                       ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    if version_marker and not valid_version_id(version_marker):
+        raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker",
+                      ArgumentValue=version_marker[:256])
     max_keys = _max_keys(req, "max-keys")
     encoding = _encoding(req)
-    rows, prefixes, truncated, last = collect(engine, bucket.id, prefix, delimiter, key_marker, max_keys)
+    rows, prefixes, truncated, next_key, next_version = collect_versions(
+        engine, bucket.id, prefix, delimiter, key_marker, version_marker, max_keys)
     owners = _owner_names(engine, rows)
     inner = [f"<Name>{bucket.name}</Name>", f"<Prefix>{xml.escape(_enc(prefix, encoding))}</Prefix>",
              f"<KeyMarker>{xml.escape(_enc(key_marker, encoding))}</KeyMarker>",
@@ -217,9 +282,10 @@ async def list_object_versions(engine: Engine, req: S3Request) -> Response:
     if delimiter:
         inner.append(xml.element("Delimiter", _enc(delimiter, encoding)))
     inner.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
-    if truncated and last is not None:
-        inner.append(xml.element("NextKeyMarker", _enc(last, encoding)))
-        inner.append("<NextVersionIdMarker>null</NextVersionIdMarker>")
+    if truncated and next_key is not None:
+        inner.append(xml.element("NextKeyMarker", _enc(next_key, encoding)))
+        if next_version is not None:
+            inner.append(xml.element("NextVersionIdMarker", next_version))
     if encoding:
         inner.append("<EncodingType>url</EncodingType>")
     for r in rows:

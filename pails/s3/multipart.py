@@ -30,7 +30,7 @@ from pails.protocol.names import check_key
 from pails.s3 import ingest
 from pails.s3.copy import _ATTEMPTS as _COPY_ATTEMPTS
 from pails.s3.copy import _stage_one, _unstage, check_source_conditions, parse_copy_source, read_source
-from pails.s3.objects import _pieces, object_owner, storage_class, stored_headers
+from pails.s3.objects import _pieces, object_owner, storage_class, stored_headers, version_header
 from pails.s3.permissions import acl_from_request, get_bucket, require_bucket
 from pails.s3.request import Response, S3Request
 from pails.storage.blobs import BlobStore
@@ -326,7 +326,9 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
             raise S3Error("NoSuchUpload", UploadId=upload_id) from None
         current = engine.meta.get_object(bucket.id, req.key)
         if upload is None and current is not None and current.manifest and current.etag == etag:
-            return _completion(bucket, req.key, etag, req.headers.get("host", ""), current.checksums)
+            response = _completion(bucket, req.key, etag, req.headers.get("host", ""), current.checksums)
+            response.headers.extend(version_header(bucket, current.version_id))
+            return response
         raise S3Error("NoSuchUpload", UploadId=upload_id)
     requested = _dedupe(_requested_parts(await req.body.read_all(_MAX_COMPLETE_BODY)))
     stored = {p.part_number: p for p in engine.meta.list_parts(upload.upload_id, 0, MAX_PART_NUMBER + 1)}
@@ -354,9 +356,11 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
         last_modified=time.time(), headers=upload.headers, acl=upload.acl, owner_id=upload.owner_id,
         storage_class=upload.storage_class, inline=None, blob_id=None,
         manifest=_compact([_manifest_entry(p, algorithm) for p in chosen]), checksums=checksums)
-    await engine.meta.complete_upload(upload.upload_id, version, condition, if_none_match)
+    version_id = await engine.meta.complete_upload(upload.upload_id, version, condition, if_none_match)
     engine.collect_soon()
-    return _completion(bucket, upload.key, etag, req.headers.get("host", ""), checksums)
+    response = _completion(bucket, upload.key, etag, req.headers.get("host", ""), checksums)
+    response.headers.extend(version_header(bucket, version_id))
+    return response
 
 
 # --- GetObject / HeadObject ?partNumber=N ----------------------------------------------------------------------

@@ -8,21 +8,22 @@ import time
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol.conditional import evaluate_read
-from pails.protocol.dates import http_date
+from pails.protocol.dates import http_date, parse_http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
 from pails.s3 import ingest, tagging
 from pails.s3.permissions import (
     acl_from_request,
     bucket_allows,
+    bucket_owner_takes_object,
     get_bucket,
     require_bucket,
     require_object,
 )
 from pails.s3.request import FileBody, Response, S3Request
 from pails.storage.engine import Engine
-from pails.storage.meta import WriteCondition
-from pails.storage.records import ObjectVersion
+from pails.storage.meta import DeleteCondition, WriteCondition, valid_version_id
+from pails.storage.records import Bucket, ObjectVersion
 
 MAX_USER_METADATA = 2048
 # Request headers stored with an object and replayed on GET/HEAD.
@@ -90,7 +91,9 @@ def write_condition(req: S3Request) -> WriteCondition | None:
 
 
 def object_owner(req: S3Request, bucket_owner: str) -> tuple[str, str]:
-    if req.user is None:  # anonymous writes (public-read-write) belong to the bucket owner
+    """Who owns a new object: its writer, or the bucket owner for anonymous
+    writes and as Object Ownership says (the name is filled in later)."""
+    if req.user is None or (req.bucket_record is not None and bucket_owner_takes_object(req, req.bucket_record)):
         return bucket_owner, ""
     return req.user.canonical_id, req.user.display_name
 
@@ -121,27 +124,71 @@ async def put_object(engine: Engine, req: S3Request) -> Response:
         blob_id=body.writer.blob_id if body.writer else None, manifest=None,
         checksums=json.dumps(body.checksums) if body.checksums else None,
     )
-    await engine.commit_object(version, body.writer, condition)
+    version_id = await engine.commit_object(version, body.writer, condition)
     out = [("ETag", etag)]
     for alg, value in body.checksums.items():
         out.append((ck.header_name(alg), value))
+    out.extend(version_header(bucket, version_id))
     return Response(200, out)
 
 
-def _find_object(engine: Engine, req: S3Request) -> ObjectVersion:
+def version_header(bucket: Bucket, version_id: str) -> list[tuple[str, str]]:
+    """``x-amz-version-id`` for a write's response: a "null" version is not
+    named (also in a Suspended bucket, as S3).  GET/HEAD and DELETE name
+    "null" too in buckets that have had versioning."""
+    del bucket
+    return [("x-amz-version-id", version_id)] if version_id != "null" else []
+
+
+def version_param(req: S3Request) -> str | None:
+    """The ``versionId`` query parameter, checked (InvalidArgument if malformed)."""
+    value = req.query.get("versionId")
+    if value is None:
+        return None
+    if not valid_version_id(value):
+        raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
+                      ArgumentValue=value[:256])
+    return value
+
+
+def locate(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
+    """The version a request addresses: ``?versionId=`` or the current one.
+    NoSuchKey (with ``x-amz-delete-marker`` when the current version is a
+    delete marker), NoSuchVersion, or MethodNotAllowed for a delete marker
+    named by its version id."""
     bucket = get_bucket(engine, req)
     assert req.key is not None
+    version_id = version_param(req)
+    if version_id is not None:
+        obj = engine.meta.get_object_version(bucket.id, req.key, version_id)
+        if obj is None:
+            if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket", list_prefix=req.key):
+                raise S3Error("AccessDenied")
+            raise S3Error("NoSuchVersion", Key=req.key, VersionId=version_id)
+        if obj.delete_marker:
+            raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
+                          Method=req.method, ResourceType="DeleteMarker",
+                          headers={"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id,
+                                   "Last-Modified": http_date(obj.last_modified), "Allow": "DELETE"})
+        return bucket, obj
     obj = engine.meta.get_object(bucket.id, req.key)
     if obj is None or obj.delete_marker:
         # Without permission to list, a missing key must not be told apart
         # from a forbidden one.
-        if not bucket_allows(req, bucket, "READ"):
+        if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket", list_prefix=req.key):
             raise S3Error("AccessDenied")
-        raise S3Error("NoSuchKey", Key=req.key)
-    return obj
+        headers = None
+        if obj is not None:
+            headers = {"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id}
+        raise S3Error("NoSuchKey", Key=req.key, headers=headers)
+    return bucket, obj
 
 
-def _object_headers(obj: ObjectVersion, req: S3Request) -> list[tuple[str, str]]:
+def _find_object(engine: Engine, req: S3Request) -> ObjectVersion:
+    return locate(engine, req)[1]
+
+
+def _object_headers(obj: ObjectVersion, req: S3Request, bucket: Bucket | None = None) -> list[tuple[str, str]]:
     out = [("ETag", obj.etag), ("Last-Modified", http_date(obj.last_modified)), ("Accept-Ranges", "bytes")]
     stored: dict[str, str] = json.loads(obj.headers)
     for name, param in _RESPONSE_OVERRIDES.items():
@@ -154,7 +201,7 @@ def _object_headers(obj: ObjectVersion, req: S3Request) -> list[tuple[str, str]]
         out.append(("x-amz-tagging-count", str(tagging.count(tags))))
     if obj.storage_class != "STANDARD":
         out.append(("x-amz-storage-class", obj.storage_class))
-    if obj.version_id != "null":
+    if obj.version_id != "null" or (bucket is not None and bucket.versioning is not None):
         out.append(("x-amz-version-id", obj.version_id))
     return out
 
@@ -188,12 +235,12 @@ def _pieces(obj: ObjectVersion, first: int, length: int) -> list[tuple[str, int,
 
 
 async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Response:
-    obj = _find_object(engine, req)
+    bucket, obj = locate(engine, req)
     require_object(req, obj, "READ")
     early = _read_checks(obj, req)
     if early is not None:
         return early
-    headers = _object_headers(obj, req)
+    headers = _object_headers(obj, req, bucket)
     rng = parse_range(req.headers.get("range"), obj.size)
     checksum_mode = req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     if "partNumber" in req.query:  # one part of a multipart object
@@ -223,10 +270,46 @@ async def head_object(engine: Engine, req: S3Request) -> Response:
     return await get_object(engine, req, head=True)
 
 
+def delete_condition(req: S3Request) -> DeleteCondition | None:
+    """If-Match, x-amz-if-match-last-modified-time, x-amz-if-match-size."""
+    h = req.headers
+    im = h.get("if-match")
+    lm_raw = h.get("x-amz-if-match-last-modified-time")
+    size_raw = h.get("x-amz-if-match-size")
+    if im is None and lm_raw is None and size_raw is None:
+        return None
+    last_modified = None
+    if lm_raw is not None:
+        last_modified = parse_http_date(lm_raw)
+        if last_modified is None:
+            raise S3Error("InvalidArgument", "Invalid x-amz-if-match-last-modified-time",
+                          ArgumentName="x-amz-if-match-last-modified-time", ArgumentValue=lm_raw[:64])
+    size = None
+    if size_raw is not None:
+        if not size_raw.strip().isdigit():
+            raise S3Error("InvalidArgument", "Invalid x-amz-if-match-size", ArgumentName="x-amz-if-match-size",
+                          ArgumentValue=size_raw[:64])
+        size = int(size_raw.strip())
+    return DeleteCondition(if_match=im.strip() if im is not None else None, last_modified=last_modified, size=size)
+
+
 async def delete_object(engine: Engine, req: S3Request) -> Response:
     bucket = get_bucket(engine, req)
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
-    await engine.delete_object(bucket.id, req.key)
-    return Response(204)
+    version_id = version_param(req)
+    condition = delete_condition(req)
+    if version_id is None:
+        owner_id, _name = object_owner(req, bucket.owner_id)
+        result = await engine.delete_object(bucket.id, req.key, owner_id, condition)
+    else:
+        result = await engine.delete_version(bucket.id, req.key, version_id, condition)
+    headers: list[tuple[str, str]] = []
+    if result.delete_marker:
+        headers.append(("x-amz-delete-marker", "true"))
+    if version_id is not None:
+        headers.append(("x-amz-version-id", version_id))
+    elif result.versioned and result.version_id is not None:
+        headers.append(("x-amz-version-id", result.version_id))
+    return Response(204, headers)
 

@@ -1,12 +1,22 @@
-"""Access decisions for handlers: look a bucket up and check an ACL grant."""
+"""Access decisions for handlers: look a bucket up, then combine its bucket
+policy (an explicit Deny always wins, an Allow grants) with the ACLs (which
+decide when the policy says nothing)."""
 
 from __future__ import annotations
 
+import json
+import time
+from urllib.parse import parse_qsl
+
 from pails.access import acl as acls
+from pails.access import policy as policies
 from pails.errors import S3Error
 from pails.s3.request import S3Request
 from pails.storage.engine import Engine
 from pails.storage.records import Bucket, ObjectVersion
+
+# The bucket owner may always manage the policy, so a policy cannot lock them out.
+_POLICY_MANAGEMENT = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
 
 def get_bucket(engine: Engine, req: S3Request) -> Bucket:
@@ -17,25 +27,168 @@ def get_bucket(engine: Engine, req: S3Request) -> Bucket:
     expected_owner = req.headers.get("x-amz-expected-bucket-owner")
     if expected_owner is not None and expected_owner != bucket.owner_id:
         raise S3Error("AccessDenied")
+    req.bucket_record = bucket
     return bucket
 
 
-def bucket_allows(req: S3Request, bucket: Bucket, permission: str) -> bool:
-    return acls.allowed(acls.Acl.from_json(bucket.acl), req.principal_id, permission)
+OWNERSHIP_PROP = "ownership"
+OWNERSHIP_MODES = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
 
 
-def require_bucket(req: S3Request, bucket: Bucket, permission: str) -> None:
-    if not bucket_allows(req, bucket, permission):
+def bucket_policy(bucket: Bucket) -> str | None:
+    if bucket.props in ("", "{}"):
+        return None
+    return json.loads(bucket.props).get("policy")
+
+
+PUBLIC_ACCESS_PROP = "public_access_block"
+PUBLIC_BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+_PUBLIC_GROUPS = (acls.ALL_USERS, acls.AUTHENTICATED_USERS)
+
+
+def public_access_block(bucket: Bucket | None) -> dict[str, bool] | None:
+    if bucket is None or bucket.props in ("", "{}"):
+        return None
+    return json.loads(bucket.props).get(PUBLIC_ACCESS_PROP)
+
+
+def _blocks(bucket: Bucket | None, flag: str) -> bool:
+    flags = public_access_block(bucket)
+    return bool(flags and flags.get(flag))
+
+
+def acl_is_public(acl: acls.Acl) -> bool:
+    return any(g.grantee_id in _PUBLIC_GROUPS for g in acl.grants)
+
+
+def check_acl_not_blocked(bucket: Bucket | None, acl: acls.Acl) -> None:
+    """BlockPublicAcls: refuse to set an ACL that grants to everyone."""
+    if acl_is_public(acl) and _blocks(bucket, "BlockPublicAcls"):
         raise S3Error("AccessDenied")
 
 
-def require_owner(req: S3Request, bucket: Bucket) -> None:
-    if req.principal_id != bucket.owner_id:
+def _acl_allows(acl_json: str, bucket: Bucket | None, principal_id: str | None, permission: str) -> bool:
+    acl = acls.Acl.from_json(acl_json)
+    if _blocks(bucket, "IgnorePublicAcls") and acl_is_public(acl):
+        acl = acls.Acl(acl.owner_id, acl.owner_display_name,
+                       tuple(g for g in acl.grants if g.grantee_id not in _PUBLIC_GROUPS))
+    return acls.allowed(acl, principal_id, permission)
+
+
+def ownership_mode(bucket: Bucket | None) -> str | None:
+    """The bucket's Object Ownership setting (None: never set, the ACL model)."""
+    if bucket is None or bucket.props in ("", "{}"):
+        return None
+    return json.loads(bucket.props).get(OWNERSHIP_PROP)
+
+
+def bucket_owner_takes_object(req: S3Request, bucket: Bucket) -> bool:
+    """Whether a new object belongs to the bucket owner rather than its writer."""
+    mode = ownership_mode(bucket)
+    return (req.user is None or mode == "BucketOwnerEnforced"
+            or (mode == "BucketOwnerPreferred" and req.headers.get("x-amz-acl") == "bucket-owner-full-control"))
+
+
+def _context(req: S3Request, obj: ObjectVersion | None) -> dict[str, tuple[str, ...]]:
+    """The condition keys a policy may test, lower-cased."""
+    h, q = req.headers, req.query
+    now = time.time()
+    ctx: dict[str, tuple[str, ...]] = {
+        "aws:securetransport": ("false",),
+        "aws:currenttime": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),),
+        "aws:epochtime": (str(int(now)),),
+        "s3:authtype": ("REST-QUERY-STRING" if req.presigned else "REST-HEADER",),
+    }
+    if req.client_ip:
+        ctx["aws:sourceip"] = (req.client_ip,)
+    if req.user is not None:
+        ctx["aws:username"] = (req.user.display_name,)
+        ctx["aws:userid"] = (req.user.canonical_id,)
+    if req.signature_version in ("v2", "v4"):
+        ctx["s3:signatureversion"] = ("AWS" if req.signature_version == "v2" else "AWS4-HMAC-SHA256",)
+    for name, header in (("aws:referer", "referer"), ("aws:useragent", "user-agent")):
+        if header in h:
+            ctx[name] = (h[header],)
+    for name in ("prefix", "delimiter", "max-keys"):
+        if name in q:
+            ctx[f"s3:{name}"] = (q[name],)
+    if "versionId" in q:
+        ctx["s3:versionid"] = (q["versionId"],)
+    for name, value in h.items():
+        if name.startswith("x-amz-") and not name.startswith("x-amz-meta-"):
+            ctx[f"s3:{name}"] = (value,)
+    if "x-amz-tagging" in h:
+        tags = parse_qsl(h["x-amz-tagging"], keep_blank_values=True)
+        ctx["s3:requestobjecttagkeys"] = tuple(k for k, _ in tags)
+        for k, v in tags:
+            ctx[f"s3:requestobjecttag/{k.lower()}"] = (v,)
+    if obj is not None:
+        stored = json.loads(obj.headers).get("x-amz-tagging")
+        for k, v in parse_qsl(stored or "", keep_blank_values=True):
+            ctx[f"s3:existingobjecttag/{k.lower()}"] = (v,)
+    return ctx
+
+
+def policy_decision(req: S3Request, bucket: Bucket, key: str | None = None, obj: ObjectVersion | None = None,
+                    action: str | None = None, list_prefix: str | None = None) -> str | None:
+    """"Deny", "Allow" or None (no policy statement applies).  ``list_prefix``
+    stands in for s3:prefix when a missing key asks whether listing is allowed."""
+    text = bucket_policy(bucket)
+    if text is None:
+        return None
+    act = action or req.action
+    if act in _POLICY_MANAGEMENT and req.principal_id == bucket.owner_id:
+        return None
+    resource = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
+    who = policies.Principal(req.principal_id, req.user.display_name if req.user else "")
+    context = _context(req, obj)
+    if list_prefix is not None:
+        context["s3:prefix"] = (list_prefix,)
+    policy = policies.cached_policy(text, bucket.name)
+    decision = policies.evaluate(policy, who, act, resource, context)
+    # RestrictPublicBuckets: a public policy grants nothing to anyone but the owner.
+    if decision == "Allow" and req.principal_id != bucket.owner_id and _blocks(bucket, "RestrictPublicBuckets") \
+            and policies.is_public(policy):
+        return None
+    return decision
+
+
+_REQUEST_KEY = "\0request-key"  # default for ``key``: the key the request addresses (None for bucket requests)
+
+
+def bucket_allows(req: S3Request, bucket: Bucket, permission: str, key: str | None = _REQUEST_KEY,
+                  action: str | None = None, list_prefix: str | None = None) -> bool:
+    """``key`` names the object a policy statement is matched against; None
+    means the bucket itself (e.g. for s3:ListBucket)."""
+    decision = policy_decision(req, bucket, req.key if key == _REQUEST_KEY else key, None, action, list_prefix)
+    if decision is not None:
+        return decision == "Allow"
+    return _acl_allows(bucket.acl, bucket, req.principal_id, permission)
+
+
+def require_bucket(req: S3Request, bucket: Bucket, permission: str, action: str | None = None) -> None:
+    if not bucket_allows(req, bucket, permission, action=action):
         raise S3Error("AccessDenied")
 
 
-def require_object(req: S3Request, obj: ObjectVersion, permission: str) -> None:
-    if not acls.allowed(acls.Acl.from_json(obj.acl), req.principal_id, permission):
+def require_owner(req: S3Request, bucket: Bucket, action: str | None = None) -> None:
+    decision = policy_decision(req, bucket, None, None, action)
+    if decision == "Allow":
+        return
+    if decision == "Deny" or req.principal_id != bucket.owner_id:
+        raise S3Error("AccessDenied")
+
+
+def require_object(req: S3Request, obj: ObjectVersion, permission: str, bucket: Bucket | None = None,
+                   action: str | None = None) -> None:
+    if bucket is None and req.bucket_record is not None and req.bucket_record.id == obj.bucket_id:
+        bucket = req.bucket_record
+    decision = policy_decision(req, bucket, obj.key, obj, action) if bucket is not None else None
+    if decision is not None:
+        if decision == "Deny":
+            raise S3Error("AccessDenied")
+        return
+    if not _acl_allows(obj.acl, bucket, req.principal_id, permission):
         raise S3Error("AccessDenied")
 
 
@@ -47,15 +200,27 @@ def require_user(req: S3Request) -> None:
 def acl_from_request(engine: Engine, req: S3Request, owner_id: str, owner_name: str,
                      bucket: Bucket | None = None) -> acls.Acl:
     """The ACL a new bucket or object gets from x-amz-acl / x-amz-grant-*
-    (private when neither is sent)."""
+    (private when neither is sent).  In a bucket whose ACLs are disabled
+    (BucketOwnerEnforced) only bucket-owner-full-control may be asked for."""
     bucket_owner_name = ""
-    if bucket is not None and bucket.owner_id != owner_id:
+    if bucket is not None and (bucket.owner_id != owner_id or not owner_name):
         u = engine.meta.get_user_by_id(bucket.owner_id)
         bucket_owner_name = u.display_name if u else ""
+        if bucket.owner_id == owner_id:
+            owner_name = bucket_owner_name
+    if bucket is not None and ownership_mode(bucket) == "BucketOwnerEnforced":
+        canned = req.headers.get("x-amz-acl")
+        if (canned is not None and canned != "bucket-owner-full-control") or \
+                any(h.startswith("x-amz-grant-") for h in req.headers):
+            raise S3Error("AccessControlListNotSupported")
+        return acls.canned_acl("private", owner_id, owner_name)
     acl = acls.acl_from_request_headers(
         req.headers, owner_id, owner_name, engine_resolve_email(engine), engine_resolve_id(engine),
         bucket_owner_id=bucket.owner_id if bucket else None, bucket_owner_display_name=bucket_owner_name)
-    return acl or acls.canned_acl("private", owner_id, owner_name)
+    if acl is None:
+        return acls.canned_acl("private", owner_id, owner_name)
+    check_acl_not_blocked(bucket, acl)
+    return acl
 
 
 def engine_resolve_email(engine: Engine) -> acls.ResolveEmail:

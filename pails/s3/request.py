@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pails.storage.records import User
+from pails.storage.records import Bucket, User
 
 
 class Body(Protocol):
@@ -33,6 +33,10 @@ class S3Request:
     body: Body
     request_id: str
     signature_version: str = "anonymous"
+    action: str = ""  # the IAM action a bucket policy sees, e.g. "s3:GetObject"
+    client_ip: str = ""
+    presigned: bool = False
+    bucket_record: Bucket | None = None  # the addressed bucket, once a handler looked it up
 
     @property
     def principal_id(self) -> str | None:

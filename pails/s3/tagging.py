@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from pails.access import acl as acls
 from pails.errors import S3Error
 from pails.protocol import xml
-from pails.s3.permissions import bucket_allows, get_bucket, require_object, require_owner
+from pails.s3.permissions import get_bucket, policy_decision, require_object, require_owner
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.records import Bucket, ObjectVersion
@@ -129,36 +129,38 @@ def render(tags: Tags) -> bytes:
 
 # --- object tagging -------------------------------------------------------------
 def _current(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
-    bucket = get_bucket(engine, req)
-    assert req.key is not None
-    obj = engine.meta.get_object(bucket.id, req.key)
-    if obj is None or obj.delete_marker:
-        if not bucket_allows(req, bucket, "READ"):  # a missing key is not told apart from a forbidden one
-            raise S3Error("AccessDenied")
-        raise S3Error("NoSuchKey", Key=req.key)
-    version_id = req.query.get("versionId")
-    if version_id is not None and version_id != obj.version_id:
-        raise S3Error("NoSuchVersion", Key=req.key, VersionId=version_id)
-    return bucket, obj
+    """The version addressed (``?versionId=`` or the current one)."""
+    from pails.s3.objects import locate  # imports this module
+
+    return locate(engine, req)
 
 
 def _require_tag_writer(req: S3Request, obj: ObjectVersion) -> None:
-    """Changing an object's tags takes its owner or a WRITE (FULL_CONTROL) grant on it."""
+    """Changing an object's tags takes a bucket-policy Allow, its owner, or a
+    WRITE (FULL_CONTROL) grant on it."""
+    if req.bucket_record is not None:
+        decision = policy_decision(req, req.bucket_record, obj.key, obj)
+        if decision == "Deny":
+            raise S3Error("AccessDenied")
+        if decision == "Allow":
+            return
     if req.principal_id is not None and req.principal_id == obj.owner_id:
         return
     if not acls.allowed(acls.Acl.from_json(obj.acl), req.principal_id, "WRITE"):
         raise S3Error("AccessDenied")
 
 
-def _version_header(obj: ObjectVersion) -> list[tuple[str, str]]:
-    return [("x-amz-version-id", obj.version_id)] if obj.version_id != "null" else []
+def _version_header(obj: ObjectVersion, bucket: Bucket | None = None) -> list[tuple[str, str]]:
+    if obj.version_id != "null" or (bucket is not None and bucket.versioning is not None):
+        return [("x-amz-version-id", obj.version_id)]
+    return []
 
 
 async def get_object_tagging(engine: Engine, req: S3Request) -> Response:
-    _bucket, obj = _current(engine, req)
+    bucket, obj = _current(engine, req)
     require_object(req, obj, "READ")
     response = Response.xml(render(decode(of_object(obj))))
-    response.headers.extend(_version_header(obj))
+    response.headers.extend(_version_header(obj, bucket))
     return response
 
 
@@ -167,18 +169,19 @@ async def put_object_tagging(engine: Engine, req: S3Request) -> Response:
     _require_tag_writer(req, obj)
     tags = parse_xml(await req.body.read_all(xml.MAX_XML_BODY), MAX_OBJECT_TAGS)
     assert req.key is not None
-    if not await engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, encode(tags) if tags else None):
+    if not await engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, encode(tags) if tags else None,
+                                               obj.version_id):
         raise S3Error("NoSuchKey", Key=req.key)
-    return Response(200, _version_header(obj))
+    return Response(200, _version_header(obj, bucket))
 
 
 async def delete_object_tagging(engine: Engine, req: S3Request) -> Response:
     bucket, obj = _current(engine, req)
     _require_tag_writer(req, obj)
     assert req.key is not None
-    if not await engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, None):
+    if not await engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, None, obj.version_id):
         raise S3Error("NoSuchKey", Key=req.key)
-    return Response(204, _version_header(obj))
+    return Response(204, _version_header(obj, bucket))
 
 
 # --- bucket tagging -------------------------------------------------------------

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from pails.storage.blobs import BlobStore, BlobWriter
-from pails.storage.meta import MetaStore, WriteCondition
+from pails.storage.meta import DeleteCondition, Deleted, MetaStore, WriteCondition
 from pails.storage.records import ObjectVersion
 from pails.storage.sqlite import SqliteMeta
 
@@ -38,29 +38,37 @@ class Engine:
         return self.blobs.recover(self.meta)
 
     async def commit_object(self, version: ObjectVersion, writer: BlobWriter | None,
-                            condition: WriteCondition | None = None) -> None:
+                            condition: WriteCondition | None = None) -> str:
         """Make ``version`` (with the data ``writer`` holds, if any) durable and
-        visible.  On failure the data file is removed and nothing changes."""
+        visible; return its version id.  On failure the data file is removed
+        and nothing changes."""
         if writer is not None:
             try:
                 if self.settings.fsync:
                     await asyncio.get_running_loop().run_in_executor(None, writer.seal)
                 else:
                     writer.seal()
-                await self.meta.put_object(version, condition)
+                version_id = await self.meta.put_object(version, condition)
             except BaseException:
                 writer.abort()
                 raise
             self.blobs.promote(writer.blob_id)
         else:
-            await self.meta.put_object(version, condition)
+            version_id = await self.meta.put_object(version, condition)
         self.collect_soon()
+        return version_id
 
-    async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
-        old = await self.meta.delete_object(bucket_id, key)
-        if old is not None:
-            self.collect_soon()
-        return old
+    async def delete_object(self, bucket_id: int, key: str, owner_id: str = "",
+                            condition: DeleteCondition | None = None) -> Deleted:
+        result = await self.meta.delete_object(bucket_id, key, owner_id, condition)
+        self.collect_soon()
+        return result
+
+    async def delete_version(self, bucket_id: int, key: str, version_id: str,
+                             condition: DeleteCondition | None = None) -> Deleted:
+        result = await self.meta.delete_version(bucket_id, key, version_id, condition)
+        self.collect_soon()
+        return result
 
     def collect_soon(self) -> None:
         """Unlink data files that commits stopped referencing, in the background."""

@@ -8,6 +8,9 @@ one durable commit (one fsync acknowledges many writes).
 
 from __future__ import annotations
 
+import re
+import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +26,41 @@ class WriteCondition:
     if_match: str | None = None  # quoted ETag the current object must have
     if_none_match_any: bool = False  # "If-None-Match: *": the key must not exist
     if_none_match: str | None = None  # "If-None-Match: <etag>[, <etag>...]": the current object must not have one
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCondition:
+    """Preconditions of a conditional delete on the version it removes (or,
+    without a version id, on the current version), decided inside the commit."""
+
+    if_match: str | None = None  # quoted ETag or "*"
+    last_modified: float | None = None  # epoch seconds (compared to the second)
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a delete did.  ``version_id``: the version removed or the delete
+    marker created (None: nothing happened); ``delete_marker``: that version is
+    a delete marker; ``versioned``: the bucket has versioning (Enabled or
+    Suspended), so the response names versions."""
+
+    version_id: str | None
+    delete_marker: bool
+    versioned: bool
+
+
+_VERSION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_version_id() -> str:
+    """A fresh version id: 32 URL-safe characters, sorting by creation time
+    (microseconds since the epoch, then 72 random bits)."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
+
+
+def valid_version_id(value: str) -> bool:
+    return value == "null" or _VERSION_ID.fullmatch(value) is not None
 
 
 class MetaStore(ABC):
@@ -70,9 +108,13 @@ class MetaStore(ABC):
         """The current version of ``key`` (possibly a delete marker), or None."""
 
     @abstractmethod
-    async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> None:
-        """Make ``version`` the current version of its key, atomically; data
-        files the replaced version referenced are handed to blob collection."""
+    async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> str:
+        """Make ``version`` the current version of its key, atomically, and
+        return its version id.  By the bucket's versioning state, read inside
+        the commit: never enabled, the replaced version's data files go to
+        blob collection; Enabled, the replaced version becomes noncurrent and
+        ``version`` gets a fresh id; Suspended, ``version`` is "null" and
+        replaces any "null" version (collected), other versions are kept."""
 
     @abstractmethod
     async def append_object(self, bucket_id: int, key: str, offset: int,
@@ -85,17 +127,50 @@ class MetaStore(ABC):
         collection.  Returns the new version."""
 
     @abstractmethod
-    async def delete_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
-        """Remove the current version; return it (None if there was none)."""
+    async def delete_object(self, bucket_id: int, key: str, owner_id: str = "",
+                            condition: DeleteCondition | None = None) -> Deleted:
+        """Delete without a version id: never-versioned buckets remove the
+        current version; Enabled/Suspended buckets put a delete marker (owned
+        by ``owner_id``) on top.  A ``condition`` on a missing key is a no-op;
+        one that fails raises PreconditionFailed."""
 
     @abstractmethod
-    async def set_object_acl(self, bucket_id: int, key: str, acl: str) -> bool: ...
+    async def delete_version(self, bucket_id: int, key: str, version_id: str,
+                             condition: DeleteCondition | None = None) -> Deleted:
+        """Remove one version permanently (its data files go to blob
+        collection in the same commit); if it was current, the newest
+        noncurrent version becomes current.  An unknown version is a no-op."""
 
     @abstractmethod
-    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None) -> bool:
-        """Set (``value`` None: remove) one entry of the current version's
-        stored ``headers``, read-modify-write in one commit; False if the key
-        has no current version (or it is a delete marker)."""
+    def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
+        """The version ``version_id`` of ``key``, current or not (possibly a delete marker)."""
+
+    @abstractmethod
+    def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
+        """Where a version sits in its key's history: 0 for the current one,
+        its ``seq`` for a noncurrent one, None if unknown."""
+
+    @abstractmethod
+    def list_versions(self, bucket_id: int, prefix: str, after: str, inclusive: bool, limit: int,
+                      resume_key: str | None = None, resume_seq: int = 0) -> list[ListingRow]:
+        """Every version and delete marker, keys in UTF-8 byte order and each
+        key's versions newest first (the current one, then noncurrent ones by
+        descending ``seq``), at most ``limit``.  With ``resume_key``, first
+        the noncurrent versions of that key older than ``resume_seq`` (all of
+        them when it is 0), then keys > ``resume_key``; else keys > ``after``
+        (>= when ``inclusive``) starting with ``prefix``."""
+
+    @abstractmethod
+    async def set_object_acl(self, bucket_id: int, key: str, acl: str, version_id: str | None = None) -> bool:
+        """Set the ACL of the current version (or of ``version_id``); False if
+        there is no such version or it is a delete marker."""
+
+    @abstractmethod
+    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
+                                version_id: str | None = None) -> bool:
+        """Set (``value`` None: remove) one entry of the current version's (or
+        ``version_id``'s) stored ``headers``, read-modify-write in one commit;
+        False if there is no such version (or it is a delete marker)."""
 
     @abstractmethod
     async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:
@@ -141,12 +216,13 @@ class MetaStore(ABC):
 
     @abstractmethod
     async def complete_upload(self, upload_id: str, version: ObjectVersion,
-                              condition: WriteCondition | None = None, if_none_match: str | None = None) -> None:
+                              condition: WriteCondition | None = None, if_none_match: str | None = None) -> str:
         """In one commit: check ``condition`` (and ``if_none_match``, a list of
         ETags the current version must not have), make ``version`` (whose manifest
         lists part data files of the upload) the current version of its key,
-        delete the upload and its parts, and hand the data files of the
-        replaced version and of unused parts to blob collection.  S3Error
+        delete the upload and its parts, and hand the data files of unused
+        parts to blob collection; the replaced version is handled by the
+        bucket's versioning state as in ``put_object``.  Returns the version id.  S3Error
         NoSuchUpload if the upload is gone, InvalidPart if a listed data file
         is no longer one of its parts."""
 

@@ -72,3 +72,4 @@ class ListingRow:
     version_id: str
     delete_marker: bool
     is_latest: bool
+    seq: int = 0  # 0: the current version; else its place among noncurrent ones (higher is newer)

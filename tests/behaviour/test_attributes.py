@@ -120,8 +120,11 @@ def test_attributes_errors(s3, alt_s3, bucket):
         s3.get_object_attributes(Bucket=f"{bucket}-nosuch", Key="obj", ObjectAttributes=ALL)
     assert _error(e) == (404, "NoSuchBucket")
     with pytest.raises(ClientError) as e:
-        s3.get_object_attributes(Bucket=bucket, Key="obj", ObjectAttributes=ALL, VersionId="nope")
+        s3.get_object_attributes(Bucket=bucket, Key="obj", ObjectAttributes=ALL, VersionId="0" * 32)
     assert _error(e) == (404, "NoSuchVersion")
+    with pytest.raises(ClientError) as e:  # malformed
+        s3.get_object_attributes(Bucket=bucket, Key="obj", ObjectAttributes=ALL, VersionId="nope")
+    assert _error(e) == (400, "InvalidArgument")
     with pytest.raises(ClientError) as e:
         s3.get_object_attributes(Bucket=bucket, Key="obj", ObjectAttributes=["ObjectParts"], MaxParts=-1)
     assert _error(e) == (400, "InvalidArgument")

@@ -158,8 +158,11 @@ def test_copy_source_version_id(s3, bucket):
     s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src", "VersionId": "null"})
     assert _body(s3, bucket, "dst") == b"v"
     with pytest.raises(ClientError) as e:
-        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src", "VersionId": "nope"})
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src", "VersionId": "0" * 32})
     assert _error(e) == (404, "NoSuchVersion")
+    with pytest.raises(ClientError) as e:  # not a version id at all
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src", "VersionId": "nope"})
+    assert _error(e) == (400, "InvalidArgument")
 
 
 # --- copying onto itself -------------------------------------------------------------------------------------------
