@@ -25,6 +25,7 @@ from pails.s3 import (
     multipart,
     objects,
     ownership,
+    part_copy,
     policy,
     public_access,
     tagging,
@@ -86,7 +87,7 @@ ROUTES: tuple[Route, ...] = (
     # multipart uploads
     Route("CreateMultipartUpload", Target.OBJECT, "POST", "uploads", multipart.create_multipart_upload),
     Route("UploadPart", Target.OBJECT, "PUT", "uploadId", multipart.upload_part),
-    Route("UploadPartCopy", Target.OBJECT, "PUT", "uploadId", multipart.upload_part_copy, header="x-amz-copy-source"),
+    Route("UploadPartCopy", Target.OBJECT, "PUT", "uploadId", part_copy.upload_part_copy, header="x-amz-copy-source"),
     Route("CompleteMultipartUpload", Target.OBJECT, "POST", "uploadId", multipart.complete_multipart_upload),
     Route("AbortMultipartUpload", Target.OBJECT, "DELETE", "uploadId", multipart.abort_multipart_upload),
     Route("ListParts", Target.OBJECT, "GET", "uploadId", multipart.list_parts),
