@@ -246,8 +246,7 @@ class SqliteMeta(MetaStore):
                     conn.execute("ROLLBACK")
                 err = _storage_error(exc)
                 outcomes = [(waiter, None, err) for _, waiter in batch]
-            for waiter, result, exc in outcomes:
-                _resolve(waiter, result, exc)
+            _resolve_all(outcomes)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         self._ensure_committer()
@@ -778,19 +777,24 @@ def _storage_error(exc: sqlite3.Error) -> S3Error:
     return S3Error("InternalError")
 
 
-def _resolve(waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]], result: Any,
-             exc: BaseException | None) -> None:
-    loop, fut = waiter
-
-    def settle() -> None:
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, result, exc in outcomes:
         if fut.done():
-            return
+            continue
         if exc is not None:
             fut.set_exception(exc)
         else:
             fut.set_result(result)
 
-    try:
-        loop.call_soon_threadsafe(settle)
-    except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
-        pass
+
+def _resolve_all(outcomes: list[tuple[Any, Any, BaseException | None]]) -> None:
+    """Wake the waiting requests: one thread-safe call per event loop and
+    group (not one per request), since each costs a wake-up write."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+    for (loop, fut), result, exc in outcomes:
+        by_loop.setdefault(loop, []).append((fut, result, exc))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
+            pass
