@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: run test lint clean client-tools
+.PHONY: run test lint clean client-tools bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ client-tools:
 	    echo "rclone not found: its tests will be skipped (install it with: sudo apt-get install rclone)"; \
 	  fi; \
 	fi
+
+# The benchmark suite (bench/README.md): not part of `make test`. Installs its peers (apt/pip, as root)
+# and matplotlib; about an hour. BENCH_ARGS=--smoke for a few-minute check, --no-ceph to skip Ceph RGW.
+bench: $(STAMP)
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check pails tests

@@ -1,0 +1,790 @@
+"""Pails benchmark suite: Pails side by side with real peers, and the machine's physical limits.
+
+    python bench/run.py                      # the full benchmark (see bench/README.md)
+    python bench/run.py --smoke              # seconds per scenario, small objects: checks the suite works
+    python bench/run.py --scenarios 1,3 --peers seaweedfs,nginx --duration 5
+
+Every measurement is repeated ``--runs`` times, alternating the targets (Pails, peer A, peer B,
+Pails, ...); the report gives the median of each metric. Results: bench/results/<stamp>.md, .png
+and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import loadgen  # noqa: E402
+import peers  # noqa: E402
+from loadgen import Client, Plan, Signer, list_all, multipart_put  # noqa: E402
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+ALL_PEERS = ["seaweedfs", "juicefs", "ceph", "nginx"]
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- machine and physical limits
+
+
+def machine() -> dict:
+    info = {"nproc": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                info["ram_gib"] = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    try:
+        src = subprocess.run(["df", "--output=source,fstype", str(HERE)], capture_output=True, text=True).stdout
+        dev, fstype = src.splitlines()[1].split()
+        info["disk"] = f"{dev} ({fstype})"
+        name = os.path.basename(os.path.realpath(dev))
+        rot = Path(f"/sys/block/{name}/queue/rotational")
+        if rot.exists():
+            info["disk"] += ", rotational" if rot.read_text().strip() == "1" else ", non-rotational"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        info["load_at_start"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return info
+
+
+def durable_small_writes(d: Path, size: int, secs: float, threads: int) -> dict:
+    """The bound for a durable small PUT: write a temp file, fsync it, rename it, fsync the directory."""
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    data = os.urandom(size)
+    counts = [0] * threads
+    lats: list[float] = []
+
+    def work(t: int) -> None:
+        sub = d / f"t{t}"
+        sub.mkdir()
+        dfd = os.open(sub, os.O_RDONLY)
+        end = time.perf_counter() + secs
+        i = 0
+        my = []
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            tmp, fin = sub / f".tmp{i}", sub / f"o{i}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, data)
+            os.fsync(fd)
+            os.close(fd)
+            os.rename(tmp, fin)
+            os.fsync(dfd)
+            my.append(time.perf_counter() - t0)
+            i += 1
+        counts[t] = i
+        lats.extend(my)
+        os.close(dfd)
+
+    ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    t0 = time.perf_counter()
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    el = time.perf_counter() - t0
+    lats.sort()
+    shutil.rmtree(d, ignore_errors=True)
+    return {"rate": sum(counts) / el, "p50_ms": lats[len(lats) // 2] * 1e3, "p99_ms": lats[int(len(lats) * .99)] * 1e3}
+
+
+def seq_write(d: Path, size: int) -> float:
+    d.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(MiB)
+    path = d / "seq"
+    t0 = time.perf_counter()
+    with open(path, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(block)
+        f.flush()
+        os.fsync(f.fileno())
+    el = time.perf_counter() - t0
+    path.unlink()
+    return size / MiB / el
+
+
+def md5_speed(size: int = 512 * MiB) -> float:
+    block = os.urandom(MiB)
+    h = hashlib.md5()
+    t0 = time.perf_counter()
+    for _ in range(size // MiB):
+        h.update(block)
+    return size / MiB / (time.perf_counter() - t0)
+
+
+def loopback_speed(secs: float) -> float:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:  # receiver
+        c, _ = srv.accept()
+        buf = bytearray(MiB)
+        while c.recv_into(buf):
+            pass
+        os._exit(0)
+    c = socket.create_connection(("127.0.0.1", port))
+    data = os.urandom(MiB)
+    n = 0
+    t0 = time.perf_counter()
+    end = t0 + secs
+    while time.perf_counter() < end:
+        c.sendall(data)
+        n += len(data)
+    c.close()
+    os.waitpid(pid, 0)
+    el = time.perf_counter() - t0
+    srv.close()
+    return n / MiB / el
+
+
+def physical_limits(cfg, work: Path) -> list[dict]:
+    out = []
+    secs = max(1.0, cfg.duration / 2)
+    for th in (1, 8, 64):
+        r = durable_small_writes(work / "limits-durable", 4 * KiB, secs, th)
+        out.append({"limit": f"durable 4 KiB file writes (write+fsync+rename+dir fsync), {th} threads",
+                    "value": r["rate"], "unit": "files/s", "key": f"durable_{th}",
+                    "note": f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"})
+        log(f"limit durable x{th}: {r['rate']:.0f} files/s")
+    v = seq_write(work / "limits-seq", cfg.big)
+    out.append({"limit": f"sequential write of {cfg.big // MiB} MiB + fsync", "value": v, "unit": "MiB/s",
+                "key": "seq_write", "note": ""})
+    v = md5_speed()
+    out.append({"limit": "MD5, one core", "value": v, "unit": "MiB/s", "key": "md5", "note": ""})
+    v = loopback_speed(secs)
+    out.append({"limit": "loopback TCP, one Python stream (1 MiB sendall)", "value": v, "unit": "MiB/s",
+                "key": "loopback", "note": ""})
+    log(f"limits: seq write {out[3]['value']:.0f} MiB/s, md5 {out[4]['value']:.0f} MiB/s, "
+        f"loopback {out[5]['value']:.0f} MiB/s")
+    return out
+
+
+# ---------------------------------------------------------------- measurement plumbing
+
+
+class Bench:
+    def __init__(self, cfg, targets: dict[str, peers.Server]):
+        self.cfg = cfg
+        self.targets = targets
+        self.rows: list[dict] = []  # one per (scenario, measure, target, run)
+        self.notes: list[str] = []
+
+    def alternate(self, scenario: str, measure: str, unit: str, names: list[str], fn, runs: int | None = None) -> None:
+        """Run ``fn(server)`` ``runs`` times per target, alternating targets; record every run."""
+        names = [n for n in names if n in self.targets]
+        for r in range(runs or self.cfg.runs):
+            for n in names:
+                s = self.targets[n]
+                try:
+                    m = fn(s)
+                except Exception as e:  # one failing target must not end the benchmark
+                    log(f"{scenario}/{measure}/{n}: FAILED {e!r}")
+                    m = {"error": repr(e)[:200]}
+                m.update(scenario=scenario, measure=measure, unit=unit, target=n, run=r)
+                self.rows.append(m)
+                if "rate" in m:
+                    log(f"{scenario} {measure:34s} {n:10s} run {r}: {m['rate']:10.1f} {unit}"
+                        + (f"  p99 {m['p99_ms']:.1f} ms" if m.get("p99_ms") == m.get("p99_ms") and "p99_ms" in m
+                           else "")
+                        + (f"  cpu {m['cpu_ms_op']:.3f} ms/op" if "cpu_ms_op" in m else ""))
+
+    def loadgen_run(self, s: peers.Server, build, conns: int, procs: int | None = None,
+                    duration: float | None = None, count_mode: bool = False) -> dict:
+        procs = procs or min(self.cfg.procs, conns)
+        cpu0 = {}
+
+        def on_start():
+            cpu0["v"] = peers.tree_cpu_seconds(s.pids())
+
+        r = loadgen.run(Plan(s.endpoint, build, conns, procs, duration or self.cfg.duration, count_mode), on_start)
+        cpu = peers.tree_cpu_seconds(s.pids()) - cpu0["v"]
+        r["rate"] = r["ops_s"]
+        r["cpu_ms_op"] = cpu / r["ops"] * 1e3 if r["ops"] else float("nan")
+        r.pop("start", None)
+        if r["errors"]:
+            log(f"  {s.name}: {r['errors']} errors {r['statuses']}")
+            if r["errors"] > 0.01 * r["ops"]:
+                raise RuntimeError(f"{r['errors']} of {r['ops']} requests failed: {r['statuses']}")
+        return r
+
+
+def delete(s: peers.Server, bucket: str, keys: list[str]) -> None:
+    """Free the space of big objects (best effort)."""
+    c = Client(s.signer())
+    for k in keys:
+        try:
+            c.request("DELETE", f"/{bucket}/{k}")
+        except OSError:
+            pass
+    c.close()
+
+
+def preload(s: peers.Server, bucket: str, keys: list[str], size: int) -> None:
+    """Create objects untimed (nginx: files)."""
+    if isinstance(s, peers.Nginx):
+        for k in keys:
+            s.put_file(bucket, k, os.urandom(size))
+        return
+    body = os.urandom(size)
+    h = hashlib.sha256(body).hexdigest()
+    conns = 16
+
+    def build(p, c):
+        sg = Signer(s.endpoint, s.ak, s.sk)
+        return (sg.request("PUT", f"/{bucket}/{keys[i]}", body=body, body_hash=h) for i in range(c, len(keys), conns))
+
+    r = loadgen.run(Plan(s.endpoint, build, conns, 1, 0, True))
+    if r["errors"]:
+        raise RuntimeError(f"preload {s.name}/{bucket}: {r['errors']} errors {r['statuses']}")
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def s3_names(b: Bench) -> list[str]:
+    return [n for n, s in b.targets.items() if s.s3 and not n.startswith("pails-w")]
+
+
+def small_ops(b: Bench, scenario: str, names: list[str], conns_list=(8, 64), ops=("PUT", "GET")) -> None:
+    size = 4 * KiB
+    bucket = "bench-small"
+    nkeys = 1000
+    gkeys = [f"g/{i:06d}" for i in range(nkeys)]
+    for n in names:
+        if n not in b.targets:
+            continue
+        s = b.targets[n]
+        s.create_bucket(bucket)
+        if "GET" in ops:
+            preload(s, bucket, gkeys, size)
+    body = os.urandom(size)
+    h = hashlib.sha256(body).hexdigest()
+    for op in ops:
+        for conns in conns_list:
+            per_conn = max(20, 16000 // conns)
+
+            def build(p, c, s=None, op=op, per_conn=per_conn):
+                sg = Signer(b.cur.endpoint, b.cur.ak, b.cur.sk)
+                if op == "PUT":
+                    return [sg.request("PUT", f"/{bucket}/p/{c:03d}-{i:05d}", body=body, body_hash=h)
+                            for i in range(per_conn)]
+                rnd = random.Random(c)
+                return [sg.request("GET", f"/{bucket}/{gkeys[rnd.randrange(nkeys)]}") for i in range(per_conn)]
+
+            def fn(s, build=build, conns=conns):
+                b.cur = s
+                return b.loadgen_run(s, build, conns)
+
+            tnames = names if op == "GET" else [n for n in names if b.targets.get(n) and b.targets[n].s3]
+            b.alternate(scenario, f"4 KiB {op} @{conns} conns", "ops/s", tnames, fn)
+
+
+def scenario1(b: Bench) -> None:
+    small_ops(b, "1 small", s3_names(b) + ["nginx"])
+
+
+def scenario2(b: Bench) -> None:
+    # Uses scenario 1's PUT runs; measured here only when scenario 1 was not selected.
+    if not any(r["scenario"] == "1 small" and "PUT" in r["measure"] for r in b.rows):
+        small_ops(b, "1 small", s3_names(b), ops=("PUT",))
+
+
+def scenario3(b: Bench) -> None:
+    size = b.cfg.big
+    bucket = "bench-big"
+    names = s3_names(b)
+    for n in names:
+        b.targets[n].create_bucket(bucket)
+    if "nginx" in b.targets:
+        b.targets["nginx"].put_file(bucket, "big", size=size)
+
+    def timed(s, work):
+        c0 = peers.tree_cpu_seconds(s.pids())
+        t0 = time.perf_counter()
+        work()
+        el = time.perf_counter() - t0
+        cpu = peers.tree_cpu_seconds(s.pids()) - c0
+        return {"rate": size / MiB / el, "seconds": el, "cpu_ms_op": cpu * 1e3 / (size / GiB)}
+
+    def put1(s):
+        c = Client(s.signer())
+
+        def w():
+            r = c.put_stream(f"/{bucket}/big", size)
+            if r.status != 200:
+                raise RuntimeError(f"HTTP {r.status}")
+        m = timed(s, w)
+        c.close()
+        return m
+
+    def get1(s):
+        c = Client(s.signer())
+
+        def w():
+            st, n = c.get_stream(f"/{bucket}/big")
+            if st != 200 or n != size:
+                raise RuntimeError(f"HTTP {st}, {n} bytes")
+        m = timed(s, w)
+        c.close()
+        return m
+
+    def mpu(s):
+        return timed(s, lambda: multipart_put(s.signer(), f"/{bucket}/mpu", size, 4, b.cfg.part))
+
+    label = f"{size // MiB} MiB"  # server CPU of these measures is per GiB moved
+    b.alternate("3 big", f"{label} PUT, one stream (CPU ms/GiB)", "MiB/s", names, put1)
+    b.alternate("3 big", f"{label} GET, one stream (CPU ms/GiB)", "MiB/s", names + ["nginx"], get1)
+    b.alternate("3 big", f"{label} multipart PUT, 4 part streams (CPU ms/GiB)", "MiB/s", names, mpu)
+    for n in names:
+        delete(b.targets[n], bucket, ["big", "mpu"])
+
+
+def scenario4(b: Bench) -> None:
+    n_keys = b.cfg.keys
+    nprefix = max(1, n_keys // 1000)
+    bucket = "bench-list"
+    names = [n for n in s3_names(b) if n in b.cfg.list_targets]
+    conns = 64
+    for n in names:
+        s = b.targets[n]
+        s.create_bucket(bucket)
+
+        def build(p, c, s=s):
+            sg = Signer(s.endpoint, s.ak, s.sk)
+            return (sg.request("PUT", f"/{bucket}/p{g // 1000:04d}/k{g % 1000:04d}", body_hash=loadgen.EMPTY_SHA256)
+                    for g in range(c, nprefix * 1000, conns))
+
+        log(f"4 listing: creating {nprefix * 1000} keys in {n} ({conns} connections of 0-byte PUTs)")
+        c0 = peers.tree_cpu_seconds(s.pids())
+        t0 = time.perf_counter()
+        r = loadgen.run(Plan(s.endpoint, build, conns, b.cfg.procs, 0, True))
+        el = time.perf_counter() - t0
+        cpu = peers.tree_cpu_seconds(s.pids()) - c0
+        log(f"  {n}: {r['ops']} keys in {el:.0f} s ({r['ops'] / el:.0f}/s), {r['errors']} errors")
+        b.rows.append({"scenario": "4 listing", "measure": f"create {nprefix * 1000} keys (0-byte PUTs @64)",
+                       "unit": "keys/s", "target": n, "run": 0, "rate": r["ops"] / el, "seconds": el,
+                       "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "cpu_ms_op": cpu * 1e3 / max(1, r["ops"]),
+                       "errors": r["errors"]})
+
+    def flat(s):
+        c0 = peers.tree_cpu_seconds(s.pids())
+        r = list_all(s.signer(), bucket, max_keys=1000)
+        cpu = peers.tree_cpu_seconds(s.pids()) - c0
+        if r["keys"] != nprefix * 1000:
+            raise RuntimeError(f"listed {r['keys']} keys, expected {nprefix * 1000}")
+        lat = sorted(r["lat"])
+        return {"rate": r["keys"] / r["seconds"], "pages": r["pages"], "seconds": r["seconds"],
+                "ms_page": r["seconds"] / r["pages"] * 1e3, "p50_ms": lat[len(lat) // 2] * 1e3,
+                "p99_ms": lat[int(len(lat) * .99)] * 1e3, "cpu_ms_op": cpu * 1e3 / r["pages"]}
+
+    def delim(s):
+        c0 = peers.tree_cpu_seconds(s.pids())
+        t0 = time.perf_counter()
+        lat = []
+        while len(lat) < 5 or time.perf_counter() - t0 < b.cfg.duration / 2:
+            r = list_all(s.signer(), bucket, delimiter="/", max_keys=1000)
+            if r["prefixes"] != nprefix:
+                raise RuntimeError(f"listed {r['prefixes']} prefixes, expected {nprefix}")
+            lat += r["lat"]
+        el = time.perf_counter() - t0
+        cpu = peers.tree_cpu_seconds(s.pids()) - c0
+        lat.sort()
+        return {"rate": len(lat) / el, "pages": len(lat), "ms_page": el / len(lat) * 1e3,
+                "p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[-1] * 1e3, "cpu_ms_op": cpu * 1e3 / len(lat)}
+
+    b.alternate("4 listing", f"flat ListObjectsV2 of {nprefix * 1000} keys, 1000/page (keys/s; cpu per page)",
+                "keys/s", names, flat)
+    b.alternate("4 listing", f"delimiter '/' over {nprefix} prefixes x 1000 keys (pages/s; cpu per page)",
+                "pages/s", names, delim)
+
+
+def scenario5(b: Bench) -> None:
+    size = 64 * KiB
+    bucket = "bench-mixed"
+    nkeys = 1000
+    keys = [f"m/{i:05d}" for i in range(nkeys)]
+    names = s3_names(b)
+    for n in names:
+        b.targets[n].create_bucket(bucket)
+        preload(b.targets[n], bucket, keys, size)
+    body = os.urandom(size)
+    h = hashlib.sha256(body).hexdigest()
+
+    def build(p, c):
+        s = b.cur
+        sg = Signer(s.endpoint, s.ak, s.sk)
+        rnd = random.Random(1000 + c)
+        out = []
+        for _ in range(300):
+            x = rnd.random()
+            k = keys[rnd.randrange(nkeys)]
+            if x < 0.6:
+                out.append(sg.request("GET", f"/{bucket}/{k}"))
+            elif x < 0.9:
+                out.append(sg.request("PUT", f"/{bucket}/{k}", body=body, body_hash=h))
+            else:
+                out.append(sg.request("GET", f"/{bucket}", {"list-type": "2", "prefix": "m/", "max-keys": "100",
+                                                             "start-after": k}))
+        return out
+
+    def fn(s):
+        b.cur = s
+        return b.loadgen_run(s, build, 16)
+
+    b.alternate("5 mixed", "16 clients: 60% GET / 30% PUT / 10% LIST, 64 KiB", "ops/s", names, fn)
+
+
+def scenario6(b: Bench) -> None:
+    size = b.cfg.big
+    bucket = "bench-mem"
+    names = s3_names(b) + [n for n in b.targets if n.startswith("pails-w")]
+    clients = 8
+    for n in names:
+        b.targets[n].create_bucket(bucket)
+
+    def fn(s):
+        time.sleep(1)
+        idle = peers.tree_rss_mib(s.pids())
+        peak = dict(idle)
+        peak_total = sum(idle.values())
+        stop = threading.Event()
+
+        def sample():
+            nonlocal peak_total
+            while not stop.is_set():
+                r = peers.tree_rss_mib(s.pids())
+                for p, v in r.items():
+                    peak[p] = max(peak.get(p, 0), v)
+                peak_total = max(peak_total, sum(r.values()))
+                time.sleep(0.1)
+
+        errs = []
+
+        def up(i):
+            c = Client(s.signer())
+            r = c.put_stream(f"/{bucket}/u{i}", size)
+            if r.status != 200:
+                errs.append(r.status)
+            c.close()
+
+        delete(s, bucket, [f"u{i}" for i in range(clients)])
+        th = threading.Thread(target=sample)
+        th.start()
+        t0 = time.perf_counter()
+        ups = [threading.Thread(target=up, args=(i,)) for i in range(clients)]
+        for t in ups:
+            t.start()
+        for t in ups:
+            t.join()
+        el = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        delete(s, bucket, [f"u{i}" for i in range(clients)])
+        if errs:
+            raise RuntimeError(f"uploads failed: {errs}")
+        return {"rate": clients * size / MiB / el, "rss_idle_mib": sum(idle.values()),
+                "rss_idle_per_proc": sorted(round(v) for v in idle.values()),
+                "rss_peak_mib": peak_total, "rss_peak_max_proc_mib": max(peak.values()), "procs": len(peak)}
+
+    b.alternate("6 memory", f"RSS: idle, and {clients} clients each PUT {size // MiB} MiB (MiB/s aggregate)",
+                "MiB/s", names, fn, runs=b.cfg.mem_runs)
+
+
+def scenario7(b: Bench) -> None:
+    small_ops(b, "7 workers", ["pails", "pails-w2"], conns_list=(64,))
+
+
+SCENARIOS = {"1": scenario1, "2": scenario2, "3": scenario3, "4": scenario4, "5": scenario5, "6": scenario6,
+             "7": scenario7}
+
+
+# ---------------------------------------------------------------- report
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Median of each numeric metric over the runs of each (scenario, measure, target)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["scenario"], r["measure"], r["target"]), []).append(r)
+    out = []
+    for (sc, me, t), rs in groups.items():
+        ok = [r for r in rs if "error" not in r]
+        m = {"scenario": sc, "measure": me, "target": t, "unit": rs[0]["unit"], "runs": len(ok)}
+        if not ok:
+            m["error"] = rs[0]["error"]
+        for k in ("rate", "p50_ms", "p99_ms", "cpu_ms_op", "ms_page", "rss_idle_mib", "rss_peak_mib",
+                  "rss_peak_max_proc_mib", "client_cpu_us_op", "seconds", "errors"):
+            vals = [r[k] for r in ok if k in r and r[k] == r[k]]
+            if vals:
+                m[k] = statistics.median(vals)
+        if ok and "rss_idle_per_proc" in ok[0]:
+            m["rss_idle_per_proc"] = ok[0]["rss_idle_per_proc"]
+        out.append(m)
+    return out
+
+
+def fmt(v, nd=1) -> str:
+    if v is None or v != v:
+        return "–"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}" if abs(v) >= 1 else f"{v:.{max(nd, 3)}f}"
+
+
+def report(cfg, info, limits, summary, notes, out: Path, started: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    lines = [f"# Pails benchmark{' — SMOKE RUN' if cfg.smoke else ''} ({when} UTC)", ""]
+    if cfg.smoke:
+        lines += ["**Smoke run**: a few seconds per measurement, small objects, on a busy shared machine. It "
+                  "shows that the suite works end to end; its numbers are not the benchmark.", ""]
+    lines += [f"Machine: {info.get('nproc')} CPUs ({info.get('cpu', '?')}), {info.get('ram_gib', '?')} GiB RAM, "
+              f"disk {info.get('disk', '?')}, Linux {info.get('kernel')}, Python {info.get('python')}; "
+              f"load average at start {info.get('load_at_start', 0):.2f}. Pails: {info.get('pails')}.", "",
+              f"Settings: duration {cfg.duration:g} s per run, {cfg.runs} alternating runs per measurement (median "
+              f"shown), loadgen {cfg.procs} process(es); big object {cfg.big // MiB} MiB; listing bucket "
+              f"{cfg.keys} keys. Wall time {(time.time() - started) / 60:.1f} min.", "",
+              "Server CPU = utime+stime of the server's whole process tree (from /proc) over the run, per "
+              "operation (per GiB for big objects, per page for listings). Ratio = Pails ÷ that target "
+              "(throughput; > 1 means Pails is faster).", ""]
+    if limits:
+        lines += ["## Physical limits (same run)", "", "| limit | value | notes |", "|---|---:|---|"]
+        for m in limits:
+            lines.append(f"| {m['limit']} | {fmt(m['value'])} {m['unit']} | {m['note']} |")
+        lines.append("")
+    by_sc: dict[str, list[dict]] = {}
+    for m in summary:
+        by_sc.setdefault(m["scenario"], []).append(m)
+    for sc, ms in by_sc.items():
+        lines += [f"## Scenario {sc}", "", "| measure | target | throughput | p50 ms | p99 ms | server CPU ms/op "
+                  "| Pails ÷ target | notes |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        pails_rate = {m["measure"]: m.get("rate") for m in ms if m["target"] == "pails"}
+        for m in ms:
+            pr = pails_rate.get(m["measure"])
+            ratio = (pr / m["rate"]) if pr and m.get("rate") and m["target"] != "pails" else None
+            notes_c = []
+            if "error" in m:
+                notes_c.append("FAILED: " + m["error"].replace("|", "/")[:120])
+            if "ms_page" in m:
+                notes_c.append(f"{fmt(m['ms_page'], 2)} ms/page")
+            if "rss_idle_mib" in m:
+                notes_c.append(f"RSS idle {fmt(m['rss_idle_mib'])} MiB (per process {m.get('rss_idle_per_proc')}), "
+                               f"peak {fmt(m.get('rss_peak_mib'))} MiB total, {fmt(m.get('rss_peak_max_proc_mib'))} "
+                               "MiB largest process")
+            if "client_cpu_us_op" in m:
+                notes_c.append(f"loadgen {fmt(m['client_cpu_us_op'])} µs CPU/op")
+            if m.get("errors"):
+                notes_c.append(f"{m['errors']:.0f} errors")
+            if m.get("runs", 0) < cfg.runs and "create" not in m["measure"]:
+                notes_c.append(f"{m.get('runs')} runs")
+            lines.append(f"| {m['measure']} | {m['target']} | {fmt(m.get('rate'))} {m['unit']} "
+                         f"| {fmt(m.get('p50_ms'), 2)} | {fmt(m.get('p99_ms'), 2)} | {fmt(m.get('cpu_ms_op'), 3)} | "
+                         f"{fmt(ratio, 2) if ratio else '–'} | {'; '.join(notes_c)} |")
+        if sc.startswith("1") and limits:
+            lims = {m["key"]: m["value"] for m in limits}
+            lines += ["", "Scenario 2 (durable small PUT vs the raw write+fsync+rename bound at the same "
+                      "concurrency):", "", "| target | conns | PUT ops/s | raw bound files/s | fraction of bound |",
+                      "|---|---:|---:|---:|---:|"]
+            for m in ms:
+                if "PUT" in m["measure"] and m.get("rate"):
+                    conns = int(m["measure"].split("@")[1].split()[0])
+                    bound = lims.get(f"durable_{conns}")
+                    if bound:
+                        lines.append(f"| {m['target']} | {conns} | {fmt(m['rate'])} | {fmt(bound)} | "
+                                     f"{m['rate'] / bound:.2f} |")
+        if sc.startswith("4"):
+            flat = {m["target"]: m for m in ms if m["measure"].startswith("flat") and "ms_page" in m}
+            dl = {m["target"]: m for m in ms if m["measure"].startswith("delimiter") and "ms_page" in m}
+            if flat and dl:
+                lines += ["", "Cost of one delimiter page (every common prefix, 1000 keys under each) vs one flat "
+                          "page (1000 keys):", "", "| target | flat ms/page | delimiter ms/page | ratio | flat CPU "
+                          "ms/page | delimiter CPU ms/page |", "|---|---:|---:|---:|---:|---:|"]
+                for t in flat:
+                    if t in dl:
+                        f, d = flat[t], dl[t]
+                        lines.append(f"| {t} | {fmt(f['ms_page'], 2)} | {fmt(d['ms_page'], 2)} | "
+                                     f"{d['ms_page'] / f['ms_page']:.2f} | {fmt(f.get('cpu_ms_op'), 2)} | "
+                                     f"{fmt(d.get('cpu_ms_op'), 2)} |")
+        lines.append("")
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    text = "\n".join(lines)
+    out.with_suffix(".md").write_text(text)
+    return text
+
+
+def chart(summary: list[dict], out: Path, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib missing: no chart (pip install -r bench/requirements.txt)")
+        return
+    measures: dict[tuple, list[dict]] = {}
+    for m in summary:
+        if m.get("rate"):
+            measures.setdefault((m["scenario"], m["measure"], m["unit"]), []).append(m)
+    if not measures:
+        return
+    n = len(measures)
+    cols = 3
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 5.2, rows * 3.4), squeeze=False)
+    colors = {"pails": "#d62728", "pails-w2": "#ff9896", "seaweedfs": "#1f77b4", "juicefs": "#2ca02c",
+              "ceph": "#9467bd", "nginx": "#7f7f7f"}
+    for ax, ((sc, me, unit), ms) in zip(axes.flat, measures.items(), strict=False):
+        names = [m["target"] for m in ms]
+        vals = [m["rate"] for m in ms]
+        ax.bar(names, vals, color=[colors.get(x, "#bcbd22") for x in names])
+        ax.set_title(f"{sc}: {me}"[:70], fontsize=8)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.tick_params(labelsize=7)
+        for i, v in enumerate(vals):
+            ax.text(i, v, fmt(v), ha="center", va="bottom", fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(out.with_suffix(".png"), dpi=90)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- main
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true",
+                    help="short check that everything works: 3 s runs, 256 MiB objects, 100k listing keys")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7", help="comma-separated scenario numbers")
+    ap.add_argument("--peers", default=",".join(ALL_PEERS), help=f"comma-separated subset of {ALL_PEERS}")
+    ap.add_argument("--no-ceph", action="store_true", help="skip Ceph RGW (its cluster takes ~1 min to set up)")
+    ap.add_argument("--list-targets", default="pails,seaweedfs",
+                    help="S3 targets that build the big listing bucket (JuiceFS and Ceph RGW create keys at a few "
+                         "hundred/s: add them with --list-targets pails,seaweedfs,juicefs,ceph)")
+    ap.add_argument("--duration", type=float, default=None, help="seconds per timed run (default 20; smoke 3)")
+    ap.add_argument("--runs", type=int, default=3, help="alternating runs per measurement (median reported)")
+    ap.add_argument("--big", type=int, default=None, help="big object MiB (default 1024; smoke 256)")
+    ap.add_argument("--keys", type=int, default=None, help="listing bucket keys (default 1000000; smoke 100000)")
+    ap.add_argument("--mem-runs", type=int, default=1,
+                    help="runs of scenario 6 (8 x 1 GiB uploads per target per run; peak RSS is not a rate)")
+    ap.add_argument("--procs", type=int, default=2, help="loadgen processes")
+    ap.add_argument("--workdir", default=str(peers.CACHE / "work"), help="data directories (wiped first)")
+    ap.add_argument("--pails-src", default=None, help="directory holding the pails package to run (default: repo)")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--no-install", action="store_true")
+    cfg = ap.parse_args(argv)
+    # stop the servers on Ctrl-C and kill alike (a background job starts with SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    cfg.duration = cfg.duration or (3.0 if cfg.smoke else 20.0)
+    cfg.big = (cfg.big or (256 if cfg.smoke else 1024)) * MiB
+    cfg.part = 64 * MiB
+    cfg.keys = cfg.keys or (100_000 if cfg.smoke else 1_000_000)
+    names = [p for p in cfg.peers.split(",") if p and not (cfg.no_ceph and p == "ceph")]
+    scen = [s.strip() for s in cfg.scenarios.split(",") if s.strip()]
+    started = time.time()
+    info = machine()
+    src = cfg.pails_src or str(HERE.parent)
+    rev = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "pails"], capture_output=True,
+                           text=True).stdout.strip()
+    info["pails"] = (f"{rev or 'not a git checkout'}{' + uncommitted changes' if dirty else ''}"
+                     + (f" ({cfg.pails_src})" if cfg.pails_src else ""))
+    work = Path(cfg.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    free_gb = shutil.disk_usage(work).free / 1e9
+    if not cfg.smoke and free_gb < 30:
+        log(f"WARNING: {free_gb:.0f} GB free under {work}; a full run needs about 30 GB")
+    notes = []
+    if not cfg.no_install:
+        for n, e in peers.install(names).items():
+            notes.append(f"{n} could not be installed: {e}")
+            log(f"{n}: install failed: {e}")
+            names.remove(n)
+    targets: dict[str, peers.Server] = {"pails": peers.Pails(work, 19000, 1, cfg.pails_src)}
+    if "7" in scen or "6" in scen:
+        targets["pails-w2"] = peers.Pails(work, 19001, 2, cfg.pails_src)
+    for n in names:
+        targets[n] = peers.PEERS[n](work)
+    cfg.list_targets = cfg.list_targets.split(",")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + ("-smoke" if cfg.smoke else "")
+    out = Path(cfg.out) / stamp
+    out.parent.mkdir(parents=True, exist_ok=True)
+    b = Bench(cfg, {})
+    try:
+        for n, s in targets.items():
+            t0 = time.time()
+            try:
+                s.start()
+                b.targets[n] = s
+                log(f"started {n} at {s.endpoint} in {time.time() - t0:.0f} s (pids {s.pids()})")
+            except Exception as e:
+                notes.append(f"{n} did not start: {e}")
+                log(f"{n}: start failed: {e}")
+                s.stop()
+        limits = physical_limits(cfg, work) if "limits" not in os.environ.get("BENCH_SKIP", "") else []
+        for sc in scen:
+            t0 = time.time()
+            log(f"scenario {sc}")
+            SCENARIOS[sc](b)
+            log(f"scenario {sc} took {time.time() - t0:.0f} s")
+            summary = summarise(b.rows)
+            (out.with_suffix(".json")).write_text(json.dumps({"machine": info, "limits": limits, "rows": b.rows,
+                                                              "summary": summary}, indent=1, default=str))
+            report(cfg, info, limits, summary, notes + b.notes, out, started)
+    finally:
+        for s in targets.values():
+            s.stop()
+    notes += [
+        "Durability as each server ships: Pails fsyncs data and metadata before answering; SeaweedFS and the "
+        "JuiceFS gateway (local-file storage, SQLite metadata) do not fsync each write by default; Ceph "
+        "bluestore commits to its (file-backed) block device.",
+        "nginx serves the same files from disk with sendfile: a ceiling for GET, not an S3 server.",
+    ]
+    summary = summarise(b.rows)
+    text = report(cfg, info, limits, summary, notes + b.notes, out, started)
+    chart(summary, out, f"Pails vs peers{' (SMOKE RUN, busy machine)' if cfg.smoke else ''} — {stamp}")
+    print(text)
+    log(f"wrote {out}.md, .png, .json in {(time.time() - started) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
