@@ -71,6 +71,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "RequestTimeTooSkewed": (403, "The difference between the request time and the server's time is too large."),
     "RequestTimeout": (400, "Your socket connection to the server was not read from or written to within the timeout period."),
     "ServiceUnavailable": (503, "Please reduce your request rate."),
+    "ServerSideEncryptionConfigurationNotFoundError": (404, "The server side encryption configuration was not found"),
     "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."),
     "SlowDown": (503, "Please reduce your request rate."),
     "TooManyBuckets": (400, "You have attempted to create more buckets than allowed."),

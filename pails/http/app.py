@@ -181,7 +181,8 @@ class PailsApp:
         if method == "HEAD" or file is None:
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
             return
-        for blob_id, offset, size in file.pieces:
+        for blob_id, offset, size, *key in file.pieces:
+            opener = key[0]() if key else None  # an encrypted piece: decrypt each slice (pails.storage.crypto)
             fd = engine.blobs.open(blob_id)
             try:
                 pos, end = offset, offset + size
@@ -190,7 +191,11 @@ class PailsApp:
                     if not data:
                         raise OSError(f"data file {blob_id} is shorter than its metadata says")
                     pos += len(data)
+                    if opener is not None:
+                        data = opener.update(data)
                     await send({"type": "http.response.body", "body": data, "more_body": True})
+                if opener is not None:
+                    opener.finish()  # the integrity tag, on whole-piece reads: raising aborts the response
             finally:
                 os.close(fd)
         await send({"type": "http.response.body", "body": b""})

@@ -20,6 +20,7 @@ from pails.s3 import (
     buckets,
     copy,
     cors,
+    encryption,
     listing,
     multidelete,
     multipart,
@@ -101,6 +102,10 @@ ROUTES: tuple[Route, ...] = (
     Route("PutPublicAccessBlock", Target.BUCKET, "PUT", "publicAccessBlock", public_access.put_public_access_block),
     Route("DeletePublicAccessBlock", Target.BUCKET, "DELETE", "publicAccessBlock",
           public_access.delete_public_access_block),
+    # default encryption
+    Route("GetBucketEncryption", Target.BUCKET, "GET", "encryption", encryption.get_bucket_encryption),
+    Route("PutBucketEncryption", Target.BUCKET, "PUT", "encryption", encryption.put_bucket_encryption),
+    Route("DeleteBucketEncryption", Target.BUCKET, "DELETE", "encryption", encryption.delete_bucket_encryption),
     # object ownership
     Route("GetBucketOwnershipControls", Target.BUCKET, "GET", "ownershipControls",
           ownership.get_bucket_ownership_controls),
@@ -137,6 +142,9 @@ IAM_ACTIONS: dict[str, str] = {
     "GetBucketOwnershipControls": "s3:GetBucketOwnershipControls",
     "PutBucketOwnershipControls": "s3:PutBucketOwnershipControls",
     "DeleteBucketOwnershipControls": "s3:PutBucketOwnershipControls",
+    "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "PutBucketEncryption": "s3:PutEncryptionConfiguration",
+    "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
     "PreflightBucket": "s3:GetObject",
     "PreflightObject": "s3:GetObject",
 }

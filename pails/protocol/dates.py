@@ -15,11 +15,19 @@ def http_date(ts: float) -> str:
             f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
 
 
+_SECONDS: dict[int, str] = {}  # listings format thousands of times that share their second
+
+
 def iso8601(ts: float) -> str:
-    t = time.gmtime(ts)
-    ms = int((ts - int(ts)) * 1000)
-    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-            f".{ms:03d}Z")
+    sec = int(ts)
+    head = _SECONDS.get(sec)
+    if head is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        t = time.gmtime(sec)
+        head = _SECONDS[sec] = (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+                                f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}")
+    return f"{head}.{int((ts - sec) * 1000):03d}Z"
 
 
 def parse_http_date(value: str) -> float | None:

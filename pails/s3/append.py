@@ -20,6 +20,9 @@ multipart upload of the same pieces would).  Objects that stay inline keep a
 plain MD5 ETag.  Full-object CRC checksums (CRC32, CRC32C, CRC64NVME) are
 carried across appends by CRC combination when the append sends or lets the
 server compute the same algorithm; other checksums are dropped.
+
+Encrypted objects (and buckets with default encryption) take no appends
+(``InvalidRequest``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
-from pails.s3 import ingest
+from pails.s3 import encryption, ingest
 from pails.s3.objects import object_owner, storage_class, stored_headers
 from pails.s3.permissions import acl_from_request
 from pails.s3.request import Response, S3Request
@@ -89,6 +92,9 @@ async def append_object(engine: Engine, req: S3Request, bucket: Bucket) -> Respo
     owner_id, owner_name = object_owner(req, bucket.owner_id)
     acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
     snapshot = engine.meta.get_object(bucket.id, key)
+    if encryption.for_write(req, bucket) is not None or (snapshot is not None and encryption.stored(snapshot)[0]):
+        raise S3Error("InvalidRequest", "Appends to encrypted objects (or in buckets with default encryption) are "
+                                        "not supported.")
     body = await ingest.receive(engine, req, compute=_crc_algorithms(snapshot))
     loop = asyncio.get_running_loop()
     body_writer: BlobWriter | None = body.writer

@@ -8,6 +8,7 @@ from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol import xml
 from pails.protocol.dates import http_date
+from pails.s3 import encryption
 from pails.s3.objects import locate, version_header
 from pails.s3.permissions import require_object
 from pails.s3.request import Response, S3Request
@@ -85,6 +86,7 @@ async def get_object_attributes(engine: Engine, req: S3Request) -> Response:
     marker = _int_header(req, "x-amz-part-number-marker", 0, 0, 2**31 - 1)
     bucket, obj = locate(engine, req)
     require_object(req, obj, "READ")
+    encryption.for_read(req, obj)  # an SSE-C object needs its key, as for GET
     inner = ""
     if "ETag" in wanted:
         inner += xml.element("ETag", obj.etag.strip('"'))

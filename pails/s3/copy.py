@@ -13,6 +13,11 @@ A crash before 2 leaves unreferenced links in ``tmp`` that recovery deletes
 ids keep every data file referenced by exactly one row, so overwriting or
 deleting either object frees only its own link.  Where a link is impossible
 (link-count limit, another file system) the kernel copies the file instead.
+
+Server-side encryption: links (with the source's key material) only when the
+destination is encrypted with the same keys as the source (or neither is
+encrypted); otherwise the copy is re-encrypted, decrypted and encrypted in
+1 MiB slices in a worker thread into a new data file (``pails.s3.encryption``).
 """
 
 from __future__ import annotations
@@ -32,11 +37,11 @@ from pails.protocol import xml
 from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_key
-from pails.s3 import tagging
+from pails.s3 import encryption, tagging
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header, write_condition
 from pails.s3.permissions import acl_from_request, bucket_allows, get_bucket, require_bucket, require_object
 from pails.s3.request import Response, S3Request
-from pails.storage.blobs import BlobStore
+from pails.storage.blobs import BlobStore, BlobWriter
 from pails.storage.engine import Engine
 from pails.storage.meta import valid_version_id
 from pails.storage.records import Bucket, ObjectVersion
@@ -187,6 +192,12 @@ def _stage_links(blobs: BlobStore, src: ObjectVersion) -> tuple[str | None, str 
     return blob_id, manifest, staged
 
 
+def _transcode(engine: Engine, enc: encryption.Encryption | None, src: ObjectVersion, writer: BlobWriter) -> None:
+    """The whole source's plaintext into ``writer`` (encrypting as it says), sealed."""
+    encryption.copy_pieces(engine, encryption.file_pieces(engine, enc, src, 0, src.size), writer)
+    writer.seal()
+
+
 def _is_self_copy_without_change(req: S3Request, src: ObjectVersion, metadata_directive: str) -> bool:
     if metadata_directive != "COPY":
         return False
@@ -213,10 +224,12 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
     acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
     replaced = stored_headers(req) if metadata_directive == "REPLACE" else None
     request_tags = tagging.from_header(req.headers.get("x-amz-tagging")) if tagging_directive == "REPLACE" else None
+    dst_enc = encryption.for_write(req, bucket)
     loop = asyncio.get_running_loop()
     for _attempt in range(_ATTEMPTS):
         src_bucket, src = read_source(engine, req, src_bucket_name, src_key, src_version)
         check_source_conditions(req, src)
+        src_enc = encryption.for_read(req, src, copy_source=True)
         if src_bucket.id == bucket.id and src.key == req.key and \
                 _is_self_copy_without_change(req, src, metadata_directive):
             raise S3Error("InvalidRequest", _SELF_COPY)
@@ -236,13 +249,34 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
         inline = None
         blob_id = manifest = None
         staged: list[str] = []
-        if src.blob_id or src.manifest:
-            try:
-                blob_id, manifest, staged = await loop.run_in_executor(None, _stage_links, engine.blobs, src)
-            except FileNotFoundError:  # the source was replaced or deleted and collected meanwhile
-                continue
-        else:
-            inline = src.inline or b""
+        if (src_enc is None and dst_enc is None) or (dst_enc is not None and dst_enc.same_keys(src_enc)):
+            # The same keys open the copy: share the data (and its key material).
+            encryption.with_record(headers, dst_enc, encryption.stored(src)[1])
+            if src.blob_id or src.manifest:
+                try:
+                    blob_id, manifest, staged = await loop.run_in_executor(None, _stage_links, engine.blobs, src)
+                except FileNotFoundError:  # the source was replaced or deleted and collected meanwhile
+                    continue
+            else:
+                inline = src.inline or b""
+        else:  # re-encrypt: decrypt and encrypt in 1 MiB slices into a data file of its own
+            piece = dst_enc.new_piece(engine) if dst_enc is not None else None
+            if src.blob_id or src.manifest:
+                writer = engine.blobs.create()
+                writer.sealer = piece.sealer() if piece is not None else None
+                try:
+                    await loop.run_in_executor(None, _transcode, engine, src_enc, src, writer)
+                except FileNotFoundError:
+                    writer.abort()
+                    continue
+                except BaseException:
+                    writer.abort()
+                    raise
+                blob_id, staged = writer.blob_id, [writer.blob_id]
+            else:
+                plain = encryption.plain_inline(engine, src_enc, src)
+                inline = piece.encrypt_all(plain) if piece is not None else plain
+            encryption.with_record(headers, dst_enc, piece.encode() if piece is not None else None)
         now = time.time()
         version = ObjectVersion(
             bucket_id=bucket.id, key=req.key, version_id="null", size=src.size, etag=src.etag, last_modified=now,
@@ -259,6 +293,8 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
         engine.collect_soon()
         response = _result(src, now, src_bucket)
         response.headers.extend(version_header(bucket, version_id))
+        if dst_enc is not None:
+            response.headers.extend(dst_enc.response_headers())
         return response
     raise S3Error("InternalError", "The copy source kept changing; please try again.")
 

@@ -13,6 +13,7 @@ from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.s3.request import S3Request
 from pails.storage.blobs import BlobWriter
+from pails.storage.crypto import Piece
 from pails.storage.engine import Engine
 
 # Hash and write in a worker thread once this much has queued up: hashlib and
@@ -27,6 +28,7 @@ class Ingested:
     inline: bytes | None
     writer: BlobWriter | None
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> b64, verified
+    piece: Piece | None = None  # encrypted: the key material (``inline`` and the data file hold ciphertext)
 
 
 def expected_md5(req: S3Request) -> bytes | None:
@@ -72,9 +74,11 @@ def requested_checksums(req: S3Request) -> tuple[dict[str, str], list[str]]:
 
 
 async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
-                  compute: tuple[str, ...] = ()) -> Ingested:
+                  compute: tuple[str, ...] = (), piece: Piece | None = None) -> Ingested:
     """``compute``: algorithms to checksum besides the ones the request sends
-    (a multipart upload's algorithm for a part sent without one)."""
+    (a multipart upload's algorithm for a part sent without one).  ``piece``:
+    encrypt with this key material (hashes and checksums cover the plaintext).
+    Without ``allow_inline`` there is always a data file, even for an empty body."""
     md5_expected = expected_md5(req)
     given, trailing = requested_checksums(req)
     hashers = [ck.new_checksum(a) for a in (*given, *trailing)]
@@ -95,6 +99,8 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
                 if held_size > inline_max:
                     writer = engine.blobs.create()
                     writer.extra_hashes = hashers  # type: ignore[assignment]
+                    if piece is not None:
+                        writer.sealer = piece.sealer()
                     pending, pending_size, held = held, held_size, []
             else:
                 pending.append(chunk)
@@ -102,8 +108,15 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
             if pending_size >= _OFFLOAD_BATCH and writer is not None:
                 batch, pending, pending_size = pending, [], 0
                 await loop.run_in_executor(None, writer.write_many, batch)
+        if writer is None and not allow_inline:  # an empty body
+            writer = engine.blobs.create()
+            if piece is not None:
+                writer.sealer = piece.sealer()
         if writer is not None and pending:
             writer.write_many(pending)
+        if writer is not None and writer.sealer is not None:
+            writer.sealer.finish()  # the tag is known now, for the metadata row
+            writer.sealer = None
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -113,9 +126,10 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
         md5.update(data)
         for h in hashers:
             h.update(data)
-        result = Ingested(len(data), md5.hexdigest(), data, None)
+        result = Ingested(len(data), md5.hexdigest(), piece.encrypt_all(data) if piece is not None else data, None,
+                          piece=piece)
     else:
-        result = Ingested(writer.size, writer.md5.hexdigest(), None, writer)
+        result = Ingested(writer.size, writer.md5.hexdigest(), None, writer, piece=piece)
     try:
         if md5_expected is not None and md5_expected.hex() != result.md5_hex:
             raise S3Error("BadDigest")

@@ -54,7 +54,9 @@ def collect(engine: Engine, bucket_id: int, prefix: str, delimiter: str, after: 
     """One page: (objects, common prefixes, truncated, last entry's key or prefix).
 
     ``after`` is exclusive; a common prefix that ``after`` lies inside has
-    been returned already and is skipped."""
+    been returned already and is skipped.  Rows are read lazily from one range
+    scan; at a common prefix the scan is abandoned and a new one starts past
+    the prefix, so the keys under it are never read."""
     rows: list[ListingRow] = []
     prefixes: list[str] = []
     if max_keys == 0:
@@ -62,26 +64,23 @@ def collect(engine: Engine, bucket_id: int, prefix: str, delimiter: str, after: 
     count = 0
     last: str | None = None
     cursor, inclusive = after, False
-    meta = engine.meta
+    scan = engine.meta.scan_objects
+    plen = len(prefix)
     while True:
-        batch_size = max_keys - count + 1
-        batch = meta.list_objects(bucket_id, cursor, prefix, batch_size, inclusive)
-        if not batch:
-            return rows, prefixes, False, last
         reseek = False
-        for row in batch:
+        for row in scan(bucket_id, cursor, prefix, inclusive):
             key = row.key
             if delimiter:
-                idx = key.find(delimiter, len(prefix))
+                idx = key.find(delimiter, plen)
                 if idx >= 0:
                     common = key[:idx + len(delimiter)]
-                    nxt = prefix_successor(common)
                     if not after.startswith(common):
                         if count == max_keys:
                             return rows, prefixes, True, last
                         prefixes.append(common)
                         count += 1
                         last = common
+                    nxt = prefix_successor(common)
                     if nxt is None:
                         return rows, prefixes, False, last
                     cursor, inclusive, reseek = nxt, True, True
@@ -92,26 +91,33 @@ def collect(engine: Engine, bucket_id: int, prefix: str, delimiter: str, after: 
             count += 1
             last = key
         if not reseek:
-            if len(batch) < batch_size:
-                return rows, prefixes, False, last
-            cursor, inclusive = batch[-1].key, False
+            return rows, prefixes, False, last
 
 
 def _enc(value: str, encoding: str | None) -> str:
     return quote(value, safe="/") if encoding == "url" else value
 
 
+def _etag_xml(etag: str) -> str:
+    # ETags are quoted hex (and "-N"): only the quotes need escaping.
+    if etag[:1] == '"' and etag[-1:] == '"' and '"' not in etag[1:-1]:
+        return f"&quot;{etag[1:-1]}&quot;"
+    return xml.escape(etag)
+
+
 def _contents(rows: list[ListingRow], encoding: str | None, owners: dict[str, str] | None) -> str:
+    """The <Contents> of a page: the hot loop of every listing, kept lean."""
+    esc, when = xml.escape, iso8601
+    owner_xml = {} if owners is None else {
+        oid: f"<Owner><ID>{oid}</ID><DisplayName>{esc(name)}</DisplayName></Owner>" for oid, name in owners.items()}
+    url = encoding == "url"
     parts = []
+    append = parts.append
     for r in rows:
-        owner = ""
-        if owners is not None:
-            owner = f"<Owner><ID>{r.owner_id}</ID><DisplayName>{xml.escape(owners.get(r.owner_id, ''))}" \
-                    "</DisplayName></Owner>"
-        parts.append(f"<Contents><Key>{xml.escape(_enc(r.key, encoding))}</Key>"
-                     f"<LastModified>{iso8601(r.last_modified)}</LastModified>"
-                     f"<ETag>{xml.escape(r.etag)}</ETag><Size>{r.size}</Size>{owner}"
-                     f"<StorageClass>{r.storage_class}</StorageClass></Contents>")
+        key = esc(quote(r.key, safe="/")) if url else esc(r.key)
+        append(f"<Contents><Key>{key}</Key><LastModified>{when(r.last_modified)}</LastModified>"
+               f"<ETag>{_etag_xml(r.etag)}</ETag><Size>{r.size}</Size>{owner_xml.get(r.owner_id, '')}"
+               f"<StorageClass>{r.storage_class}</StorageClass></Contents>")
     return "".join(parts)
 
 

@@ -23,10 +23,11 @@ from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.keys import prefix_successor
 from pails.protocol.names import check_key
-from pails.s3 import ingest
+from pails.s3 import encryption, ingest
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header
 from pails.s3.permissions import acl_from_request, get_bucket, require_bucket
 from pails.s3.request import Response, S3Request
+from pails.storage.crypto import Piece
 from pails.storage.engine import Engine
 from pails.storage.meta import MultipartUpload, UploadedPart, WriteCondition
 from pails.storage.records import Bucket, ObjectVersion
@@ -104,7 +105,7 @@ async def create_multipart_upload(engine: Engine, req: S3Request) -> Response:
     sc = storage_class(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
     acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
-    props: dict[str, str] = {}
+    props: dict[str, object] = {}
     out: list[tuple[str, str]] = []
     algorithm = req.headers.get("x-amz-checksum-algorithm")
     checksum_type = req.headers.get("x-amz-checksum-type")
@@ -130,6 +131,10 @@ async def create_multipart_upload(engine: Engine, req: S3Request) -> Response:
                                             "checksum algorithm.")
         props["checksum_type"] = checksum_type
         out.append(("x-amz-checksum-type", checksum_type))
+    enc = encryption.for_write(req, bucket)
+    if enc is not None:
+        props[encryption.UPLOAD_PROP] = enc.to_record()
+        out.extend(enc.response_headers())
     upload = MultipartUpload(
         upload_id=_new_upload_id(), bucket_id=bucket.id, key=req.key, initiated=time.time(), owner_id=owner_id,
         storage_class=sc, headers=_compact(headers), acl=acl.to_json(), props=_compact(props))
@@ -155,20 +160,20 @@ async def upload_part(engine: Engine, req: S3Request) -> Response:
     if req.body.declared_length is not None and req.body.declared_length > MAX_PART_SIZE:
         raise S3Error("EntityTooLarge", ProposedSize=str(req.body.declared_length),
                       MaxSizeAllowed=str(MAX_PART_SIZE))
-    algorithm = json.loads(upload.props or "{}").get("checksum_algorithm")
-    body = await ingest.receive(engine, req, allow_inline=False, compute=(algorithm,) if algorithm else ())
+    props = json.loads(upload.props or "{}")
+    algorithm = props.get("checksum_algorithm")
+    enc = encryption.for_upload(req, props)
+    body = await ingest.receive(engine, req, allow_inline=False, compute=(algorithm,) if algorithm else (),
+                                piece=enc.new_piece(engine) if enc is not None else None)
     writer = body.writer
-    if writer is None:  # an empty body: parts always have a data file
-        writer = engine.blobs.create()
-        if body.inline:
-            writer.write(body.inline)
+    assert writer is not None  # parts always have a data file
     try:
         if writer.size > MAX_PART_SIZE:
             raise S3Error("EntityTooLarge", ProposedSize=str(writer.size), MaxSizeAllowed=str(MAX_PART_SIZE))
         etag = f'"{body.md5_hex}"'
         part = UploadedPart(upload_id=upload.upload_id, part_number=number, size=writer.size, etag=etag,
                             last_modified=time.time(), blob_id=writer.blob_id,
-                            checksums=_compact(body.checksums) if body.checksums else None)
+                            checksums=part_checksums(body.checksums, body.piece))
         if engine.settings.fsync:
             await asyncio.get_running_loop().run_in_executor(None, writer.seal)
         else:
@@ -182,7 +187,25 @@ async def upload_part(engine: Engine, req: S3Request) -> Response:
     out = [("ETag", etag)]
     for alg, value in body.checksums.items():
         out.append((ck.header_name(alg), value))
+    if enc is not None:
+        out.extend(enc.response_headers())
     return Response(200, out)
+
+
+def part_checksums(checksums: dict[str, str], piece: Piece | None) -> str | None:
+    """A part's checksums JSON, carrying its encryption key material (if any)
+    under ``encryption.PART_KEY`` until completion."""
+    out: dict[str, str] = dict(checksums)
+    if piece is not None:
+        out[encryption.PART_KEY] = piece.encode()
+    return _compact(out) if out else None
+
+
+def _part_sums(part: UploadedPart) -> dict[str, str]:
+    """A part's flexible checksums, without its key material."""
+    have = json.loads(part.checksums) if part.checksums else {}
+    have.pop(encryption.PART_KEY, None)
+    return have
 
 
 # --- CompleteMultipartUpload -------------------------------------------------------------------------------------
@@ -280,11 +303,13 @@ def _object_checksum(req: S3Request, upload: MultipartUpload, chosen: list[Uploa
 
 
 def _manifest_entry(part: UploadedPart, algorithm: str | None) -> list[object]:
-    """[blob_id, size, part number, {algorithm: part checksum}?]"""
+    """[blob_id, size, part number, {algorithm: part checksum}?, key material?]"""
     entry: list[object] = [part.blob_id, part.size, part.part_number]
     have = json.loads(part.checksums) if part.checksums else {}
     if algorithm and algorithm in have:
         entry.append({algorithm: have[algorithm]})
+    if encryption.PART_KEY in have:  # the part's key material: a string element
+        entry.append(have[encryption.PART_KEY])
     return entry
 
 
@@ -323,6 +348,7 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
             response.headers.extend(version_header(bucket, current.version_id))
             return response
         raise S3Error("NoSuchUpload", UploadId=upload_id)
+    enc = encryption.for_upload(req, json.loads(upload.props or "{}"))
     requested = _dedupe(_requested_parts(await req.body.read_all(_MAX_COMPLETE_BODY)))
     stored = {p.part_number: p for p in engine.meta.list_parts(upload.upload_id, 0, MAX_PART_NUMBER + 1)}
     chosen: list[UploadedPart] = []
@@ -346,14 +372,23 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
     algorithm = json.loads(upload.props or "{}").get("checksum_algorithm")
     version = ObjectVersion(
         bucket_id=bucket.id, key=upload.key, version_id="null", size=sum(p.size for p in chosen), etag=etag,
-        last_modified=time.time(), headers=upload.headers, acl=upload.acl, owner_id=upload.owner_id,
+        last_modified=time.time(), headers=_with_encryption(upload.headers, enc), acl=upload.acl,
+        owner_id=upload.owner_id,
         storage_class=upload.storage_class, inline=None, blob_id=None,
         manifest=_compact([_manifest_entry(p, algorithm) for p in chosen]), checksums=checksums)
     version_id = await engine.meta.complete_upload(upload.upload_id, version, condition, if_none_match)
     engine.collect_soon()
     response = _completion(bucket, upload.key, etag, req.headers.get("host", ""), checksums)
     response.headers.extend(version_header(bucket, version_id))
+    if enc is not None:
+        response.headers.extend(enc.response_headers())
     return response
+
+
+def _with_encryption(headers: str, enc: encryption.Encryption | None) -> str:
+    if enc is None:
+        return headers
+    return _compact(encryption.with_record(json.loads(headers), enc))
 
 
 # --- GetObject / HeadObject ?partNumber=N ----------------------------------------------------------------------
@@ -432,8 +467,7 @@ async def list_parts(engine: Engine, req: S3Request) -> Response:
         inner.append(f"<NextPartNumberMarker>{parts[-1].part_number}</NextPartNumberMarker>")
     inner.append(f"<MaxParts>{max_parts}</MaxParts><IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
     for p in parts:
-        sums = "".join(f"<Checksum{alg}>{xml.escape(v)}</Checksum{alg}>"
-                       for alg, v in (json.loads(p.checksums) if p.checksums else {}).items())
+        sums = "".join(f"<Checksum{alg}>{xml.escape(v)}</Checksum{alg}>" for alg, v in _part_sums(p).items())
         inner.append(f"<Part><PartNumber>{p.part_number}</PartNumber>"
                      f"<LastModified>{iso8601(p.last_modified)}</LastModified>"
                      f"<ETag>{xml.escape(p.etag)}</ETag><Size>{p.size}</Size>{sums}</Part>")

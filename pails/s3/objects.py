@@ -7,11 +7,12 @@ import time
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
+from pails.protocol import sse
 from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import http_date, parse_http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
-from pails.s3 import ingest, tagging
+from pails.s3 import encryption, ingest, tagging
 from pails.s3.permissions import (
     acl_from_request,
     bucket_allows,
@@ -115,7 +116,11 @@ async def put_object(engine: Engine, req: S3Request) -> Response:
     condition = write_condition(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
     acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
-    body = await ingest.receive(engine, req)
+    enc = encryption.for_write(req, bucket)
+    body = await ingest.receive(engine, req, piece=enc.new_piece(engine) if enc is not None else None)
+    if enc is not None:
+        assert body.piece is not None
+        encryption.with_record(headers, enc, body.piece.encode())
     etag = f'"{body.md5_hex}"'
     version = ObjectVersion(
         bucket_id=bucket.id, key=req.key, version_id="null", size=body.size, etag=etag,
@@ -129,6 +134,8 @@ async def put_object(engine: Engine, req: S3Request) -> Response:
     for alg, value in body.checksums.items():
         out.append((ck.header_name(alg), value))
     out.extend(version_header(bucket, version_id))
+    if enc is not None:
+        out.extend(enc.response_headers())
     return Response(200, out)
 
 
@@ -196,6 +203,7 @@ def _object_headers(obj: ObjectVersion, req: S3Request, bucket: Bucket | None = 
         if value is not None:
             stored[param] = value
     tags = stored.pop(tagging.TAGS_KEY, None)
+    stored.pop(encryption.RECORD_KEY, None)
     out.extend(stored.items())
     if tags:
         out.append(("x-amz-tagging-count", str(tagging.count(tags))))
@@ -237,6 +245,9 @@ def _pieces(obj: ObjectVersion, first: int, length: int) -> list[tuple[str, int,
 async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Response:
     bucket, obj = locate(engine, req)
     require_object(req, obj, "READ")
+    sse.refuse_on_read(req.headers)
+    if "partNumber" not in req.query:
+        enc = encryption.for_read(req, obj)
     early = _read_checks(obj, req)
     if early is not None:
         return early
@@ -247,10 +258,13 @@ async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Resp
         from pails.s3.multipart import part_checksum_headers, part_range  # imports this module
 
         rng = part_range(obj, req.query["partNumber"], rng, headers)
+        enc = encryption.for_read(req, obj)  # after the part number: InvalidPart first, as AWS
         if checksum_mode:  # the part's own checksum (the whole object's for a single-part object)
             headers.extend(part_checksum_headers(obj, req.query["partNumber"]))
     elif checksum_mode and rng is None:  # never on ranged GETs: the value covers the whole object
         headers.extend(ck.response_headers(obj.checksums))
+    if enc is not None:
+        headers.extend(enc.response_headers())
     status = 200
     first, length = 0, obj.size
     if rng is not None:
@@ -261,8 +275,11 @@ async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Resp
     if head:
         return Response(status, headers, content_length=length)
     if obj.inline is not None or obj.size == 0:
-        data = obj.inline or b""
+        data = encryption.plain_inline(engine, enc, obj) if enc is not None else (obj.inline or b"")
         return Response(status, headers, data[first:first + length] if rng is not None else data)
+    if enc is not None:
+        return Response(status, headers, file=FileBody(encryption.file_pieces(engine, enc, obj, first, length)),
+                        content_length=length)
     return Response(status, headers, file=FileBody(_pieces(obj, first, length)), content_length=length)
 
 

@@ -3,6 +3,8 @@
 A whole file-backed source is hard-linked like CopyObject; a range (or an
 inline or stitched source) is copied by the kernel (copy_file_range, then
 sendfile), never through a Python byte loop, and hashed for the part ETag.
+When the source or the upload is encrypted, the range streams through
+decryption and the upload's encryption in 1 MiB slices instead.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol import xml
 from pails.protocol.dates import iso8601
+from pails.s3 import encryption
 from pails.s3.copy import _ATTEMPTS as _COPY_ATTEMPTS
 from pails.s3.copy import _stage_one, _unstage, check_source_conditions, parse_copy_source, read_source
-from pails.s3.multipart import MAX_PART_SIZE, _compact, _find_upload, _part_number
+from pails.s3.multipart import MAX_PART_SIZE, _find_upload, _part_number, part_checksums
 from pails.s3.objects import _pieces
 from pails.s3.permissions import get_bucket, require_bucket
 from pails.s3.request import Response, S3Request
 from pails.storage.blobs import BlobStore
+from pails.storage.crypto import Piece
 from pails.storage.engine import Engine
 from pails.storage.meta import UploadedPart
 from pails.storage.records import ObjectVersion
@@ -148,6 +152,29 @@ def _stage_part(blobs: BlobStore, src: ObjectVersion, first: int, length: int,
     return writer.blob_id, md5.hexdigest(), {algorithm: extra.b64digest()} if extra is not None else {}
 
 
+def _stage_encrypted_part(engine: Engine, src_enc: encryption.Encryption | None, src: ObjectVersion, first: int,
+                          length: int, algorithm: str | None, dst_enc: encryption.Encryption | None
+                          ) -> tuple[str, str, dict[str, str], Piece | None]:
+    """The range's plaintext (decrypted from an encrypted source) into a new
+    data file, encrypted for the upload when it is: (blob id, md5 hex,
+    checksums, key material).  Streams in 1 MiB slices; fsync'd in ``tmp``."""
+    piece = dst_enc.new_piece(engine) if dst_enc is not None else None
+    extra = ck.new_checksum(algorithm) if algorithm else None
+    writer = engine.blobs.create()
+    writer.extra_hashes = [extra] if extra is not None else []
+    writer.sealer = piece.sealer() if piece is not None else None
+    try:
+        if src.blob_id is None and not src.manifest:
+            writer.write(encryption.plain_inline(engine, src_enc, src)[first:first + length])
+        else:
+            encryption.copy_pieces(engine, encryption.file_pieces(engine, src_enc, src, first, length), writer)
+        writer.seal()
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.blob_id, writer.md5.hexdigest(), {algorithm: extra.b64digest()} if extra is not None else {}, piece
+
+
 async def upload_part_copy(engine: Engine, req: S3Request) -> Response:
     bucket = get_bucket(engine, req)
     assert req.key is not None
@@ -155,24 +182,32 @@ async def upload_part_copy(engine: Engine, req: S3Request) -> Response:
     number = _part_number(req.query.get("partNumber"))
     upload = _find_upload(engine, req, bucket)
     src_bucket_name, src_key, src_version = parse_copy_source(req.headers["x-amz-copy-source"])
-    algorithm = json.loads(upload.props or "{}").get("checksum_algorithm")
+    props = json.loads(upload.props or "{}")
+    algorithm = props.get("checksum_algorithm")
+    dst_enc = encryption.for_upload(req, props)
     loop = asyncio.get_running_loop()
     for _attempt in range(_COPY_ATTEMPTS):
         _src_bucket, src = read_source(engine, req, src_bucket_name, src_key, src_version)
         check_source_conditions(req, src)
+        src_enc = encryption.for_read(req, src, copy_source=True)
         rng = _copy_source_range(req.headers.get("x-amz-copy-source-range"), src.size)
         first, length = (0, src.size) if rng is None else (rng[0], rng[1] - rng[0] + 1)
         if length > MAX_PART_SIZE:
             raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(MAX_PART_SIZE))
+        piece = None
         try:
-            blob_id, md5_hex, sums = await loop.run_in_executor(
-                None, _stage_part, engine.blobs, src, first, length, algorithm)
+            if src_enc is None and dst_enc is None:
+                blob_id, md5_hex, sums = await loop.run_in_executor(
+                    None, _stage_part, engine.blobs, src, first, length, algorithm)
+            else:
+                blob_id, md5_hex, sums, piece = await loop.run_in_executor(
+                    None, _stage_encrypted_part, engine, src_enc, src, first, length, algorithm, dst_enc)
         except FileNotFoundError:  # the source was replaced and collected meanwhile: read it again
             continue
         now = time.time()
         etag = f'"{md5_hex}"'
         part = UploadedPart(upload_id=upload.upload_id, part_number=number, size=length, etag=etag,
-                            last_modified=now, blob_id=blob_id, checksums=_compact(sums) if sums else None)
+                            last_modified=now, blob_id=blob_id, checksums=part_checksums(sums, piece))
         try:
             await engine.meta.put_part(part)
         except BaseException:
@@ -186,5 +221,7 @@ async def upload_part_copy(engine: Engine, req: S3Request) -> Response:
         response = Response.xml(xml.document("CopyPartResult", inner))
         if src.version_id != "null":
             response.headers.append(("x-amz-copy-source-version-id", src.version_id))
+        if dst_enc is not None:
+            response.headers.extend(dst_enc.response_headers())
         return response
     raise S3Error("InternalError", "The copy source kept changing; please try again.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pails.storage.records import Bucket, User
 
@@ -45,9 +45,11 @@ class S3Request:
 
 @dataclass(slots=True)
 class FileBody:
-    """A response body read from data files: (blob_id, offset, length) pieces."""
+    """A response body read from data files: (blob_id, offset, length) pieces;
+    an encrypted piece has a fourth element, a function returning the
+    ``pails.storage.crypto.Opener`` that decrypts its slices."""
 
-    pieces: list[tuple[str, int, int]]
+    pieces: list[tuple[Any, ...]]
 
 
 @dataclass(slots=True)

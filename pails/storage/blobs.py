@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pails.storage.crypto import Sealer
     from pails.storage.meta import MetaStore
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -42,7 +43,7 @@ class BlobWriter:
     """A data file being written: bytes go to disk and into the MD5 as they
     arrive, so the body is never held in memory."""
 
-    __slots__ = ("store", "blob_id", "path", "fd", "md5", "size", "extra_hashes")
+    __slots__ = ("store", "blob_id", "path", "fd", "md5", "size", "extra_hashes", "sealer")
 
     def __init__(self, store: BlobStore, blob_id: str) -> None:
         self.store = store
@@ -52,23 +53,33 @@ class BlobWriter:
         self.md5 = hashlib.md5()
         self.size = 0
         self.extra_hashes: list[object] = []
+        self.sealer: Sealer | None = None  # set: the file holds ciphertext (pails.storage.crypto)
 
     def write(self, data: bytes | memoryview) -> None:
+        """Write plaintext: hashed as it is, encrypted on the way to disk when
+        the writer has a sealer."""
         self.md5.update(data)
         for h in self.extra_hashes:
             h.update(data)  # type: ignore[attr-defined]
+        n_plain = len(data)
+        if self.sealer is not None:
+            data = self.sealer.update(data)
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
-        self.size += len(data)
+        self.size += n_plain
 
     def write_many(self, pieces: Iterable[bytes | memoryview]) -> None:
         for piece in pieces:
             self.write(piece)
 
     def seal(self) -> None:
-        """Make the file durable in ``tmp`` (step 1 of the protocol)."""
+        """Make the file durable in ``tmp`` (step 1 of the protocol); an
+        encrypted file gets its integrity tag."""
+        if self.sealer is not None:
+            self.sealer.finish()
+            self.sealer = None
         if self.store.fsync:
             os.fsync(self.fd)
         os.close(self.fd)

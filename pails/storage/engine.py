@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from pails.storage.blobs import BlobStore, BlobWriter
+from pails.storage.crypto import KeyRing
 from pails.storage.meta import DeleteCondition, Deleted, MetaStore, WriteCondition
 from pails.storage.records import ObjectVersion
 from pails.storage.sqlite import SqliteMeta
@@ -31,6 +32,7 @@ class Engine:
         os.makedirs(settings.data_dir, exist_ok=True)
         self.meta: MetaStore = SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync)
         self.blobs = BlobStore(settings.data_dir, fsync=settings.fsync)
+        self.keys = KeyRing(settings.data_dir)  # server-side encryption keys, created on first use
         self._collecting = False
 
     def recover(self) -> tuple[int, int, int]:

@@ -178,6 +178,11 @@ class MetaStore(ABC):
         JSON object, read-modify-write in one commit."""
 
     @abstractmethod
+    def scan_objects(self, bucket_id: int, after: str, prefix: str, inclusive: bool = False) -> Iterator[ListingRow]:
+        """Like ``list_objects`` without a limit, read lazily: the caller may
+        stop early at no cost (a delimiter listing seeks past a prefix)."""
+
+    @abstractmethod
     def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                      inclusive: bool = False) -> list[ListingRow]:
         """Current versions with key > ``after`` (>= when ``inclusive``) and

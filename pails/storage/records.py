@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(slots=True)
@@ -59,9 +60,9 @@ class ObjectVersion:
         return []
 
 
-@dataclass(slots=True)
-class ListingRow:
-    """The columns a listing page needs, nothing more (listing is a hot path)."""
+class ListingRow(NamedTuple):
+    """The columns a listing page needs, nothing more.  A tuple, because a
+    listing builds one per key: it comes straight from the database row."""
 
     key: str
     size: int
@@ -70,6 +71,6 @@ class ListingRow:
     owner_id: str
     storage_class: str
     version_id: str
-    delete_marker: bool
-    is_latest: bool
+    delete_marker: int  # 0 or 1, as stored
+    is_latest: int  # 0 or 1
     seq: int = 0  # 0: the current version; else its place among noncurrent ones (higher is newer)

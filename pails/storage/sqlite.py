@@ -16,7 +16,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from pails.errors import S3Error
@@ -126,7 +126,10 @@ CREATE INDEX IF NOT EXISTS object_versions_by_blob ON object_versions (blob_id) 
 
 _OBJECT_COLUMNS = ("bucket_id, key, version_id, size, etag, last_modified, owner_id, storage_class, "
                    "delete_marker, headers, acl, blob_id, manifest, checksums, inline")
-_LISTING_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker"
+# Listing rows are built straight from the SELECT (ListingRow._make): current
+# versions add is_latest=1, seq=0; noncurrent ones is_latest=0 and their seq.
+_LISTING_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 1, 0"
+_NONCURRENT_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 0, seq"
 
 
 def _object_from_row(r: tuple[Any, ...]) -> ObjectVersion:
@@ -142,12 +145,10 @@ def _object_params(v: ObjectVersion) -> tuple[Any, ...]:
             int(v.delete_marker), v.headers, v.acl, v.blob_id, v.manifest, v.checksums, v.inline)
 
 
-def _listing_row(r: tuple[Any, ...]) -> ListingRow:
-    return ListingRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), True)
+_listing_row = ListingRow._make  # the SELECT yields the fields in order
 
 
-def _noncurrent_row(r: tuple[Any, ...]) -> ListingRow:
-    return ListingRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), False, r[8])
+_noncurrent_row = ListingRow._make
 
 
 _INSERT_OBJECT = f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -460,10 +461,10 @@ class SqliteMeta(MetaStore):
         out: list[ListingRow] = []
         if resume_key is not None:
             if resume_seq > 0:
-                rows = c.execute(f"SELECT {_LISTING_COLUMNS}, seq FROM object_versions WHERE bucket_id=? AND key=? "
+                rows = c.execute(f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=? AND key=? "
                                  "AND seq<? ORDER BY seq DESC LIMIT ?", (bucket_id, resume_key, resume_seq, limit))
             else:
-                rows = c.execute(f"SELECT {_LISTING_COLUMNS}, seq FROM object_versions WHERE bucket_id=? AND key=? "
+                rows = c.execute(f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=? AND key=? "
                                  "ORDER BY seq DESC LIMIT ?", (bucket_id, resume_key, limit))
             out.extend(_noncurrent_row(r) for r in rows)
             after, inclusive = resume_key, False
@@ -480,7 +481,7 @@ class SqliteMeta(MetaStore):
             f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ?{bound} ORDER BY key LIMIT ?",
             args)]
         older = [_noncurrent_row(r) for r in c.execute(
-            f"SELECT {_LISTING_COLUMNS}, seq FROM object_versions WHERE bucket_id=? AND key {op} ?{bound} "
+            f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=? AND key {op} ?{bound} "
             "ORDER BY key, seq DESC LIMIT ?", args)]
         # Merge the two range scans: by key (code point order is UTF-8 byte
         # order), the current version first, then noncurrent ones newest first.
@@ -543,6 +544,22 @@ class SqliteMeta(MetaStore):
                 props[name] = value
             c.execute("UPDATE buckets SET props=? WHERE id=?", (json.dumps(props, separators=(",", ":")), bucket_id))
         await self._write(tx)
+
+    def scan_objects(self, bucket_id: int, after: str, prefix: str, inclusive: bool = False) -> Iterator[ListingRow]:
+        op = ">=" if inclusive else ">"
+        if after < prefix:
+            after, op = prefix, ">="
+        end = prefix_successor(prefix) if prefix else None
+        if end is None:
+            sql = (f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ? AND delete_marker=0 "
+                   "ORDER BY key")
+            args: tuple[Any, ...] = (bucket_id, after)
+        else:
+            sql = (f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ? AND key < ? "
+                   "AND delete_marker=0 ORDER BY key")
+            args = (bucket_id, after, end)
+        # A cursor of its own: SQLite steps it only as far as it is read.
+        return map(_listing_row, self._conn.cursor().execute(sql, args))
 
     def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                      inclusive: bool = False) -> list[ListingRow]:

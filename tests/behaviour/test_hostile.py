@@ -360,7 +360,7 @@ def test_bucket_name_with_bad_characters_in_path(server):
 # --- unimplemented operations and unknown methods ---------------------------------------------------------------
 
 @pytest.mark.parametrize("sub", ["cors", "lifecycle", "website", "replication", "logging",
-                                 "notification", "encryption", "inventory"])
+                                 "notification", "inventory"])
 def test_unimplemented_bucket_subresource(server, bucket, sub):
     r = request(server, "GET", f"/{bucket}", [(sub, "")])
     assert_s3_error(r, 501, "NotImplemented")
