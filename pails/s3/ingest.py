@@ -8,6 +8,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
@@ -91,6 +92,9 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
     pending: list[bytes] = []
     pending_size = 0
     loop = asyncio.get_running_loop()
+    # One batch is hashed and written in a worker thread while the next one
+    # is received: the event loop and the hashing overlap.
+    inflight: asyncio.Future[Any] | None = None
     try:
         async for chunk in req.body.chunks():
             if writer is None:
@@ -107,7 +111,13 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
                 pending_size += len(chunk)
             if pending_size >= _OFFLOAD_BATCH and writer is not None:
                 batch, pending, pending_size = pending, [], 0
-                await loop.run_in_executor(None, writer.write_many, batch)
+                if inflight is not None:
+                    await inflight
+                inflight = asyncio.gather(loop.run_in_executor(None, writer.hash_many, batch),
+                                          loop.run_in_executor(None, writer.store_many, batch))
+        if inflight is not None:
+            await inflight
+            inflight = None
         if writer is None and not allow_inline:  # an empty body
             writer = engine.blobs.create()
             if piece is not None:
@@ -118,6 +128,8 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
             writer.sealer.finish()  # the tag is known now, for the metadata row
             writer.sealer = None
     except BaseException:
+        if inflight is not None:  # let the worker thread finish with the file before removing it
+            await asyncio.gather(inflight, return_exceptions=True)
         if writer is not None:
             writer.abort()
         raise

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,21 +58,32 @@ class BlobWriter:
     def write(self, data: bytes | memoryview) -> None:
         """Write plaintext: hashed as it is, encrypted on the way to disk when
         the writer has a sealer."""
-        self.md5.update(data)
-        for h in self.extra_hashes:
-            h.update(data)  # type: ignore[attr-defined]
-        n_plain = len(data)
-        if self.sealer is not None:
-            data = self.sealer.update(data)
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
-        self.size += n_plain
+        self.hash_many((data,))
+        self.store_many((data,))
 
-    def write_many(self, pieces: Iterable[bytes | memoryview]) -> None:
-        for piece in pieces:
-            self.write(piece)
+    def write_many(self, pieces: Sequence[bytes | memoryview]) -> None:
+        self.hash_many(pieces)
+        self.store_many(pieces)
+
+    # The two halves of a write touch disjoint state, so two threads may run
+    # them on the same batch at once (hashing and disk writes overlap).
+    def hash_many(self, pieces: Sequence[bytes | memoryview]) -> None:
+        md5, extra = self.md5, self.extra_hashes
+        for data in pieces:
+            md5.update(data)
+            for h in extra:
+                h.update(data)  # type: ignore[attr-defined]
+
+    def store_many(self, pieces: Sequence[bytes | memoryview]) -> None:
+        for data in pieces:
+            n_plain = len(data)
+            if self.sealer is not None:
+                data = self.sealer.update(data)
+            view = memoryview(data)
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+            self.size += n_plain
 
     def seal(self) -> None:
         """Make the file durable in ``tmp`` (step 1 of the protocol); an

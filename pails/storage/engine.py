@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass
 
 from pails.storage.blobs import BlobStore, BlobWriter
@@ -26,6 +27,9 @@ class Settings:
     inline_max: int = 64 * 1024  # bodies up to this size live in the metadata row
 
 
+_COLLECT_INTERVAL = 0.25
+
+
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -34,6 +38,8 @@ class Engine:
         self.blobs = BlobStore(settings.data_dir, fsync=settings.fsync)
         self.keys = KeyRing(settings.data_dir)  # server-side encryption keys, created on first use
         self._collecting = False
+        self._collect_checked = 0.0
+        self._collect_deferred = False
 
     def recover(self) -> tuple[int, int, int]:
         """Run once before serving: finish or undo interrupted writes."""
@@ -63,23 +69,36 @@ class Engine:
     async def delete_object(self, bucket_id: int, key: str, owner_id: str = "",
                             condition: DeleteCondition | None = None) -> Deleted:
         result = await self.meta.delete_object(bucket_id, key, owner_id, condition)
-        self.collect_soon()
+        self.collect_soon(now=True)
         return result
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
                              condition: DeleteCondition | None = None) -> Deleted:
         result = await self.meta.delete_version(bucket_id, key, version_id, condition)
-        self.collect_soon()
+        self.collect_soon(now=True)
         return result
 
-    def collect_soon(self) -> None:
-        """Unlink data files that commits stopped referencing, in the background."""
+    def collect_soon(self, now: bool = False) -> None:
+        """Unlink data files that commits stopped referencing, in the background.
+        Looks at most every ``_COLLECT_INTERVAL`` seconds (a query per write
+        is measurable on small PUTs), or at once when ``now``."""
         if self._collecting:
             return
+        t = time.monotonic()
+        if not now and t - self._collect_checked < _COLLECT_INTERVAL:
+            if not self._collect_deferred:  # look once more when the interval is over
+                self._collect_deferred = True
+                asyncio.get_running_loop().call_later(_COLLECT_INTERVAL, self._deferred_collect)
+            return
+        self._collect_checked = t
         if not self.meta.pending_garbage(1):
             return
         self._collecting = True
         asyncio.get_running_loop().create_task(self._collect())
+
+    def _deferred_collect(self) -> None:
+        self._collect_deferred = False
+        self.collect_soon(now=True)
 
     async def _collect(self) -> None:
         try:

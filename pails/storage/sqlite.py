@@ -181,7 +181,7 @@ class SqliteMeta(MetaStore):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'OFF'}")
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA cache_size=-16384")  # 16 MiB per connection: the OS page cache holds the rest
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
