@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from pails.storage.records import Bucket, ListingRow, ObjectVersion, User
 
@@ -182,11 +183,11 @@ class MetaStore(ABC):
         """Like ``list_objects`` without a limit, read lazily: the caller may
         stop early at no cost (a delimiter listing seeks past a prefix)."""
 
-    @abstractmethod
     def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                      inclusive: bool = False) -> list[ListingRow]:
         """Current versions with key > ``after`` (>= when ``inclusive``) and
         starting with ``prefix``, in UTF-8 byte order, at most ``limit``."""
+        return list(islice(self.scan_objects(bucket_id, after, prefix, inclusive), limit))
 
     @abstractmethod
     def bucket_is_empty(self, bucket_id: int) -> bool: ...

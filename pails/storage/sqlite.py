@@ -561,22 +561,6 @@ class SqliteMeta(MetaStore):
         # A cursor of its own: SQLite steps it only as far as it is read.
         return map(_listing_row, self._conn.cursor().execute(sql, args))
 
-    def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
-                     inclusive: bool = False) -> list[ListingRow]:
-        op = ">=" if inclusive else ">"
-        if after < prefix:
-            after, op = prefix, ">="
-        end = prefix_successor(prefix) if prefix else None
-        if end is None:
-            sql = (f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ? AND delete_marker=0 "
-                   "ORDER BY key LIMIT ?")
-            args: tuple[Any, ...] = (bucket_id, after, limit)
-        else:
-            sql = (f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ? AND key < ? "
-                   "AND delete_marker=0 ORDER BY key LIMIT ?")
-            args = (bucket_id, after, end, limit)
-        return [_listing_row(r) for r in self._conn.execute(sql, args)]
-
     # --- multipart uploads -----------------------------------------------
     async def create_upload(self, upload: MultipartUpload) -> None:
         def tx(c: sqlite3.Connection) -> None:
