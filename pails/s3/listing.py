@@ -16,7 +16,7 @@ from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.keys import prefix_successor
 from pails.s3.permissions import get_bucket, require_bucket
-from pails.s3.request import Response, S3Request
+from pails.s3.request import Response, S3Request, query_int
 from pails.storage.engine import Engine
 from pails.storage.meta import valid_version_id
 from pails.storage.records import ListingRow
@@ -25,18 +25,8 @@ MAX_KEYS = 1000
 
 
 def _max_keys(req: S3Request, name: str = "max-keys") -> int:
-    raw = req.query.get(name)
-    if raw is None:
-        return MAX_KEYS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise S3Error("InvalidArgument", "Provided max-keys not an integer or within integer range",
-                      ArgumentName=name, ArgumentValue=raw) from None
-    if not 0 <= value <= 2**31 - 1:
-        raise S3Error("InvalidArgument", "Argument max-keys must be an integer between 0 and 2147483647",
-                      ArgumentName=name, ArgumentValue=raw)
-    return min(value, MAX_KEYS)
+    return min(query_int(req, name, MAX_KEYS, "Provided max-keys not an integer or within integer range",
+                         "Argument max-keys must be an integer between 0 and 2147483647"), MAX_KEYS)
 
 
 def _encoding(req: S3Request) -> str | None:

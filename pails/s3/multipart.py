@@ -26,7 +26,7 @@ from pails.protocol.names import check_key
 from pails.s3 import encryption, ingest
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header
 from pails.s3.permissions import acl_from_request, get_bucket, require_bucket
-from pails.s3.request import Response, S3Request
+from pails.s3.request import Response, S3Request, query_int
 from pails.storage.crypto import Piece
 from pails.storage.engine import Engine
 from pails.storage.meta import MultipartUpload, UploadedPart, WriteCondition
@@ -55,19 +55,6 @@ def _find_upload(engine: Engine, req: S3Request, bucket: Bucket) -> MultipartUpl
     if upload is None or upload.bucket_id != bucket.id or upload.key != req.key:
         raise S3Error("NoSuchUpload", UploadId=upload_id)
     return upload
-
-
-def _int_arg(req: S3Request, name: str, default: int, message: str) -> int:
-    raw = req.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise S3Error("InvalidArgument", message, ArgumentName=name, ArgumentValue=raw) from None
-    if not 0 <= value <= 2**31 - 1:
-        raise S3Error("InvalidArgument", message, ArgumentName=name, ArgumentValue=raw)
-    return value
 
 
 def _part_number(raw: str | None) -> int:
@@ -449,9 +436,9 @@ async def list_parts(engine: Engine, req: S3Request) -> Response:
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
     upload = _find_upload(engine, req, bucket)
-    max_parts = min(_int_arg(req, "max-parts", MAX_LIST, "Provided max-parts not an integer or within "
+    max_parts = min(query_int(req, "max-parts", MAX_LIST, "Provided max-parts not an integer or within "
                                                          "integer range"), MAX_LIST)
-    marker = _int_arg(req, "part-number-marker", 0, "Provided part-number-marker not an integer or within "
+    marker = query_int(req, "part-number-marker", 0, "Provided part-number-marker not an integer or within "
                                                     "integer range")
     parts = engine.meta.list_parts(upload.upload_id, marker, max_parts + 1) if max_parts else []
     truncated = len(parts) > max_parts
@@ -533,7 +520,7 @@ async def list_multipart_uploads(engine: Engine, req: S3Request) -> Response:
     upload_id_marker = q.get("upload-id-marker") or None
     if not key_marker:
         upload_id_marker = None  # ignored without a key-marker, as AWS
-    max_uploads = min(_int_arg(req, "max-uploads", MAX_LIST, "Provided max-uploads not an integer or within "
+    max_uploads = min(query_int(req, "max-uploads", MAX_LIST, "Provided max-uploads not an integer or within "
                                                              "integer range"), MAX_LIST)
     enc = q.get("encoding-type")
     if enc is not None and enc.lower() != "url":

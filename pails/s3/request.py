@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pails.errors import S3Error
 from pails.storage.records import Bucket, User
 
 
@@ -63,3 +64,18 @@ class Response:
     @staticmethod
     def xml(body: bytes, status: int = 200) -> Response:
         return Response(status, [("Content-Type", "application/xml")], body)
+
+
+def query_int(req: S3Request, name: str, default: int, message: str, range_message: str | None = None) -> int:
+    """A non-negative 32-bit integer query parameter (max-keys, max-parts, ...);
+    InvalidArgument when it is not one."""
+    raw = req.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise S3Error("InvalidArgument", message, ArgumentName=name, ArgumentValue=raw) from None
+    if not 0 <= value <= 2**31 - 1:
+        raise S3Error("InvalidArgument", range_message or message, ArgumentName=name, ArgumentValue=raw)
+    return value

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.auth import S3SigV4Auth
@@ -18,6 +18,7 @@ from pails.access.authenticate import ANONYMOUS, authenticate
 from pails.access.aws_chunked import AwsChunkedDecoder
 from pails.access.request import SignedRequest
 from pails.errors import S3Error
+from tests.unit.signed import make
 
 AKID = "AKIDPAILS"
 SECRET = "pails/secret+key"
@@ -27,14 +28,6 @@ def lookup(access_key: str) -> str | None:
     return {AKID: SECRET}.get(access_key)
 
 
-def make(method: str, target: str, headers: dict[str, str], bucket: str | None = None) -> SignedRequest:
-    raw, _, qs = target.partition("?")
-    query = []
-    if qs:
-        for pair in qs.split("&"):
-            name, _, value = pair.partition("=")
-            query.append((unquote(name), unquote(value)))
-    return SignedRequest(method, unquote(raw), raw, query, {k.lower(): v for k, v in headers.items()}, bucket)
 
 
 def error(req: SignedRequest, now: datetime | None = None) -> S3Error:

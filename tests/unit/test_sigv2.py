@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from botocore.auth import HmacV1Auth, HmacV1QueryAuth
@@ -19,6 +19,7 @@ from pails.access import sigv2
 from pails.access.authenticate import authenticate
 from pails.access.request import SignedRequest
 from pails.errors import S3Error
+from tests.unit.signed import make
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -28,14 +29,6 @@ def lookup(access_key: str) -> str | None:
     return {AKID: SECRET}.get(access_key)
 
 
-def make(method: str, target: str, headers: dict[str, str], bucket: str | None = None) -> SignedRequest:
-    raw, _, qs = target.partition("?")
-    query = []
-    if qs:
-        for pair in qs.split("&"):
-            name, _, value = pair.partition("=")
-            query.append((unquote(name), unquote(value)))
-    return SignedRequest(method, unquote(raw), raw, query, {k.lower(): v for k, v in headers.items()}, bucket)
 
 
 def at(text: str) -> datetime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
@@ -14,6 +14,7 @@ from pails.access import sigv4
 from pails.access.authenticate import authenticate
 from pails.access.request import SignedRequest
 from pails.errors import S3Error
+from tests.unit.signed import make
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -26,15 +27,6 @@ def lookup(access_key: str) -> str | None:
     return {AKID: SECRET}.get(access_key)
 
 
-def make(method: str, target: str, headers: dict[str, str], bucket: str | None = None) -> SignedRequest:
-    """A SignedRequest as the HTTP edge would build it from a request line and headers."""
-    raw, _, qs = target.partition("?")
-    query = []
-    if qs:
-        for pair in qs.split("&"):
-            name, _, value = pair.partition("=")
-            query.append((unquote(name), unquote(value)))
-    return SignedRequest(method, unquote(raw), raw, query, {k.lower(): v for k, v in headers.items()}, bucket)
 
 
 def v4_auth(signed_headers: str, signature: str, region: str = "us-east-1") -> str:
