@@ -7,7 +7,7 @@ requests), route, run the handler, write the response.
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import logging
 import os
 import re
@@ -35,6 +35,7 @@ _READ_CHUNK = 1024 * 1024
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DRAIN_LIMIT = 8 * 1024 * 1024  # unread request bodies up to this size are read away to keep the connection
 _USER_TTL = 2.0  # seconds a cached access key stays valid (users change while serving)
+_IDLE_CHECK = 1.0  # seconds without a request after which memory is given back
 
 
 def settings_from_env() -> Settings:
@@ -54,12 +55,26 @@ class PailsApp:
         self._nodelay_done = False
         # Request ids: unique per worker (random prefix), cheap per request (a counter).
         self._id_prefix = secrets.token_hex(4).upper()
-        self._ids = itertools.count(1)
+        self._served = 0  # requests so far
+        self._served_at_tick = 0  # ... when the idle timer last looked
+        self._released = True  # memory given back since the last request
 
     def start(self) -> Engine:
         if self.engine is None:
             self.engine = Engine(self._settings or settings_from_env())
+            asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
         return self.engine
+
+    def _idle_tick(self) -> None:
+        """Once no request has arrived for a whole interval, give caches and
+        free heap pages back to the OS (once per idle spell)."""
+        if self._served != self._served_at_tick:
+            self._served_at_tick = self._served
+            self._released = False
+        elif not self._released and self.engine is not None:
+            self._released = True
+            self.engine.release_memory()
+        asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -100,7 +115,8 @@ class PailsApp:
         if not self._nodelay_done:
             self._nodelay_done = True
             set_nodelay_on_listeners()
-        request_id = f"{self._id_prefix}{next(self._ids):08X}"
+        self._served += 1
+        request_id = f"{self._id_prefix}{self._served:08X}"
         method = scope["method"]
         resource = scope.get("path", "/")
         body: RequestBody | None = None

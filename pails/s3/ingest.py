@@ -7,8 +7,10 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import queue
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
@@ -17,9 +19,77 @@ from pails.storage.blobs import BlobWriter
 from pails.storage.crypto import Piece
 from pails.storage.engine import Engine
 
-# Hash and write in a worker thread once this much has queued up: hashlib and
+# Hash and write in worker threads once a body is this large: hashlib and
 # os.write release the GIL, so large uploads use a second core.
-_OFFLOAD_BATCH = 1024 * 1024
+_OFFLOAD_AT = 1024 * 1024
+# Bytes a lane may have queued before receiving waits for it (per upload:
+# the memory an upload holds, whatever its size).
+_LANE_HIGH = 2 * 1024 * 1024
+_LANE_LOW = 1024 * 1024
+
+
+class _Lane:
+    """A thread that applies ``work`` to the chunks of one body, in order.
+
+    The event loop only queues chunks; it is woken when the thread has caught
+    up after falling behind (``_LANE_HIGH``), not once per chunk.  The first
+    error stops the work and is raised by ``finish``."""
+
+    def __init__(self, work: Callable[[Sequence[bytes]], None], loop: asyncio.AbstractEventLoop) -> None:
+        self._work = work
+        self._loop = loop
+        self._queue: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._queued = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+        self._done: asyncio.Future[None] = loop.create_future()
+        threading.Thread(target=self._run, name="pails-ingest", daemon=True).start()
+
+    async def put(self, chunk: bytes) -> None:
+        await self.put_many([chunk])
+
+    async def put_many(self, chunks: list[bytes]) -> None:
+        if self._error is not None:  # stop receiving a body that cannot be stored
+            raise self._error
+        size = sum(len(c) for c in chunks)
+        with self._lock:
+            self._queued += size
+            full = self._queued > _LANE_HIGH
+            if full:
+                self._waiter = self._loop.create_future()
+        self._queue.put(chunks)
+        if full and self._waiter is not None:
+            await self._waiter
+
+    async def finish(self) -> None:
+        self._queue.put(None)
+        await self._done
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            chunks = self._queue.get()
+            if chunks is None:
+                self._loop.call_soon_threadsafe(_resolve, self._done)
+                return
+            if self._error is None:
+                try:
+                    self._work(chunks)
+                except BaseException as exc:  # noqa: BLE001 - raised by finish()
+                    self._error = exc
+            with self._lock:
+                self._queued -= sum(len(c) for c in chunks)
+                waiter = self._waiter
+                if waiter is not None and (self._queued <= _LANE_LOW or self._error is not None):
+                    self._waiter = None
+                    self._loop.call_soon_threadsafe(_resolve, waiter)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 @dataclass(slots=True)
@@ -91,12 +161,13 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
     writer: BlobWriter | None = None
     pending: list[bytes] = []
     pending_size = 0
-    loop = asyncio.get_running_loop()
-    # One batch is hashed and written in a worker thread while the next one
-    # is received: the event loop and the hashing overlap.
-    inflight: asyncio.Future[Any] | None = None
+    lanes: tuple[_Lane, _Lane] | None = None
     try:
         async for chunk in req.body.chunks():
+            if lanes is not None:
+                await lanes[0].put(chunk)
+                await lanes[1].put(chunk)
+                continue
             if writer is None:
                 held.append(chunk)
                 held_size += len(chunk)
@@ -109,15 +180,17 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
             else:
                 pending.append(chunk)
                 pending_size += len(chunk)
-            if pending_size >= _OFFLOAD_BATCH and writer is not None:
-                batch, pending, pending_size = pending, [], 0
-                if inflight is not None:
-                    await inflight
-                inflight = asyncio.gather(loop.run_in_executor(None, writer.hash_many, batch),
-                                          loop.run_in_executor(None, writer.store_many, batch))
-        if inflight is not None:
-            await inflight
-            inflight = None
+            if pending_size >= _OFFLOAD_AT and writer is not None:
+                # A large body: from now on one thread hashes and another
+                # writes, each at its own pace, while this loop receives.
+                loop = asyncio.get_running_loop()
+                lanes = (_Lane(writer.hash_many, loop), _Lane(writer.store_many, loop))
+                for lane in lanes:
+                    await lane.put_many(pending)
+                pending, pending_size = [], 0
+        if lanes is not None:
+            await asyncio.gather(lanes[0].finish(), lanes[1].finish())
+            lanes = None
         if writer is None and not allow_inline:  # an empty body
             writer = engine.blobs.create()
             if piece is not None:
@@ -128,8 +201,8 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
             writer.sealer.finish()  # the tag is known now, for the metadata row
             writer.sealer = None
     except BaseException:
-        if inflight is not None:  # let the worker thread finish with the file before removing it
-            await asyncio.gather(inflight, return_exceptions=True)
+        if lanes is not None:  # let the threads finish with the file before removing it
+            await asyncio.gather(lanes[0].finish(), lanes[1].finish(), return_exceptions=True)
         if writer is not None:
             writer.abort()
         raise

@@ -247,6 +247,10 @@ class MetaStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def release_memory(self) -> None:
+        """Drop caches that can be rebuilt (called when the server is idle)."""
+
     def iter_all_objects(self, bucket_id: int, prefix: str = "") -> Iterator[ListingRow]:
         after, inclusive = prefix, True
         while True:

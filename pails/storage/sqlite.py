@@ -164,6 +164,10 @@ _BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props
 _USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
 
 
+# Queued to the committer: empty its page cache (see release_memory).
+_SHRINK: Any = ("shrink", None)
+
+
 class SqliteMeta(MetaStore):
     def __init__(self, path: str, *, fsync: bool = True) -> None:
         self.path = path
@@ -192,6 +196,15 @@ class SqliteMeta(MetaStore):
             conn = self._local.conn = self._connect()
         return conn
 
+    def release_memory(self) -> None:
+        # Each connection keeps its own page cache (up to cache_size): empty
+        # this thread's now and the committer's between two transactions.
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.execute("PRAGMA shrink_memory")
+        if self._committer is not None:
+            self._queue.put(_SHRINK)
+
     def close(self) -> None:
         if self._committer is not None:
             self._queue.put(None)
@@ -217,14 +230,17 @@ class SqliteMeta(MetaStore):
             if job is None:
                 conn.close()
                 return
+            if job is _SHRINK:
+                conn.execute("PRAGMA shrink_memory")
+                continue
             batch = [job]
             while len(batch) < 512:
                 try:
                     nxt = q.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is None:
-                    q.put(None)
+                if nxt is None or nxt is _SHRINK:
+                    q.put(nxt)
                     break
                 batch.append(nxt)
             outcomes: list[tuple[Any, Any, BaseException | None]] = []

@@ -11,7 +11,9 @@ import base64
 import hashlib
 import hmac
 import http.client
+import os
 import socket
+import time
 import uuid
 import xml.etree.ElementTree as ET
 import zlib
@@ -453,6 +455,35 @@ def test_short_body_is_not_stored(server, s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="short")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_large_body_cut_short_is_not_stored_and_leaves_no_file(server, s3, bucket):
+    """Past 1 MiB the body is hashed and written by worker threads: a client
+    that goes away mid-body must still leave nothing behind."""
+    size = 8 * 1024 * 1024
+    hdrs = sign_v4("PUT", f"/{bucket}/cut", [], {"host": f"127.0.0.1:{server.port}", "content-length": str(size)},
+                   "UNSIGNED-PAYLOAD", server.access_key, server.secret_key)
+    head = f"PUT /{bucket}/cut HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+    _raw_socket_exchange(server, head.encode() + os.urandom(3 * 1024 * 1024))
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="cut")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    deadline = time.monotonic() + 10
+    while os.listdir(server.data_dir / "tmp") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(server.data_dir / "tmp") == []
+
+
+def test_large_body_with_wrong_md5_is_refused_and_leaves_no_file(server, s3, bucket):
+    body = os.urandom(5 * 1024 * 1024 + 17)
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="bad-md5", Body=body, ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg==")
+    assert e.value.response["Error"]["Code"] == "BadDigest"
+    s3.put_object(Bucket=bucket, Key="good", Body=body)
+    assert s3.get_object(Bucket=bucket, Key="good")["Body"].read() == body
+    assert os.listdir(server.data_dir / "tmp") == []
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="bad-md5")
 
 
 def test_garbage_request_line(server):
