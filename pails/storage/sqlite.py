@@ -11,7 +11,9 @@ commit returns.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -224,46 +226,67 @@ class SqliteMeta(MetaStore):
 
     def _commit_loop(self) -> None:
         conn = self._connect()
+        # Server workers are processes, each with a committer: they take
+        # turns through this lock, which wakes the next one the moment it is
+        # released (SQLite's busy handler would sleep and retry), and the
+        # jobs that queue up meanwhile go into the next group.
+        turn = os.open(self.path + "-committer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            self._commit_jobs(conn, turn)
+        finally:
+            os.close(turn)
+            conn.close()
+
+    def _commit_jobs(self, conn: sqlite3.Connection, turn: int) -> None:
         q = self._queue
         while True:
             job = q.get()
             if job is None:
-                conn.close()
                 return
             if job is _SHRINK:
                 conn.execute("PRAGMA shrink_memory")
                 continue
-            batch = [job]
-            while len(batch) < 512:
-                try:
-                    nxt = q.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None or nxt is _SHRINK:
-                    q.put(nxt)
-                    break
-                batch.append(nxt)
-            outcomes: list[tuple[Any, Any, BaseException | None]] = []
+            fcntl.flock(turn, fcntl.LOCK_EX)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                for fn, waiter in batch:
-                    conn.execute("SAVEPOINT job")
-                    try:
-                        result = fn(conn)
-                    except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
-                        outcomes.append((waiter, None, exc))
-                    else:
-                        conn.execute("RELEASE job")
-                        outcomes.append((waiter, result, None))
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                err = _storage_error(exc)
-                outcomes = [(waiter, None, err) for _, waiter in batch]
+                outcomes = self._commit_group(conn, job)
+            finally:
+                fcntl.flock(turn, fcntl.LOCK_UN)
             _resolve_all(outcomes)
+
+    def _commit_group(self, conn: sqlite3.Connection, job: tuple[Callable[[sqlite3.Connection], Any], Any]
+                      ) -> list[tuple[Any, Any, BaseException | None]]:
+        q = self._queue
+        batch = [job]  # and whatever else has queued up (one fsync for all)
+        while len(batch) < 512:
+            try:
+                nxt = q.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None or nxt is _SHRINK:
+                q.put(nxt)
+                break
+            batch.append(nxt)
+        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, waiter in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = fn(conn)
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((waiter, None, exc))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((waiter, result, None))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            err = _storage_error(exc)
+            outcomes = [(waiter, None, err) for _, waiter in batch]
+        return outcomes
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         self._ensure_committer()
