@@ -16,7 +16,7 @@ class User:
     created: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)  # shared by every request through the bucket cache
 class Bucket:
     id: int
     name: str

@@ -11,6 +11,7 @@ commit returns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
+from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     DeleteCondition,
     Deleted,
@@ -166,6 +168,7 @@ _BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props
 _USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
 
 
+_BUCKET_CACHE_SIZE = 4096
 # Queued to the committer: empty its page cache (see release_memory).
 _SHRINK: Any = ("shrink", None)
 
@@ -175,6 +178,8 @@ class SqliteMeta(MetaStore):
         self.path = path
         self.fsync = fsync
         self._local = threading.local()
+        self._bucket_epoch = SharedCounter(path + "-buckets.epoch")
+        self._buckets: dict[str, tuple[int, Bucket | None]] = {}  # name -> (epoch when read, record)
         conn = self._connect()
         conn.executescript(SCHEMA)
         self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Any] | None] = queue.SimpleQueue()
@@ -340,8 +345,24 @@ class SqliteMeta(MetaStore):
 
     # --- buckets -----------------------------------------------------------
     def get_bucket(self, name: str) -> Bucket | None:
+        epoch = self._bucket_epoch.value()
+        hit = self._buckets.get(name)
+        if hit is not None and hit[0] == epoch:
+            return hit[1]
         r = self._conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=?", (name,)).fetchone()
-        return Bucket(*r) if r else None
+        bucket = Bucket(*r) if r else None
+        if len(self._buckets) >= _BUCKET_CACHE_SIZE:
+            self._buckets.clear()
+        self._buckets[name] = (epoch, bucket)
+        return bucket
+
+    async def _write_bucket(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write that changes bucket records: cached copies in every worker
+        are dropped once it has committed (see pails.storage.epoch)."""
+        try:
+            return await self._write(fn)
+        finally:
+            self._bucket_epoch.bump()
 
     def list_buckets(self, owner_id: str) -> list[Bucket]:
         rows = self._conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner_id=? ORDER BY name",
@@ -357,9 +378,8 @@ class SqliteMeta(MetaStore):
                             "VALUES (?,?,?,?,?,?,?)",
                             (bucket.name, bucket.owner_id, bucket.created, bucket.location, bucket.acl,
                              bucket.versioning, bucket.props))
-            bucket.id = int(cur.lastrowid or 0)
-            return True, bucket
-        return await self._write(tx)
+            return True, dataclasses.replace(bucket, id=int(cur.lastrowid or 0))
+        return await self._write_bucket(tx)
 
     async def delete_bucket(self, bucket_id: int) -> None:
         def tx(c: sqlite3.Connection) -> None:
@@ -373,7 +393,7 @@ class SqliteMeta(MetaStore):
                 c.execute("DELETE FROM multipart_parts WHERE upload_id=?", (upload_id,))
             c.execute("DELETE FROM multipart_uploads WHERE bucket_id=?", (bucket_id,))
             c.execute("DELETE FROM buckets WHERE id=?", (bucket_id,))
-        await self._write(tx)
+        await self._write_bucket(tx)
 
     async def update_bucket(self, bucket_id: int, *, acl: str | None = None, props: str | None = None,
                             versioning: str | None = None) -> None:
@@ -384,7 +404,7 @@ class SqliteMeta(MetaStore):
                 c.execute("UPDATE buckets SET props=? WHERE id=?", (props, bucket_id))
             if versioning is not None:
                 c.execute("UPDATE buckets SET versioning=? WHERE id=?", (versioning, bucket_id))
-        await self._write(tx)
+        await self._write_bucket(tx)
 
     def bucket_is_empty(self, bucket_id: int) -> bool:
         return self._conn.execute("SELECT 1 FROM objects WHERE bucket_id=? LIMIT 1", (bucket_id,)).fetchone() is None
@@ -582,7 +602,7 @@ class SqliteMeta(MetaStore):
             else:
                 props[name] = value
             c.execute("UPDATE buckets SET props=? WHERE id=?", (json.dumps(props, separators=(",", ":")), bucket_id))
-        await self._write(tx)
+        await self._write_bucket(tx)
 
     def scan_objects(self, bucket_id: int, after: str, prefix: str, inclusive: bool = False) -> Iterator[ListingRow]:
         op = ">=" if inclusive else ">"
