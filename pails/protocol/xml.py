@@ -4,6 +4,7 @@ no entity tricks reach us."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from pails.errors import S3Error
@@ -16,6 +17,9 @@ _ILLEGAL = [c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [0xFFFE, 0x
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
                           "\r": "&#13;", "\n": "&#10;", "\t": "&#9;", **{chr(c): "\ufffd" for c in _ILLEGAL}})
 _SPECIAL = frozenset("&<>\"'\r\n\t" + "".join(chr(c) for c in _ILLEGAL))
+# The same set as one regex: one C-level pass over a long text (a listing
+# checks all its keys at once).
+_SPECIAL_RE = re.compile("[" + re.escape("".join(sorted(_SPECIAL))) + "]")
 MAX_XML_BODY = 1024 * 1024
 
 
@@ -24,6 +28,11 @@ def escape(text: str) -> str:
     if _SPECIAL.isdisjoint(text):
         return text
     return text.translate(_ESCAPES)
+
+
+def needs_escape(text: str) -> bool:
+    """Whether ``escape`` would change ``text``."""
+    return _SPECIAL_RE.search(text) is not None
 
 
 def element(name: str, value: str | int | None) -> str:
