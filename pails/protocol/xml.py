@@ -45,6 +45,12 @@ def document(root: str, inner: str) -> bytes:
     return f'{XML_DECL}<{root} xmlns="{S3_NS}">{inner}</{root}>'.encode()
 
 
+def document_of(root: str, parts: list[str]) -> bytes:
+    """``document`` of the concatenated ``parts`` (a listing's thousand
+    entries), joined once."""
+    return "".join([XML_DECL, f'<{root} xmlns="{S3_NS}">', *parts, f"</{root}>"]).encode()
+
+
 def parse(body: bytes, error_code: str = "MalformedXML") -> ET.Element:
     """Parse a request body; strip namespaces so callers match local names."""
     if not body.strip():

@@ -75,24 +75,27 @@ def list_page(conn: sqlite3.Connection, bucket_id: int, prefix: str, delimiter: 
     return ObjectPage(rows, [], False, rows[-1][0] if rows else None)
 
 
-def _walk_sql(bounded: bool) -> str:
+def _walk_sql(bounded: bool, prefixed: bool) -> str:
     # ?1 bucket, ?2 start, ?3 end of the prefix range, ?4 the prefix's length
     # + 1, ?5 the delimiter, ?6 (prefix + delimiter length - 2), ?7 successor
     # of the delimiter's last character, ?8 entries wanted (max_keys + 1).
+    # ``pos`` is where the delimiter starts after the prefix (1-based, in the
+    # text after the prefix; the substr is needed only with a prefix), so
     # ``substr(key, 1, ?6 + pos)`` is the common prefix without its last
-    # character; ``key >= <bound>`` alone is the lower bound, so each step is
+    # character.  ``key >= <bound>`` alone is the lower bound, so each step is
     # one seek (EXPLAIN QUERY PLAN: SEARCH objects USING PRIMARY KEY).  The
     # statement returns one column: every column returned costs per entry.
+    pos = "instr(substr(key, ?4), ?5)" if prefixed else "instr(key, ?5)"
     hi = " AND key < ?3" if bounded else ""
-    step = ("SELECT CASE WHEN instr(substr(key, ?4), ?5) THEN substr(key, 1, ?6 + instr(substr(key, ?4), ?5)) || ?7 "
-            f"ELSE key || char(0) END FROM objects WHERE bucket_id=?1 AND key >= {{}}{hi} AND delete_marker=0 "
-            "ORDER BY key LIMIT 1")
+    step = (f"SELECT CASE WHEN {pos} THEN substr(key, 1, ?6 + {pos}) || ?7 ELSE key || char(0) END "
+            f"FROM objects WHERE bucket_id=?1 AND key >= {{}}{hi} AND delete_marker=0 ORDER BY key LIMIT 1")
     return (f"WITH RECURSIVE walk(b) AS (SELECT ({step.format('?2')}) "
             f"UNION ALL SELECT ({step.format('walk.b')}) FROM walk WHERE b IS NOT NULL LIMIT ?8) "
             "SELECT b FROM walk WHERE b IS NOT NULL")
 
 
-_WALK_SQL = {bounded: _walk_sql(bounded) for bounded in (False, True)}
+_WALK_SQL = {(bounded, prefixed): _walk_sql(bounded, prefixed) for bounded in (False, True)
+             for prefixed in (False, True)}
 # The listing columns of the rows a walk found (rare in delimiter listings).
 _ROWS_SQL = {owners: f"SELECT {_COLUMNS.format(owner=_owner_column(owners))} FROM objects WHERE bucket_id=?1 "
                      "AND key IN (SELECT value FROM json_each(?2)) AND delete_marker=0 ORDER BY key"
@@ -104,7 +107,7 @@ def _walk(conn: sqlite3.Connection, bucket_id: int, prefix: str, delimiter: str,
     last_char = delimiter[-1]
     args = (bucket_id, start, end, len(prefix) + 1, delimiter, len(prefix) + len(delimiter) - 2,
             prefix_successor(last_char), max_keys + 1)
-    bounds = [b for (b,) in conn.execute(_WALK_SQL[end is not None], args)]
+    bounds = [b for (b,) in conn.execute(_WALK_SQL[end is not None, bool(prefix)], args)]
     truncated = len(bounds) > max_keys
     if truncated:
         del bounds[max_keys:]
