@@ -17,9 +17,12 @@ _ILLEGAL = [c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [0xFFFE, 0x
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
                           "\r": "&#13;", "\n": "&#10;", "\t": "&#9;", **{chr(c): "\ufffd" for c in _ILLEGAL}})
 _SPECIAL = frozenset("&<>\"'\r\n\t" + "".join(chr(c) for c in _ILLEGAL))
-# The same set as one regex: one C-level pass over a long text (a listing
-# checks all its keys at once).
+# The same set for checking a long text at once (a listing checks all its
+# keys in one pass): ASCII text as bytes (translate deleting the special bytes
+# is a table lookup per byte), any other text with a regex.
 _SPECIAL_RE = re.compile("[" + re.escape("".join(sorted(_SPECIAL))) + "]")
+_SPECIAL_BYTES = "".join(sorted(c for c in _SPECIAL if c.isascii())).encode()
+_SPECIAL_BYTES_NO_QUOTE = _SPECIAL_BYTES.replace(b'"', b"")
 MAX_XML_BODY = 1024 * 1024
 
 
@@ -30,9 +33,13 @@ def escape(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
-def needs_escape(text: str) -> bool:
-    """Whether ``escape`` would change ``text``."""
-    return _SPECIAL_RE.search(text) is not None
+def needs_escape(text: str, quotes: bool = True) -> bool:
+    """Whether ``escape`` would change ``text`` (with ``quotes`` False: other
+    than by escaping double quotes)."""
+    if text.isascii():  # O(1) for str
+        data = text.encode("ascii")
+        return len(data.translate(None, _SPECIAL_BYTES if quotes else _SPECIAL_BYTES_NO_QUOTE)) != len(data)
+    return (_SPECIAL_RE.search(text if quotes else text.replace('"', "")) is not None)
 
 
 def element(name: str, value: str | int | None) -> str:

@@ -58,7 +58,7 @@ def _contents(rows: list[ContentsRow], encoding: str | None, owners: dict[str, s
         keys = [r[0] for r in rows]
         if xml.needs_escape("".join(keys)):
             keys = [esc(k) for k in keys]
-    plain_etags = not xml.needs_escape("".join([r[2] for r in rows]).replace('"', ""))
+    plain_etags = not xml.needs_escape("".join([r[2] for r in rows]), quotes=False)
     heads, millis = ISO_SECONDS, ISO_MILLIS
     get_owner = owner_xml.get
     parts = []
@@ -67,8 +67,12 @@ def _contents(rows: list[ContentsRow], encoding: str | None, owners: dict[str, s
         sec = int(last_modified)
         when = heads[sec] + millis[int((last_modified - sec) * 1000)] if sec in heads else iso8601(last_modified)
         etag = etag.replace('"', "&quot;") if plain_etags else esc(etag)
-        append(f"<Contents><Key>{key}</Key><LastModified>{when}</LastModified><ETag>{etag}</ETag><Size>{size}"
-               f"</Size>{get_owner(owner, '')}<StorageClass>{storage_class}</StorageClass></Contents>")
+        if owners is None:
+            append(f"<Contents><Key>{key}</Key><LastModified>{when}</LastModified><ETag>{etag}</ETag><Size>{size}"
+                   f"</Size><StorageClass>{storage_class}</StorageClass></Contents>")
+        else:
+            append(f"<Contents><Key>{key}</Key><LastModified>{when}</LastModified><ETag>{etag}</ETag><Size>{size}"
+                   f"</Size>{get_owner(owner, '')}<StorageClass>{storage_class}</StorageClass></Contents>")
     return parts
 
 

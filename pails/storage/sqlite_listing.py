@@ -13,10 +13,12 @@ from that key the bound of the next step:
   the smallest string after it (keys never hold NUL; BINARY collation is
   memcmp, i.e. UTF-8 byte order).
 
-A step returns the bound, not the key: the two cases can be told apart (a
-row's bound ends in NUL) and each step evaluates ``instr`` once.  ``instr``
-and ``substr`` count characters on TEXT, like Python ``str`` indices.  The
-listing columns are fetched (one primary-key lookup) for rows only.
+``instr`` and ``substr`` count characters on TEXT, like Python ``str``
+indices.  A step yields the bound, not the key: the statement returns that
+one column (each returned column costs per entry), and a row's bound is told
+from a prefix's by its trailing NUL.  The listing columns of the rows among a
+delimiter page's entries (rare: usually all are prefixes) come from a second
+statement, one primary-key lookup per row.
 """
 
 from __future__ import annotations
