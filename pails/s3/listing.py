@@ -77,8 +77,11 @@ def _contents(rows: list[ContentsRow], encoding: str | None, owners: dict[str, s
 
 
 def _common(prefixes: list[str], encoding: str | None) -> str:
-    return "".join(f"<CommonPrefixes><Prefix>{xml.escape(_enc(p, encoding))}</Prefix></CommonPrefixes>"
-                   for p in prefixes)
+    if encoding == "url":
+        prefixes = [xml.escape(quote(p, safe="/")) for p in prefixes]
+    elif xml.needs_escape("".join(prefixes)):  # one check per page, as keys
+        prefixes = [xml.escape(p) for p in prefixes]
+    return "".join([f"<CommonPrefixes><Prefix>{p}</Prefix></CommonPrefixes>" for p in prefixes])
 
 
 def _owner_names(engine: Engine, owner_ids: Iterable[str]) -> dict[str, str]:
