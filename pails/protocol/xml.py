@@ -39,7 +39,7 @@ def needs_escape(text: str, quotes: bool = True) -> bool:
     if text.isascii():  # O(1) for str
         data = text.encode("ascii")
         return len(data.translate(None, _SPECIAL_BYTES if quotes else _SPECIAL_BYTES_NO_QUOTE)) != len(data)
-    return (_SPECIAL_RE.search(text if quotes else text.replace('"', "")) is not None)
+    return _SPECIAL_RE.search(text if quotes else text.replace('"', "")) is not None
 
 
 def element(name: str, value: str | int | None) -> str:
