@@ -15,18 +15,25 @@ def http_date(ts: float) -> str:
             f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
 
 
-_SECONDS: dict[int, str] = {}  # listings format thousands of times that share their second
+# Listings format thousands of times that share their second: the
+# "YYYY-MM-DDTHH:MM:SS" of recent seconds (> 0), and ".mmmZ" for every
+# millisecond, so a hot loop may build ``ISO_SECONDS[int(ts)] + ISO_MILLIS[ms]``
+# when the second is cached (``iso8601`` fills the cache).
+ISO_SECONDS: dict[int, str] = {}
+ISO_MILLIS: tuple[str, ...] = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def iso8601(ts: float) -> str:
     sec = int(ts)
-    head = _SECONDS.get(sec)
+    head = ISO_SECONDS.get(sec)
     if head is None:
-        if len(_SECONDS) > 4096:
-            _SECONDS.clear()
         t = time.gmtime(sec)
-        head = _SECONDS[sec] = (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-                                f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}")
+        head = (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+                f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}")
+        if sec > 0:  # so that (ts - sec) * 1000 of a cached second indexes ISO_MILLIS
+            if len(ISO_SECONDS) > 4096:
+                ISO_SECONDS.clear()
+            ISO_SECONDS[sec] = head
     return f"{head}.{int((ts - sec) * 1000):03d}Z"
 
 

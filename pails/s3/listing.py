@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from urllib.parse import quote
 
 from pails.errors import S3Error
 from pails.protocol import xml
-from pails.protocol.dates import iso8601
+from pails.protocol.dates import ISO_MILLIS, ISO_SECONDS, iso8601
 from pails.protocol.keys import prefix_successor
 from pails.s3.permissions import get_bucket, require_bucket
 from pails.s3.request import Response, S3Request, query_int
 from pails.storage.engine import Engine
 from pails.storage.meta import valid_version_id
-from pails.storage.records import ListingRow
+from pails.storage.records import ContentsRow, ListingRow
 
 MAX_KEYS = 1000
 
@@ -39,89 +40,56 @@ def _encoding(req: S3Request) -> str | None:
     return "url"
 
 
-def collect(engine: Engine, bucket_id: int, prefix: str, delimiter: str, after: str,
-            max_keys: int) -> tuple[list[ListingRow], list[str], bool, str | None]:
-    """One page: (objects, common prefixes, truncated, last entry's key or prefix).
-
-    ``after`` is exclusive; a common prefix that ``after`` lies inside has
-    been returned already and is skipped.  Rows are read lazily from one range
-    scan; at a common prefix the scan is abandoned and a new one starts past
-    the prefix, so the keys under it are never read."""
-    rows: list[ListingRow] = []
-    prefixes: list[str] = []
-    if max_keys == 0:
-        return rows, prefixes, False, None
-    count = 0
-    last: str | None = None
-    cursor, inclusive = after, False
-    scan = engine.meta.scan_objects
-    plen = len(prefix)
-    while True:
-        reseek = False
-        for row in scan(bucket_id, cursor, prefix, inclusive):
-            key = row.key
-            if delimiter:
-                idx = key.find(delimiter, plen)
-                if idx >= 0:
-                    common = key[:idx + len(delimiter)]
-                    if not after.startswith(common):
-                        if count == max_keys:
-                            return rows, prefixes, True, last
-                        prefixes.append(common)
-                        count += 1
-                        last = common
-                    nxt = prefix_successor(common)
-                    if nxt is None:
-                        return rows, prefixes, False, last
-                    cursor, inclusive, reseek = nxt, True, True
-                    break
-            if count == max_keys:
-                return rows, prefixes, True, last
-            rows.append(row)
-            count += 1
-            last = key
-        if not reseek:
-            return rows, prefixes, False, last
-
-
 def _enc(value: str, encoding: str | None) -> str:
     return quote(value, safe="/") if encoding == "url" else value
 
 
-def _etag_xml(etag: str) -> str:
-    # ETags are quoted hex (and "-N"): only the quotes need escaping.
-    if etag[:1] == '"' and etag[-1:] == '"' and '"' not in etag[1:-1]:
-        return f"&quot;{etag[1:-1]}&quot;"
-    return xml.escape(etag)
-
-
-def _contents(rows: list[ListingRow], encoding: str | None, owners: dict[str, str] | None) -> str:
-    """The <Contents> of a page: the hot loop of every listing, kept lean."""
-    esc, when = xml.escape, iso8601
+def _contents(rows: list[ContentsRow], encoding: str | None, owners: dict[str, str] | None) -> list[str]:
+    """The <Contents> of a page: the hot loop of every listing, kept lean.
+    Keys and ETags are checked for characters to escape once per page (one
+    regex pass); ETags are quoted hex, so escaping them is quoting their
+    quotes.  Dates come from the per-second cache plus a table of milliseconds."""
+    esc = xml.escape
     owner_xml = {} if owners is None else {
         oid: f"<Owner><ID>{oid}</ID><DisplayName>{esc(name)}</DisplayName></Owner>" for oid, name in owners.items()}
-    url = encoding == "url"
+    if encoding == "url":
+        keys = [esc(quote(r[0], safe="/")) for r in rows]
+    else:
+        keys = [r[0] for r in rows]
+        if xml.needs_escape("".join(keys)):
+            keys = [esc(k) for k in keys]
+    plain_etags = not xml.needs_escape("".join([r[2] for r in rows]), quotes=False)
+    heads, millis = ISO_SECONDS, ISO_MILLIS
+    get_owner = owner_xml.get
     parts = []
     append = parts.append
-    for r in rows:
-        key = esc(quote(r.key, safe="/")) if url else esc(r.key)
-        append(f"<Contents><Key>{key}</Key><LastModified>{when(r.last_modified)}</LastModified>"
-               f"<ETag>{_etag_xml(r.etag)}</ETag><Size>{r.size}</Size>{owner_xml.get(r.owner_id, '')}"
-               f"<StorageClass>{r.storage_class}</StorageClass></Contents>")
-    return "".join(parts)
+    for key, (_, size, etag, last_modified, storage_class, owner) in zip(keys, rows, strict=True):
+        sec = int(last_modified)
+        when = heads[sec] + millis[int((last_modified - sec) * 1000)] if sec in heads else iso8601(last_modified)
+        etag = etag.replace('"', "&quot;") if plain_etags else esc(etag)
+        if owners is None:
+            append(f"<Contents><Key>{key}</Key><LastModified>{when}</LastModified><ETag>{etag}</ETag><Size>{size}"
+                   f"</Size><StorageClass>{storage_class}</StorageClass></Contents>")
+        else:
+            append(f"<Contents><Key>{key}</Key><LastModified>{when}</LastModified><ETag>{etag}</ETag><Size>{size}"
+                   f"</Size>{get_owner(owner, '')}<StorageClass>{storage_class}</StorageClass></Contents>")
+    return parts
 
 
 def _common(prefixes: list[str], encoding: str | None) -> str:
-    return "".join(f"<CommonPrefixes><Prefix>{xml.escape(_enc(p, encoding))}</Prefix></CommonPrefixes>"
-                   for p in prefixes)
+    if encoding == "url":
+        prefixes = [xml.escape(quote(p, safe="/")) for p in prefixes]
+    elif xml.needs_escape("".join(prefixes)):  # one check per page, as keys
+        prefixes = [xml.escape(p) for p in prefixes]
+    return "".join([f"<CommonPrefixes><Prefix>{p}</Prefix></CommonPrefixes>" for p in prefixes])
 
 
-def _owner_names(engine: Engine, rows: list[ListingRow]) -> dict[str, str]:
+def _owner_names(engine: Engine, owner_ids: Iterable[str]) -> dict[str, str]:
     names: dict[str, str] = {}
-    for r in rows:
-        if r.owner_id not in names:
-            u = engine.meta.get_user_by_id(r.owner_id)
-            names[r.owner_id] = u.display_name if u else ""
+    for oid in owner_ids:
+        if oid not in names:
+            u = engine.meta.get_user_by_id(oid)
+            names[oid] = u.display_name if u else ""
     return names
 
 
@@ -134,7 +102,7 @@ async def list_objects(engine: Engine, req: S3Request) -> Response:
     prefix, delimiter, marker = q.get("prefix", ""), q.get("delimiter", ""), q.get("marker", "")
     max_keys = _max_keys(req)
     encoding = _encoding(req)
-    rows, prefixes, truncated, last = collect(engine, bucket.id, prefix, delimiter, marker, max_keys)
+    rows, prefixes, truncated, last = engine.meta.list_page(bucket.id, prefix, delimiter, marker, max_keys, True)
     # v1 never URL-encodes <Prefix> (clients do not decode it).
     inner = [f"<Name>{bucket.name}</Name>", xml.element("Prefix", prefix),
              xml.element("Marker", _enc(marker, encoding)), f"<MaxKeys>{max_keys}</MaxKeys>"]
@@ -145,9 +113,9 @@ async def list_objects(engine: Engine, req: S3Request) -> Response:
         inner.append(xml.element("NextMarker", _enc(last, encoding)))
     if encoding:
         inner.append("<EncodingType>url</EncodingType>")
-    inner.append(_contents(rows, encoding, _owner_names(engine, rows)))
+    inner += _contents(rows, encoding, _owner_names(engine, {r[5] for r in rows}))
     inner.append(_common(prefixes, encoding))
-    return Response.xml(xml.document("ListBucketResult", "".join(inner)))
+    return Response.xml(xml.document_of("ListBucketResult", inner))
 
 
 def _token_encode(key: str) -> str:
@@ -173,7 +141,8 @@ async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
     max_keys = _max_keys(req)
     encoding = _encoding(req)
     fetch_owner = q.get("fetch-owner", "").lower() == "true"
-    rows, prefixes, truncated, last = collect(engine, bucket.id, prefix, delimiter, after, max_keys)
+    rows, prefixes, truncated, last = engine.meta.list_page(bucket.id, prefix, delimiter, after, max_keys,
+                                                            fetch_owner)
     inner = [f"<Name>{bucket.name}</Name>", f"<Prefix>{xml.escape(_enc(prefix, encoding))}</Prefix>"]
     if start_after:
         inner.append(xml.element("StartAfter", _enc(start_after, encoding)))
@@ -187,9 +156,9 @@ async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
         inner.append(xml.element("NextContinuationToken", _token_encode(last)))
     if encoding:
         inner.append("<EncodingType>url</EncodingType>")
-    inner.append(_contents(rows, encoding, _owner_names(engine, rows) if fetch_owner else None))
+    inner += _contents(rows, encoding, _owner_names(engine, {r[5] for r in rows}) if fetch_owner else None)
     inner.append(_common(prefixes, encoding))
-    return Response.xml(xml.document("ListBucketResult", "".join(inner)))
+    return Response.xml(xml.document_of("ListBucketResult", inner))
 
 
 def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str, key_marker: str,
@@ -199,7 +168,7 @@ def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str
     prefixes, truncated, next key marker, next version-id marker).
 
     Rows come from ``MetaStore.list_versions`` (a merge of two range scans);
-    a delimiter listing seeks past each common prefix, as ``collect``."""
+    a delimiter listing seeks past each common prefix, as ``MetaStore.list_page``."""
     rows: list[ListingRow] = []
     prefixes: list[str] = []
     if max_keys == 0:
@@ -270,7 +239,7 @@ async def list_object_versions(engine: Engine, req: S3Request) -> Response:
     encoding = _encoding(req)
     rows, prefixes, truncated, next_key, next_version = collect_versions(
         engine, bucket.id, prefix, delimiter, key_marker, version_marker, max_keys)
-    owners = _owner_names(engine, rows)
+    owners = _owner_names(engine, {r.owner_id for r in rows})
     inner = [f"<Name>{bucket.name}</Name>", f"<Prefix>{xml.escape(_enc(prefix, encoding))}</Prefix>",
              f"<KeyMarker>{xml.escape(_enc(key_marker, encoding))}</KeyMarker>",
              f"<VersionIdMarker>{xml.escape(version_marker)}</VersionIdMarker>",

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
-from pails.storage.records import Bucket, ListingRow, ObjectVersion, User
+from pails.protocol.keys import prefix_successor
+from pails.storage.records import Bucket, ContentsRow, ListingRow, ObjectPage, ObjectVersion, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,52 @@ class MetaStore(ABC):
         """Current versions with key > ``after`` (>= when ``inclusive``) and
         starting with ``prefix``, in UTF-8 byte order, at most ``limit``."""
         return list(islice(self.scan_objects(bucket_id, after, prefix, inclusive), limit))
+
+    def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
+                  owners: bool = False) -> ObjectPage:
+        """One ListObjects page: keys starting with ``prefix`` after ``after``
+        (exclusive), those with ``delimiter`` after the prefix rolled up into
+        common prefixes, at most ``max_keys`` entries.  A common prefix that
+        ``after`` lies inside has been returned already and is skipped.
+        ``owners``: fill the rows' owner_id (else it may be "").
+
+        This generic version reads rows lazily from ``scan_objects`` and, at
+        a common prefix, abandons the scan for a new one past the prefix, so
+        the keys under it are never read; a backend may do it in one query."""
+        rows: list[ContentsRow] = []
+        prefixes: list[str] = []
+        if max_keys <= 0:
+            return ObjectPage(rows, prefixes, False, None)
+        count = 0
+        last: str | None = None
+        cursor, inclusive = after, False
+        plen = len(prefix)
+        while True:
+            reseek = False
+            for row in self.scan_objects(bucket_id, cursor, prefix, inclusive):
+                key = row.key
+                if delimiter:
+                    idx = key.find(delimiter, plen)
+                    if idx >= 0:
+                        common = key[:idx + len(delimiter)]
+                        if not after.startswith(common):
+                            if count == max_keys:
+                                return ObjectPage(rows, prefixes, True, last)
+                            prefixes.append(common)
+                            count += 1
+                            last = common
+                        nxt = prefix_successor(common)
+                        if nxt is None:
+                            return ObjectPage(rows, prefixes, False, last)
+                        cursor, inclusive, reseek = nxt, True, True
+                        break
+                if count == max_keys:
+                    return ObjectPage(rows, prefixes, True, last)
+                rows.append((key, row.size, row.etag, row.last_modified, row.storage_class, row.owner_id))
+                count += 1
+                last = key
+            if not reseek:
+                return ObjectPage(rows, prefixes, False, last)
 
     @abstractmethod
     def bucket_is_empty(self, bucket_id: int) -> bool: ...

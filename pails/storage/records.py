@@ -74,3 +74,21 @@ class ListingRow(NamedTuple):
     delete_marker: int  # 0 or 1, as stored
     is_latest: int  # 0 or 1
     seq: int = 0  # 0: the current version; else its place among noncurrent ones (higher is newer)
+
+
+# One <Contents> entry of an object listing: (key, size, etag, last_modified,
+# storage_class, owner_id).  A plain tuple, straight from the database row: a
+# listing builds one per key and formats it at once.  ``owner_id`` is "" when
+# the listing was asked without owners.
+ContentsRow = tuple[str, int, str, float, str, str]
+
+
+class ObjectPage(NamedTuple):
+    """One ListObjects page: rows and common prefixes (each in key order),
+    whether more follow, and the last entry's key or prefix (the next
+    page's marker)."""
+
+    rows: list[ContentsRow]
+    prefixes: list[str]
+    truncated: bool
+    last: str | None

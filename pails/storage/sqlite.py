@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
+from pails.storage import sqlite_listing
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     DeleteCondition,
@@ -34,7 +35,7 @@ from pails.storage.meta import (
     WriteCondition,
     new_version_id,
 )
-from pails.storage.records import Bucket, ListingRow, ObjectVersion, User
+from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User
 
 T = TypeVar("T")
 
@@ -619,6 +620,12 @@ class SqliteMeta(MetaStore):
             args = (bucket_id, after, end)
         # A cursor of its own: SQLite steps it only as far as it is read.
         return map(_listing_row, self._conn.cursor().execute(sql, args))
+
+    def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
+                  owners: bool = False) -> ObjectPage:
+        # One statement per page (sqlite_listing); rare delimiters take the generic path.
+        page = sqlite_listing.list_page(self._conn, bucket_id, prefix, delimiter, after, max_keys, owners)
+        return super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners) if page is None else page
 
     # --- multipart uploads -----------------------------------------------
     async def create_upload(self, upload: MultipartUpload) -> None:
