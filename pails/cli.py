@@ -93,6 +93,14 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_workers() -> int:
+    """One worker process per CPU (each is one Python interpreter, so one
+    core's worth of request handling); past 4 they mostly wait on SQLite's
+    single writer."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pails", description="Pails: a durable S3-compatible object store.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -100,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("server", help="serve a data directory over S3")
     s.add_argument("data_dir", nargs="?", default="./data")
     s.add_argument("--address", type=_parse_address, default=("127.0.0.1", 9000), help="HOST:PORT")
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--workers", type=int, default=default_workers(),
+                   help="server processes (default: one per CPU, at most 4)")
     s.add_argument("--domain", help="serve virtual-host style requests for <bucket>.DOMAIN")
     s.add_argument("--region", default="us-east-1")
     s.add_argument("--no-fsync", action="store_true",

@@ -30,8 +30,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         http1_settings=HTTP1Settings(keep_alive=True),
         log_access=False,
         backlog=2048,
-        # A worker still busy 30 s after SIGTERM is killed (every acknowledged
+        # A worker still busy 10 s after SIGTERM is killed (every acknowledged
         # write is already durable; recovery at the next start undoes the rest).
         # Without it, a worker that got SIGTERM while starting never stops.
-        workers_kill_timeout=30,
+        workers_kill_timeout=10,
     ).serve()
