@@ -30,11 +30,16 @@ if TYPE_CHECKING:
     from pails.storage.meta import MetaStore
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-# Start the disk writing every this many bytes instead of leaving it all to the
-# final fsync: the disk works while the body still arrives, and the fsync
-# that acknowledges the upload finds little left to do.
+# Large files are written back as they grow, in steps of this many bytes: the
+# disk works while the body still arrives, the fsync that acknowledges the
+# upload finds little left to do, and the pages of a step already on disk are
+# dropped from the page cache.  So a 50 GiB upload neither evicts everything
+# else cached nor keeps taking fresh memory (slow to fault in on a VM whose
+# host reclaims free guest memory): its next writes reuse the pages it freed.
+# Reads put objects back in the cache as usual.
 _WRITEBACK_STEP = 8 * 1024 * 1024
-_SYNC_FILE_RANGE_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writeback, do not wait
+_SYNC_FILE_RANGE_WRITE = 2  # start writeback of dirty pages, do not wait
+_SYNC_FILE_RANGE_WAIT = 1 | 2 | 4  # wait for writeback in flight, start the rest, wait for it
 
 
 def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -63,7 +68,7 @@ class BlobWriter:
     arrive, so the body is never held in memory."""
 
     __slots__ = ("store", "blob_id", "path", "fd", "md5", "size", "extra_hashes", "sealer", "_written",
-                 "_flushed")
+                 "_flushed", "_dropped")
 
     def __init__(self, store: BlobStore, blob_id: str) -> None:
         self.store = store
@@ -76,6 +81,7 @@ class BlobWriter:
         self.sealer: Sealer | None = None  # set: the file holds ciphertext (pails.storage.crypto)
         self._written = 0  # bytes in the file
         self._flushed = 0  # bytes whose writeback has been started
+        self._dropped = 0  # bytes on disk and out of the page cache
 
     def write(self, data: bytes | memoryview) -> None:
         """Write plaintext: hashed as it is, encrypted on the way to disk when
@@ -108,8 +114,15 @@ class BlobWriter:
                 self._written += n
             self.size += n_plain
         if self._written - self._flushed >= _WRITEBACK_STEP and self.store.fsync and _sync_file_range is not None:
-            _sync_file_range(self.fd, self._flushed, self._written - self._flushed, _SYNC_FILE_RANGE_WRITE)
-            self._flushed = self._written
+            self._write_back()
+
+    def _write_back(self) -> None:
+        _sync_file_range(self.fd, self._flushed, self._written - self._flushed, _SYNC_FILE_RANGE_WRITE)
+        if self._flushed > self._dropped:  # started a step ago: on disk by now, or nearly
+            _sync_file_range(self.fd, self._dropped, self._flushed - self._dropped, _SYNC_FILE_RANGE_WAIT)
+            os.posix_fadvise(self.fd, self._dropped, self._flushed - self._dropped, os.POSIX_FADV_DONTNEED)
+            self._dropped = self._flushed
+        self._flushed = self._written
 
     def seal(self) -> None:
         """Make the file durable in ``tmp`` (step 1 of the protocol); an
