@@ -194,10 +194,12 @@ class Server:
 
 
 class Pails(Server):
+    """``workers`` None: Pails's default (one worker per CPU, at most 4)."""
+
     ak, sk = "benchroot", "benchroot-secret-key"
 
-    def __init__(self, workdir: Path, port: int = 19000, workers: int = 1, src: str | None = None):
-        self.name = "pails" if workers == 1 else f"pails-w{workers}"
+    def __init__(self, workdir: Path, port: int = 19000, workers: int | None = None, src: str | None = None):
+        self.name = "pails" if workers is None else f"pails-w{workers}"
         super().__init__(workdir)
         self.port, self.workers, self.src = port, workers, src
 
@@ -206,7 +208,7 @@ class Pails(Server):
         if self.src:
             env["PYTHONPATH"] = self.src
         cmd = [sys.executable, "-m", "pails", "server", str(self.dir), "--address", f"127.0.0.1:{self.port}"]
-        if self.workers != 1:
+        if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         self._spawn(cmd, env, cwd=self.src or str(REPO))
         self.wait_ready()
