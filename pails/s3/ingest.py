@@ -53,14 +53,14 @@ class _Lane:
         if self._error is not None:  # stop receiving a body that cannot be stored
             raise self._error
         size = sum(len(c) for c in chunks)
+        waiter = None
         with self._lock:
             self._queued += size
-            full = self._queued > _LANE_HIGH
-            if full:
-                self._waiter = self._loop.create_future()
+            if self._queued > _LANE_HIGH:
+                waiter = self._waiter = self._loop.create_future()
         self._queue.put(chunks)
-        if full and self._waiter is not None:
-            await self._waiter
+        if waiter is not None:
+            await waiter
 
     async def finish(self) -> None:
         self._queue.put(None)

@@ -120,7 +120,10 @@ class BlobWriter:
         _sync_file_range(self.fd, self._flushed, self._written - self._flushed, _SYNC_FILE_RANGE_WRITE)
         if self._flushed > self._dropped:  # started a step ago: on disk by now, or nearly
             _sync_file_range(self.fd, self._dropped, self._flushed - self._dropped, _SYNC_FILE_RANGE_WAIT)
-            os.posix_fadvise(self.fd, self._dropped, self._flushed - self._dropped, os.POSIX_FADV_DONTNEED)
+            try:
+                os.posix_fadvise(self.fd, self._dropped, self._flushed - self._dropped, os.POSIX_FADV_DONTNEED)
+            except OSError:  # advice only: a filesystem may not take it
+                pass
             self._dropped = self._flushed
         self._flushed = self._written
 
