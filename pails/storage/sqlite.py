@@ -33,153 +33,32 @@ from pails.storage.meta import (
     MultipartUpload,
     UploadedPart,
     WriteCondition,
-    new_version_id,
 )
 from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User
+from pails.storage.sqlite_schema import SCHEMA, migrate
+from pails.storage.sqlite_versions import (
+    OBJECT_COLUMNS,
+    OLD_COLUMNS,
+    VERSION_COLUMNS,
+    check_condition,
+    check_delete,
+    collect,
+    current_row,
+    insert_object,
+    install,
+    object_from_row,
+    versioning_state,
+)
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    access_key   TEXT PRIMARY KEY,
-    secret_key   TEXT NOT NULL,
-    canonical_id TEXT NOT NULL UNIQUE,
-    display_name TEXT NOT NULL UNIQUE,
-    email        TEXT UNIQUE,
-    created      REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS buckets (
-    id         INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL UNIQUE,
-    owner_id   TEXT NOT NULL,
-    created    REAL NOT NULL,
-    location   TEXT NOT NULL,
-    acl        TEXT NOT NULL,
-    versioning TEXT,
-    props      TEXT NOT NULL DEFAULT '{}'
-);
--- The current version of every key.  Noncurrent versions (versioning) live in
--- object_versions, so listing current keys is one clustered range scan.
--- Small bodies live in inline_data, not in these rows: objects and
--- object_versions are clustered by key (WITHOUT ROWID), and SQLite reads the
--- whole of a large row, overflow pages included, as a scan steps over it
--- (a 64 KiB body made every listed row cost 25 µs instead of under 1).
-CREATE TABLE IF NOT EXISTS objects (
-    bucket_id     INTEGER NOT NULL,
-    key           TEXT NOT NULL,
-    version_id    TEXT NOT NULL,
-    size          INTEGER NOT NULL,
-    etag          TEXT NOT NULL,
-    last_modified REAL NOT NULL,
-    owner_id      TEXT NOT NULL,
-    storage_class TEXT NOT NULL,
-    delete_marker INTEGER NOT NULL DEFAULT 0,
-    headers       TEXT NOT NULL,
-    acl           TEXT NOT NULL,
-    blob_id       TEXT,
-    manifest      TEXT,
-    checksums     TEXT,
-    inline_id     INTEGER,
-    PRIMARY KEY (bucket_id, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS object_versions (
-    bucket_id     INTEGER NOT NULL,
-    key           TEXT NOT NULL,
-    seq           INTEGER NOT NULL,
-    version_id    TEXT NOT NULL,
-    size          INTEGER NOT NULL,
-    etag          TEXT NOT NULL,
-    last_modified REAL NOT NULL,
-    owner_id      TEXT NOT NULL,
-    storage_class TEXT NOT NULL,
-    delete_marker INTEGER NOT NULL DEFAULT 0,
-    headers       TEXT NOT NULL,
-    acl           TEXT NOT NULL,
-    blob_id       TEXT,
-    manifest      TEXT,
-    checksums     TEXT,
-    inline_id     INTEGER,
-    PRIMARY KEY (bucket_id, key, seq)
-) WITHOUT ROWID;
--- The body of a small object (see objects.inline_id); one row per version.
-CREATE TABLE IF NOT EXISTS inline_data (
-    id   INTEGER PRIMARY KEY,
-    data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS multipart_uploads (
-    upload_id     TEXT PRIMARY KEY,
-    bucket_id     INTEGER NOT NULL,
-    key           TEXT NOT NULL,
-    initiated     REAL NOT NULL,
-    owner_id      TEXT NOT NULL,
-    storage_class TEXT NOT NULL,
-    headers       TEXT NOT NULL,
-    acl           TEXT NOT NULL,
-    props         TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS multipart_uploads_by_key ON multipart_uploads (bucket_id, key, initiated);
-CREATE TABLE IF NOT EXISTS multipart_parts (
-    upload_id     TEXT NOT NULL,
-    part_number   INTEGER NOT NULL,
-    size          INTEGER NOT NULL,
-    etag          TEXT NOT NULL,
-    last_modified REAL NOT NULL,
-    blob_id       TEXT NOT NULL,
-    checksums     TEXT,
-    PRIMARY KEY (upload_id, part_number)
-) WITHOUT ROWID;
--- Data files that no metadata references any more; unlinked after commit.
-CREATE TABLE IF NOT EXISTS blob_garbage (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS objects_by_blob ON objects (blob_id) WHERE blob_id IS NOT NULL;
--- Versioning: a version by its id (GET ?versionId=, version-id-marker), and
--- data files of noncurrent versions (recovery).
-CREATE UNIQUE INDEX IF NOT EXISTS object_versions_by_id ON object_versions (bucket_id, key, version_id);
-CREATE INDEX IF NOT EXISTS object_versions_by_blob ON object_versions (blob_id) WHERE blob_id IS NOT NULL;
-"""
 
-_OBJECT_FIELDS = ("bucket_id, key, version_id, size, etag, last_modified, owner_id, storage_class, "
-                  "delete_marker, headers, acl, blob_id, manifest, checksums")
-# A version as read: its fields, then its small body (from inline_data).
-_OBJECT_COLUMNS = f"{_OBJECT_FIELDS}, (SELECT data FROM inline_data WHERE id=inline_id)"
 # Listing rows are built straight from the SELECT (ListingRow._make): current
 # versions add is_latest=1, seq=0; noncurrent ones is_latest=0 and their seq.
 _LISTING_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 1, 0"
 _NONCURRENT_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 0, seq"
-
-
-def _object_from_row(r: tuple[Any, ...]) -> ObjectVersion:
-    return ObjectVersion(
-        bucket_id=r[0], key=r[1], version_id=r[2], size=r[3], etag=r[4], last_modified=r[5], owner_id=r[6],
-        storage_class=r[7], delete_marker=bool(r[8]), headers=r[9], acl=r[10], blob_id=r[11], manifest=r[12],
-        checksums=r[13], inline=r[14],
-    )
-
-
-def _insert_object(c: sqlite3.Connection, v: ObjectVersion) -> None:
-    """Write ``v`` as the current version of its key (replacing the row there:
-    the caller has dealt with what it referenced), its small body first."""
-    inline_id = None
-    if v.inline is not None:
-        inline_id = c.execute("INSERT INTO inline_data (data) VALUES (?)", (v.inline,)).lastrowid
-    c.execute(_INSERT_OBJECT, (v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.owner_id,
-                               v.storage_class, int(v.delete_marker), v.headers, v.acl, v.blob_id, v.manifest,
-                               v.checksums, inline_id))
-
-
 _listing_row = ListingRow._make  # the SELECT yields the fields in order
-
-
 _noncurrent_row = ListingRow._make
-
-
-_INSERT_OBJECT = (f"INSERT OR REPLACE INTO objects ({_OBJECT_FIELDS}, inline_id) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-# Moved as they are between objects and object_versions.
-_VERSION_COLUMNS = ("version_id, size, etag, last_modified, owner_id, storage_class, delete_marker, headers, acl, "
-                    "blob_id, manifest, checksums, inline_id")
-# What a write needs of the version it replaces (2, 3 and 7 are what
-# _collect takes when that version goes).
-_OLD_COLUMNS = "etag, delete_marker, blob_id, manifest, version_id, last_modified, size, inline_id"
 
 
 _UPLOAD_COLUMNS = "upload_id, bucket_id, key, initiated, owner_id, storage_class, headers, acl, props"
@@ -202,7 +81,7 @@ class SqliteMeta(MetaStore):
         self._buckets: dict[str, tuple[int, Bucket | None]] = {}  # name -> (epoch when read, record)
         conn = self._connect()
         conn.executescript(SCHEMA)
-        _migrate_inline(conn)
+        migrate(conn)
         self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Any] | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
         self._committer_lock = threading.Lock()
@@ -432,27 +311,27 @@ class SqliteMeta(MetaStore):
 
     # --- objects -----------------------------------------------------------
     def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
-        r = self._conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
+        r = self._conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
                                (bucket_id, key)).fetchone()
-        return _object_from_row(r) if r else None
+        return object_from_row(r) if r else None
 
     async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> str:
         def tx(c: sqlite3.Connection) -> str:
-            old = _old(c, version.bucket_id, version.key)
+            old = current_row(c, version.bucket_id, version.key)
             if condition is not None:
-                _check_condition(condition, old)
-            return _install(c, version, old)
+                check_condition(condition, old)
+            return install(c, version, old)
         return await self._write(tx)
 
     async def append_object(self, bucket_id: int, key: str, offset: int,
                             build: Callable[[ObjectVersion | None], ObjectVersion]) -> ObjectVersion:
         def tx(c: sqlite3.Connection) -> ObjectVersion:
-            if _versioning(c, bucket_id) is not None:
+            if versioning_state(c, bucket_id) is not None:
                 raise S3Error("InvalidRequest", "Appends (x-amz-write-offset-bytes) are not supported in buckets "
                                                 "with versioning enabled or suspended.")
-            r = c.execute(f"SELECT {_OBJECT_COLUMNS}, inline_id FROM objects WHERE bucket_id=? AND key=?",
+            r = c.execute(f"SELECT {OBJECT_COLUMNS}, inline_id FROM objects WHERE bucket_id=? AND key=?",
                           (bucket_id, key)).fetchone()
-            old = _object_from_row(r) if r else None
+            old = object_from_row(r) if r else None
             current = old if old is not None and not old.delete_marker else None
             size = current.size if current is not None else 0
             if offset != size:
@@ -464,68 +343,68 @@ class SqliteMeta(MetaStore):
                               [(b,) for b in old.blob_ids() if b not in keep])
                 if r[15] is not None:
                     c.execute("DELETE FROM inline_data WHERE id=?", (r[15],))
-            _insert_object(c, new)
+            insert_object(c, new)
             return new
         return await self._write(tx)
 
     async def delete_object(self, bucket_id: int, key: str, owner_id: str = "",
                             condition: DeleteCondition | None = None) -> Deleted:
         def tx(c: sqlite3.Connection) -> Deleted:
-            state = _versioning(c, bucket_id)
-            old = _old(c, bucket_id, key)
-            if condition is not None and not _check_delete(condition, old):
+            state = versioning_state(c, bucket_id)
+            old = current_row(c, bucket_id, key)
+            if condition is not None and not check_delete(condition, old):
                 return Deleted(None, False, state is not None)
             if state is None:
                 if old is None:
                     return Deleted(None, False, False)
-                _collect(c, old[2], old[3], old[7])
+                collect(c, old[2], old[3], old[7])
                 c.execute("DELETE FROM objects WHERE bucket_id=? AND key=?", (bucket_id, key))
                 return Deleted("null", bool(old[1]), False)
             marker = ObjectVersion(
                 bucket_id=bucket_id, key=key, version_id="null", size=0, etag="", last_modified=time.time(),
                 headers="{}", acl="{}", owner_id=owner_id, storage_class="STANDARD", inline=None, blob_id=None,
                 manifest=None, checksums=None, delete_marker=True)
-            return Deleted(_install(c, marker, old), True, True)
+            return Deleted(install(c, marker, old), True, True)
         return await self._write(tx)
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
                              condition: DeleteCondition | None = None) -> Deleted:
         def tx(c: sqlite3.Connection) -> Deleted:
-            versioned = _versioning(c, bucket_id) is not None
-            old = _old(c, bucket_id, key)
+            versioned = versioning_state(c, bucket_id) is not None
+            old = current_row(c, bucket_id, key)
             if old is not None and old[4] == version_id:
                 if condition is not None:
-                    _check_delete(condition, old, by_version=True)
-                _collect(c, old[2], old[3], old[7])
+                    check_delete(condition, old, by_version=True)
+                collect(c, old[2], old[3], old[7])
                 c.execute("DELETE FROM objects WHERE bucket_id=? AND key=?", (bucket_id, key))
                 newest = c.execute("SELECT seq FROM object_versions WHERE bucket_id=? AND key=? "
                                    "ORDER BY seq DESC LIMIT 1", (bucket_id, key)).fetchone()
                 if newest is not None:
-                    c.execute(f"INSERT INTO objects (bucket_id, key, {_VERSION_COLUMNS}) SELECT bucket_id, key, "
-                              f"{_VERSION_COLUMNS} FROM object_versions WHERE bucket_id=? AND key=? AND seq=?",
+                    c.execute(f"INSERT INTO objects (bucket_id, key, {VERSION_COLUMNS}) SELECT bucket_id, key, "
+                              f"{VERSION_COLUMNS} FROM object_versions WHERE bucket_id=? AND key=? AND seq=?",
                               (bucket_id, key, newest[0]))
                     c.execute("DELETE FROM object_versions WHERE bucket_id=? AND key=? AND seq=?",
                               (bucket_id, key, newest[0]))
                 return Deleted(version_id, bool(old[1]), versioned)
-            r = c.execute(f"SELECT {_OLD_COLUMNS}, seq FROM object_versions WHERE bucket_id=? AND key=? "
+            r = c.execute(f"SELECT {OLD_COLUMNS}, seq FROM object_versions WHERE bucket_id=? AND key=? "
                           "AND version_id=?", (bucket_id, key, version_id)).fetchone()
             if r is None:
                 return Deleted(None, False, versioned)
             if condition is not None:
-                _check_delete(condition, r, by_version=True)
-            _collect(c, r[2], r[3], r[7])
+                check_delete(condition, r, by_version=True)
+            collect(c, r[2], r[3], r[7])
             c.execute("DELETE FROM object_versions WHERE bucket_id=? AND key=? AND seq=?", (bucket_id, key, r[8]))
             return Deleted(version_id, bool(r[1]), versioned)
         return await self._write(tx)
 
     def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
         c = self._conn
-        r = c.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=? AND version_id=?",
+        r = c.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=? AND version_id=?",
                       (bucket_id, key, version_id)).fetchone()
         if r is None:
-            r = c.execute(f"SELECT {_OBJECT_COLUMNS} FROM object_versions WHERE bucket_id=? AND key=? "
+            r = c.execute(f"SELECT {OBJECT_COLUMNS} FROM object_versions WHERE bucket_id=? AND key=? "
                           "AND version_id=?", (bucket_id, key, version_id)).fetchone()
-        return _object_from_row(r) if r else None
+        return object_from_row(r) if r else None
 
     def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
         c = self._conn
@@ -690,16 +569,16 @@ class SqliteMeta(MetaStore):
                                              (upload_id,))}
             if not parts.issuperset(used):  # a part was replaced since the caller read it
                 raise S3Error("InvalidPart")
-            old = _old(c, version.bucket_id, version.key)
+            old = current_row(c, version.bucket_id, version.key)
             if condition is not None:
-                _check_condition(condition, old)
+                check_condition(condition, old)
             if if_none_match is not None and old is not None and not old[1]:
                 if old[0].strip('"') in {e.strip().strip('"') for e in if_none_match.split(",")}:
                     raise S3Error("PreconditionFailed", Condition="If-None-Match")
             c.executemany("INSERT OR IGNORE INTO blob_garbage VALUES (?)", [(b,) for b in parts.difference(used)])
             c.execute("DELETE FROM multipart_parts WHERE upload_id=?", (upload_id,))
             c.execute("DELETE FROM multipart_uploads WHERE upload_id=?", (upload_id,))
-            return _install(c, version, old)
+            return install(c, version, old)
         return await self._write(tx)
 
     async def abort_upload(self, upload_id: str) -> bool:
@@ -761,127 +640,6 @@ class SqliteMeta(MetaStore):
             return True
         return c.execute("SELECT 1 FROM object_versions WHERE manifest LIKE ? LIMIT 1",
                          (pattern,)).fetchone() is not None
-
-
-def _versioning(c: sqlite3.Connection, bucket_id: int) -> str | None:
-    r = c.execute("SELECT versioning FROM buckets WHERE id=?", (bucket_id,)).fetchone()
-    return r[0] if r else None
-
-
-def _old(c: sqlite3.Connection, bucket_id: int, key: str) -> tuple[Any, ...] | None:
-    """The current version's ``_OLD_COLUMNS``, or None."""
-    row: tuple[Any, ...] | None = c.execute(f"SELECT {_OLD_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
-                                            (bucket_id, key)).fetchone()
-    return row
-
-
-def _demote(c: sqlite3.Connection, bucket_id: int, key: str) -> None:
-    """Move the current version to object_versions, as the newest noncurrent one."""
-    c.execute(f"INSERT INTO object_versions (bucket_id, key, seq, {_VERSION_COLUMNS}) "
-              f"SELECT bucket_id, key, (SELECT COALESCE(MAX(seq), 0) + 1 FROM object_versions "
-              f"WHERE bucket_id=? AND key=?), {_VERSION_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
-              (bucket_id, key, bucket_id, key))
-
-
-def _drop_noncurrent_null(c: sqlite3.Connection, bucket_id: int, key: str) -> None:
-    r = c.execute("SELECT seq, blob_id, manifest, inline_id FROM object_versions WHERE bucket_id=? AND key=? "
-                  "AND version_id='null'", (bucket_id, key)).fetchone()
-    if r is not None:
-        _collect(c, r[1], r[2], r[3])
-        c.execute("DELETE FROM object_versions WHERE bucket_id=? AND key=? AND seq=?", (bucket_id, key, r[0]))
-
-
-def _install(c: sqlite3.Connection, new: ObjectVersion, old: tuple[Any, ...] | None) -> str:
-    """Make ``new`` the current version of its key, by the bucket's
-    versioning state (read in this commit); returns its version id."""
-    state = _versioning(c, new.bucket_id)
-    if state == "Enabled":
-        new.version_id = new_version_id()
-        if old is not None:
-            if old[4] == new.version_id:  # pragma: no cover - 72 random bits
-                raise S3Error("InternalError")
-            _demote(c, new.bucket_id, new.key)
-    elif state == "Suspended":
-        new.version_id = "null"
-        if old is not None:
-            if old[4] == "null":
-                _collect(c, old[2], old[3], old[7])
-            else:
-                _demote(c, new.bucket_id, new.key)
-        _drop_noncurrent_null(c, new.bucket_id, new.key)
-    else:
-        new.version_id = "null"
-        if old is not None:
-            _collect(c, old[2], old[3], old[7])
-    _insert_object(c, new)
-    return new.version_id
-
-
-def _check_delete(cond: DeleteCondition, old: tuple[Any, ...] | None, by_version: bool = False) -> bool:
-    """Whether a conditional delete goes ahead: False (a no-op) when there is
-    nothing to delete; PreconditionFailed when a condition does not hold."""
-    if old is None:
-        return False
-    marker = bool(old[1])
-    if cond.if_match is not None:
-        if cond.if_match.strip() == "*":
-            if marker and not by_version:
-                return False  # the object does not exist
-        elif marker or cond.if_match.strip().strip('"') != old[0].strip('"'):
-            raise S3Error("PreconditionFailed", Condition="If-Match")
-    if cond.last_modified is not None and int(old[5]) != int(cond.last_modified):
-        raise S3Error("PreconditionFailed", Condition="x-amz-if-match-last-modified-time")
-    if cond.size is not None and (marker or int(old[6]) != cond.size):
-        raise S3Error("PreconditionFailed", Condition="x-amz-if-match-size")
-    return True
-
-
-def _check_condition(cond: WriteCondition, old: tuple[Any, ...] | None) -> None:
-    exists = old is not None and not old[1]
-    if cond.if_none_match_any and exists:
-        raise S3Error("PreconditionFailed", Condition="If-None-Match")
-    if cond.if_none_match is not None and exists and \
-            old[0].strip('"') in {e.strip().strip('"') for e in cond.if_none_match.split(",")}:  # type: ignore[index]
-        raise S3Error("PreconditionFailed", Condition="If-None-Match")
-    if cond.if_match is not None:
-        if not exists:
-            raise S3Error("NoSuchKey")
-        if cond.if_match != "*" and cond.if_match.strip('"') != old[0].strip('"'):  # type: ignore[index]
-            raise S3Error("PreconditionFailed", Condition="If-Match")
-
-
-def _migrate_inline(c: sqlite3.Connection) -> None:
-    """Data directories made before inline_data kept small bodies in their
-    version rows: move them out, in batches, once."""
-    for table, key in (("objects", "bucket_id, key"), ("object_versions", "bucket_id, key, seq")):
-        columns = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
-        if "inline" not in columns:
-            continue
-        where = " AND ".join(f"{k.strip()}=?" for k in key.split(","))
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            if "inline_id" not in columns:
-                c.execute(f"ALTER TABLE {table} ADD COLUMN inline_id INTEGER")
-            while rows := c.execute(f"SELECT {key}, inline FROM {table} WHERE inline IS NOT NULL LIMIT 500").fetchall():
-                for *pk, data in rows:
-                    new_id = c.execute("INSERT INTO inline_data (data) VALUES (?)", (data,)).lastrowid
-                    c.execute(f"UPDATE {table} SET inline_id=?, inline=NULL WHERE {where}", (new_id, *pk))
-            c.execute(f"ALTER TABLE {table} DROP COLUMN inline")
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-
-
-def _collect(c: sqlite3.Connection, blob_id: str | None, manifest: str | None, inline_id: int | None) -> None:
-    """A version is going: drop its small body and hand its data files to
-    collection, in the same commit."""
-    if inline_id is not None:
-        c.execute("DELETE FROM inline_data WHERE id=?", (inline_id,))
-    if blob_id:
-        c.execute("INSERT OR IGNORE INTO blob_garbage VALUES (?)", (blob_id,))
-    elif manifest:
-        c.executemany("INSERT OR IGNORE INTO blob_garbage VALUES (?)", [(p[0],) for p in json.loads(manifest)])
 
 
 def _storage_error(exc: sqlite3.Error) -> S3Error:
