@@ -121,6 +121,7 @@ class SqliteMeta(MetaStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        self._bucket_epoch.close()
 
     # --- the group committer -------------------------------------------------
     def _ensure_committer(self) -> None:

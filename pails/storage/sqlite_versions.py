@@ -17,6 +17,14 @@ OBJECT_FIELDS = ("bucket_id, key, version_id, size, etag, last_modified, owner_i
                  "delete_marker, headers, acl, blob_id, manifest, checksums")
 # A version as read: its fields, then its small body (from inline_data).
 OBJECT_COLUMNS = f"{OBJECT_FIELDS}, (SELECT data FROM inline_data WHERE id=inline_id)"
+_INSERT_OBJECT = (f"INSERT OR REPLACE INTO objects ({OBJECT_FIELDS}, inline_id) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+# Moved as they are between objects and object_versions.
+VERSION_COLUMNS = ("version_id, size, etag, last_modified, owner_id, storage_class, delete_marker, headers, acl, "
+                   "blob_id, manifest, checksums, inline_id")
+# What a write needs of the version it replaces (2, 3 and 7 are what
+# collect takes when that version goes).
+OLD_COLUMNS = "etag, delete_marker, blob_id, manifest, version_id, last_modified, size, inline_id"
 
 
 def object_from_row(r: tuple[Any, ...]) -> ObjectVersion:
@@ -36,16 +44,6 @@ def insert_object(c: sqlite3.Connection, v: ObjectVersion) -> None:
     c.execute(_INSERT_OBJECT, (v.bucket_id, v.key, v.version_id, v.size, v.etag, v.last_modified, v.owner_id,
                                v.storage_class, int(v.delete_marker), v.headers, v.acl, v.blob_id, v.manifest,
                                v.checksums, inline_id))
-
-
-_INSERT_OBJECT = (f"INSERT OR REPLACE INTO objects ({OBJECT_FIELDS}, inline_id) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-# Moved as they are between objects and object_versions.
-VERSION_COLUMNS = ("version_id, size, etag, last_modified, owner_id, storage_class, delete_marker, headers, acl, "
-                   "blob_id, manifest, checksums, inline_id")
-# What a write needs of the version it replaces (2, 3 and 7 are what
-# collect takes when that version goes).
-OLD_COLUMNS = "etag, delete_marker, blob_id, manifest, version_id, last_modified, size, inline_id"
 
 
 def versioning_state(c: sqlite3.Connection, bucket_id: int) -> str | None:
