@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import sqlite3
 import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from pails.storage.engine import Engine, Settings
+from pails.storage.meta import AlreadyExists, StoreUnavailable
+from pails.storage.records import User
 from pails.users import CREDENTIALS_FILE, ensure_root, make_user, user_json
+
+T = TypeVar("T")
 
 
 def _parse_address(value: str) -> tuple[str, int]:
@@ -23,13 +29,20 @@ def cmd_server(args: argparse.Namespace) -> int:
     from pails.http.server import serve
 
     data_dir = os.path.abspath(args.data_dir)
-    settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region)
-    engine = Engine(settings)
-    promoted, removed, collected = engine.recover()
-    root, generated = ensure_root(engine.meta, data_dir)
-    engine.close()
+    settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
+                        meta_url=_meta_url(args), intent_timeout=args.intent_timeout)
+
+    async def prepare() -> tuple[tuple[int, int, int], tuple[User, bool]]:
+        engine = Engine(settings)
+        try:
+            return await engine.recover(), await ensure_root(engine.meta, data_dir)
+        finally:
+            await engine.close()
+
+    (promoted, removed, collected), (root, generated) = _run(prepare())
     host, port = args.address
-    print(f"Pails serving {data_dir}", flush=True)
+    print(f"Pails serving {data_dir}" + (f" (metadata in PostgreSQL: {_redacted(settings.meta_url)})"
+                                         if settings.meta_url else ""), flush=True)
     print(f"  endpoint:   http://{host}:{port}", flush=True)
     print(f"  access key: {root.access_key}", flush=True)
     if generated:
@@ -46,23 +59,51 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_for(data_dir: str) -> Engine:
-    if not os.path.isdir(data_dir):
-        sys.exit(f"pails: no data directory {data_dir}")
-    return Engine(Settings(data_dir=os.path.abspath(data_dir)))
+def _meta_url(args: argparse.Namespace) -> str | None:
+    return args.meta or os.environ.get("PAILS_META_URL") or None
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}{sep}{creds}{at}{host}" if sep else url
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a store operation from the command line; a store that cannot be
+    opened (unknown schema, unreachable database) ends the command with its message."""
+    try:
+        return asyncio.run(coro)
+    except StoreUnavailable as exc:
+        sys.exit(f"pails: {exc}")
+
+
+def _engine_for(args: argparse.Namespace) -> Engine:
+    if not os.path.isdir(args.data):
+        sys.exit(f"pails: no data directory {args.data}")
+    return Engine(Settings(data_dir=os.path.abspath(args.data), meta_url=_meta_url(args)))
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     if bool(args.access_key) != bool(args.secret_key):
         sys.exit("pails: --access-key and --secret-key go together")
-    engine = _engine_for(args.data)
     user = make_user(args.name, args.email, args.access_key, args.secret_key)
-    try:
-        engine.meta.add_user(user)
-    except sqlite3.IntegrityError:
+
+    async def add() -> bool:
+        engine = _engine_for(args)
+        try:
+            await engine.meta.add_user(user)
+            return True
+        except AlreadyExists:
+            return False
+        finally:
+            await engine.close()
+
+    if not _run(add()):
         sys.exit(f"pails: a user with that name, e-mail or access key already exists ({args.name})")
-    finally:
-        engine.close()
     if args.json:
         print(json.dumps(user_json(user)))
     else:
@@ -72,9 +113,14 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    engine = _engine_for(args.data)
-    users = engine.meta.list_users()
-    engine.close()
+    async def read() -> list[User]:
+        engine = _engine_for(args)
+        try:
+            return await engine.meta.list_users()
+        finally:
+            await engine.close()
+
+    users = _run(read())
     if args.json:
         print(json.dumps([{k: v for k, v in user_json(u).items() if k != "secret_key"} for u in users]))
     else:
@@ -84,10 +130,14 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_remove(args: argparse.Namespace) -> int:
-    engine = _engine_for(args.data)
-    removed = engine.meta.remove_user(args.name)
-    engine.close()
-    if not removed:
+    async def remove() -> bool:
+        engine = _engine_for(args)
+        try:
+            return await engine.meta.remove_user(args.name)
+        finally:
+            await engine.close()
+
+    if not _run(remove()):
         sys.exit(f"pails: no user {args.name}")
     print(f"removed {args.name}")
     return 0
@@ -114,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--region", default="us-east-1")
     s.add_argument("--no-fsync", action="store_true",
                    help="skip fsync: faster, but a crash can lose acknowledged writes (throw-away test servers)")
+    s.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (postgresql://USER@HOST:PORT/DB; or "
+                   "PAILS_META_URL): many gateways share it, and DATA_DIR must be a shared filesystem")
+    s.add_argument("--intent-timeout", type=float, default=24 * 3600.0, metavar="SECONDS",
+                   help="with --meta: a data file still uncommitted after this long is taken for a crashed "
+                   "gateway's and removed (default: a day; longer than any single upload takes)")
     s.set_defaults(func=cmd_server)
 
     u = sub.add_parser("user", help="manage users (works while the server runs)")
@@ -121,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = usub.add_parser("add")
     a.add_argument("name")
     a.add_argument("--data", default="./data")
+    a.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     a.add_argument("--email")
     a.add_argument("--access-key")
     a.add_argument("--secret-key")
@@ -128,11 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_user_add)
     ls = usub.add_parser("list")
     ls.add_argument("--data", default="./data")
+    ls.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_user_list)
     rm = usub.add_parser("remove")
     rm.add_argument("name", help="display name or access key")
     rm.add_argument("--data", default="./data")
+    rm.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     rm.set_defaults(func=cmd_user_remove)
     return p
 

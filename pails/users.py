@@ -8,7 +8,7 @@ import secrets
 import string
 import time
 
-from pails.storage.meta import MetaStore
+from pails.storage.meta import AlreadyExists, MetaStore
 from pails.storage.records import User
 
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -36,7 +36,7 @@ def user_json(user: User) -> dict[str, str | None]:
             "display_name": user.display_name, "email": user.email}
 
 
-def ensure_root(meta: MetaStore, data_dir: str) -> tuple[User, bool]:
+async def ensure_root(meta: MetaStore, data_dir: str) -> tuple[User, bool]:
     """The root user, from PAILS_ROOT_ACCESS_KEY/PAILS_ROOT_SECRET_KEY or the
     credentials file; generated (and stored 0600) on first start.  Returns
     (user, freshly generated)."""
@@ -58,12 +58,15 @@ def ensure_root(meta: MetaStore, data_dir: str) -> tuple[User, bool]:
             f.flush()
             os.fsync(f.fileno())
         generated = True
-    root = next((u for u in meta.list_users() if u.display_name == ROOT_NAME), None)
+    root = next((u for u in await meta.list_users() if u.display_name == ROOT_NAME), None)
     if root is not None and (root.access_key != access_key or root.secret_key != secret_key):
-        meta.remove_user(root.access_key)
+        await meta.remove_user(root.access_key)
         root = User(access_key, secret_key, root.canonical_id, ROOT_NAME, root.email, root.created)
-        meta.add_user(root)
+        await meta.add_user(root)
     elif root is None:
         root = make_user(ROOT_NAME, None, access_key, secret_key)
-        meta.add_user(root)
+        try:
+            await meta.add_user(root)
+        except AlreadyExists:  # another gateway created it meanwhile
+            root = next(u for u in await meta.list_users() if u.display_name == ROOT_NAME)
     return root, generated

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from pails.access.authenticate import ANONYMOUS, authenticate
-from pails.access.request import SignedRequest
+from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
 from pails.http import routes
 from pails.http.body import ClientDisconnected, RequestBody
@@ -38,12 +38,20 @@ _USER_TTL = 2.0  # seconds a cached access key stays valid (users change while s
 _IDLE_CHECK = 1.0  # seconds without a request after which memory is given back
 
 
+class _UserNotCached(Exception):
+    def __init__(self, access_key: str) -> None:
+        super().__init__(access_key)
+        self.access_key = access_key
+
+
 def settings_from_env() -> Settings:
     return Settings(
         data_dir=os.environ.get("PAILS_DATA_DIR", "./data"),
         fsync=os.environ.get("PAILS_FSYNC", "1") != "0",
         domain=os.environ.get("PAILS_DOMAIN") or None,
         region=os.environ.get("PAILS_REGION", "us-east-1"),
+        meta_url=os.environ.get("PAILS_META_URL") or None,
+        intent_timeout=float(os.environ.get("PAILS_INTENT_TIMEOUT", "86400")),
     )
 
 
@@ -74,6 +82,8 @@ class PailsApp:
         elif not self._released and self.engine is not None:
             self._released = True
             self.engine.release_memory()
+        if self.engine is not None:
+            self.engine.tick()
         asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -88,27 +98,41 @@ class PailsApp:
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if self.engine is not None:
-                        self.engine.close()
+                        await self.engine.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
     # --- per request -------------------------------------------------------
-    def _lookup_user(self, access_key: str) -> User | None:
+    async def _lookup_user(self, access_key: str) -> User | None:
         now = time.monotonic()
         hit = self._users.get(access_key)
         if hit is not None and hit[0] > now:
             return hit[1]
         assert self.engine is not None
-        user = self.engine.meta.get_user(access_key)
+        user = await self.engine.meta.get_user(access_key)
         if user is not None:
             self._users[access_key] = (now + _USER_TTL, user)
         else:
             self._users.pop(access_key, None)
         return user
 
-    def _lookup_secret(self, access_key: str) -> str | None:
-        user = self._lookup_user(access_key)
-        return user.secret_key if user else None
+    def _cached_secret(self, access_key: str) -> str | None:
+        hit = self._users.get(access_key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1].secret_key
+        raise _UserNotCached(access_key)
+
+    async def _authenticate(self, signed: SignedRequest) -> AuthResult:
+        """``authenticate`` is pure and synchronous: it runs on the cached
+        secret, and once more after the user was read if it was not cached."""
+        now = datetime.now(UTC)
+        try:
+            return authenticate(signed, self._cached_secret, now)
+        except _UserNotCached as miss:
+            access_key = miss.access_key
+            user = await self._lookup_user(access_key)
+            secret = user.secret_key if user is not None else None
+            return authenticate(signed, lambda key: secret if key == access_key else None, now)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         engine = self.engine or self.start()
@@ -147,16 +171,15 @@ class PailsApp:
                 target = routes.Target.SERVICE
             route = routes.match(target, method, query, headers)
             if route is None or route.signed:
-                auth = authenticate(
-                    SignedRequest(method, path, raw_path, query_list, headers, bucket if virtual else None),
-                    self._lookup_secret, datetime.now(UTC))
+                auth = await self._authenticate(
+                    SignedRequest(method, path, raw_path, query_list, headers, bucket if virtual else None))
             else:
                 auth = ANONYMOUS
             if route is None:
                 if routes.subresource(query) is not None and method not in ("HEAD", "OPTIONS"):
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
-            user = self._lookup_user(auth.access_key) if auth.access_key else None
+            user = await self._lookup_user(auth.access_key) if auth.access_key else None
             body = RequestBody(receive, headers, auth)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,

@@ -19,6 +19,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     os.environ["PAILS_REGION"] = settings.region
     if settings.domain:
         os.environ["PAILS_DOMAIN"] = settings.domain
+    if settings.meta_url:
+        os.environ["PAILS_META_URL"] = settings.meta_url
+    os.environ["PAILS_INTENT_TIMEOUT"] = str(settings.intent_timeout)
     Granian(
         "pails.http.app:app",
         address=host,

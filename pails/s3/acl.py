@@ -9,12 +9,11 @@ from pails.s3.objects import locate, version_header
 from pails.s3.permissions import (
     acl_from_request,
     check_acl_not_blocked,
-    engine_resolve_email,
-    engine_resolve_id,
     get_bucket,
     ownership_mode,
     require_bucket,
     require_object,
+    user_resolvers,
 )
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
@@ -30,7 +29,7 @@ async def _acl_from_put(engine: Engine, req: S3Request, current: acls.Acl,
     if body.strip():
         if has_headers:
             raise S3Error("UnexpectedContent", "This request does not support content")
-        new = acls.parse_access_control_policy(body, engine_resolve_email(engine), engine_resolve_id(engine))
+        new = acls.parse_access_control_policy(body, *await user_resolvers(engine))
         if new.owner_id != current.owner_id:
             raise S3Error("AccessDenied")
         check_acl_not_blocked(req.bucket_record, new)
@@ -40,20 +39,20 @@ async def _acl_from_put(engine: Engine, req: S3Request, current: acls.Acl,
                       MissingHeaderName="x-amz-acl")
     bucket = None
     if bucket_owner is not None:
-        bucket = get_bucket(engine, req)
-    acl = acl_from_request(engine, req, current.owner_id, current.owner_display_name, bucket)
+        bucket = await get_bucket(engine, req)
+    acl = await acl_from_request(engine, req, current.owner_id, current.owner_display_name, bucket)
     check_acl_not_blocked(req.bucket_record, acl)
     return acl
 
 
 async def get_bucket_acl(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_bucket(req, bucket, "READ_ACP")
     return Response.xml(acls.render_access_control_policy(acls.Acl.from_json(bucket.acl)))
 
 
 async def put_bucket_acl(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_bucket(req, bucket, "WRITE_ACP")
     new = await _acl_from_put(engine, req, acls.Acl.from_json(bucket.acl))
     await engine.meta.update_bucket(bucket.id, acl=new.to_json())
@@ -61,7 +60,7 @@ async def put_bucket_acl(engine: Engine, req: S3Request) -> Response:
 
 
 async def get_object_acl(engine: Engine, req: S3Request) -> Response:
-    bucket, obj = locate(engine, req)
+    bucket, obj = await locate(engine, req)
     require_object(req, obj, "READ_ACP")
     response = Response.xml(acls.render_access_control_policy(acls.Acl.from_json(obj.acl)))
     response.headers.extend(version_header(bucket, obj.version_id))
@@ -69,7 +68,7 @@ async def get_object_acl(engine: Engine, req: S3Request) -> Response:
 
 
 async def put_object_acl(engine: Engine, req: S3Request) -> Response:
-    bucket, obj = locate(engine, req)
+    bucket, obj = await locate(engine, req)
     require_object(req, obj, "WRITE_ACP")
     new = await _acl_from_put(engine, req, acls.Acl.from_json(obj.acl), bucket.owner_id)
     assert req.key is not None

@@ -90,8 +90,8 @@ async def append_object(engine: Engine, req: S3Request, bucket: Bucket) -> Respo
     headers = stored_headers(req)
     sc = storage_class(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
-    acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
-    snapshot = engine.meta.get_object(bucket.id, key)
+    acl = await acl_from_request(engine, req, owner_id, owner_name, bucket)
+    snapshot = await engine.meta.get_object(bucket.id, key)
     if encryption.for_write(req, bucket) is not None or (snapshot is not None and encryption.stored(snapshot)[0]):
         raise S3Error("InvalidRequest", "Appends to encrypted objects (or in buckets with default encryption) are "
                                         "not supported.")
@@ -104,7 +104,7 @@ async def append_object(engine: Engine, req: S3Request, bucket: Bucket) -> Respo
             await loop.run_in_executor(None, body_writer.seal)
         for attempt in range(_ATTEMPTS):
             if attempt:
-                snapshot = engine.meta.get_object(bucket.id, key)
+                snapshot = await engine.meta.get_object(bucket.id, key)
             if snapshot is not None and snapshot.delete_marker:
                 snapshot = None
             snap_inline = snapshot is not None and snapshot.blob_id is None and not snapshot.manifest
@@ -114,12 +114,12 @@ async def append_object(engine: Engine, req: S3Request, bucket: Bucket) -> Respo
             old_file: BlobWriter | None = None
             if not stay_inline:
                 if body_writer is None:  # the appended bytes need a data file of their own
-                    body_writer = engine.blobs.create()
+                    body_writer = await engine.create_blob()
                     staged.append(body_writer)
                     body_writer.write(body.inline or b"")
                     await loop.run_in_executor(None, body_writer.seal)
                 if snapshot is not None and snap_inline and snap_size > 0:
-                    old_file = engine.blobs.create()
+                    old_file = await engine.create_blob()
                     staged.append(old_file)
                     old_file.write(snapshot.inline or b"")
                     await loop.run_in_executor(None, old_file.seal)

@@ -84,7 +84,7 @@ async def get_object_attributes(engine: Engine, req: S3Request) -> Response:
     wanted = _wanted(req)
     max_parts = _int_header(req, "x-amz-max-parts", MAX_PARTS, 0, MAX_PARTS)
     marker = _int_header(req, "x-amz-part-number-marker", 0, 0, 2**31 - 1)
-    bucket, obj = locate(engine, req)
+    bucket, obj = await locate(engine, req)
     require_object(req, obj, "READ")
     encryption.for_read(req, obj)  # an SSE-C object needs its key, as for GET
     inner = ""

@@ -38,7 +38,7 @@ async def list_buckets(engine: Engine, req: S3Request) -> Response:
             raise S3Error("InvalidArgument", "max-buckets must be an integer between 1 and 10000",
                           ArgumentName="max-buckets", ArgumentValue=raw)
         limit = int(raw)
-    buckets = [b for b in engine.meta.list_buckets(req.user.canonical_id)
+    buckets = [b for b in await engine.meta.list_buckets(req.user.canonical_id)
                if b.name > after and b.name.startswith(prefix)]
     page, more = buckets[:limit], len(buckets) > limit
     owner = (f"<Owner><ID>{req.user.canonical_id}</ID>"
@@ -62,7 +62,7 @@ async def create_bucket(engine: Engine, req: S3Request) -> Response:
         if root.tag != "CreateBucketConfiguration":
             raise S3Error("MalformedXML")
         location = (xml.child_text(root, "LocationConstraint") or "").strip()
-    acl = acl_from_request(engine, req, req.user.canonical_id, req.user.display_name)
+    acl = await acl_from_request(engine, req, req.user.canonical_id, req.user.display_name)
     bucket = Bucket(id=0, name=req.bucket, owner_id=req.user.canonical_id, created=time.time(),
                     location=location, acl=acl.to_json(), versioning=None, props=_initial_props(req, acl))
     created, holder = await engine.meta.create_bucket(bucket)
@@ -73,13 +73,13 @@ async def create_bucket(engine: Engine, req: S3Request) -> Response:
 
 
 async def head_bucket(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_bucket(req, bucket, "READ")
     return Response(200, [("x-amz-bucket-region", bucket.location or engine.settings.region)])
 
 
 async def delete_bucket(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.delete_bucket(bucket.id)
     engine.collect_soon()  # data files of the uploads it aborted
@@ -87,7 +87,7 @@ async def delete_bucket(engine: Engine, req: S3Request) -> Response:
 
 
 async def get_bucket_location(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     inner = xml.escape(bucket.location)
     return Response.xml(f'{xml.XML_DECL}<LocationConstraint xmlns="{xml.S3_NS}">{inner}</LocationConstraint>'
@@ -95,7 +95,7 @@ async def get_bucket_location(engine: Engine, req: S3Request) -> Response:
 
 
 async def get_bucket_versioning(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     inner = xml.element("Status", bucket.versioning) if bucket.versioning else ""
     return Response.xml(xml.document("VersioningConfiguration", inner))
@@ -104,7 +104,7 @@ async def get_bucket_versioning(engine: Engine, req: S3Request) -> Response:
 async def put_bucket_versioning(engine: Engine, req: S3Request) -> Response:
     """Status Enabled or Suspended; MfaDelete only Disabled (MFA delete is
     not supported).  Once set, a bucket never returns to unversioned."""
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     body = await req.body.read_all(xml.MAX_XML_BODY)
     root = xml.parse(body)

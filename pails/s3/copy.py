@@ -23,11 +23,7 @@ encrypted); otherwise the copy is re-encrypted, decrypted and encrypted in
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
-import os
-import secrets
-import shutil
 import time
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -49,7 +45,6 @@ from pails.storage.records import Bucket, ObjectVersion
 _DIRECTIVES = ("COPY", "REPLACE")
 _SELF_COPY = ("This copy request is illegal because it is trying to copy an object to itself without changing "
               "the object's metadata, storage class, website redirect location or encryption attributes.")
-_NO_LINK = frozenset({errno.EMLINK, errno.EXDEV, errno.EPERM, errno.ENOTSUP})
 _ATTEMPTS = 5  # a source overwritten while we link is read again
 
 
@@ -82,11 +77,11 @@ def _directive(req: S3Request, header: str) -> str:
     return value
 
 
-def read_source(engine: Engine, req: S3Request, bucket_name: str, key: str,
+async def read_source(engine: Engine, req: S3Request, bucket_name: str, key: str,
                 version_id: str | None) -> tuple[Bucket, ObjectVersion]:
     """The source bucket and object of a copy, readable by the requester
     (also for UploadPartCopy)."""
-    bucket = engine.meta.get_bucket(bucket_name)
+    bucket = await engine.meta.get_bucket(bucket_name)
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=bucket_name)
     expected_owner = req.headers.get("x-amz-source-expected-bucket-owner")
@@ -96,7 +91,7 @@ def read_source(engine: Engine, req: S3Request, bucket_name: str, key: str,
         if not valid_version_id(version_id):
             raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="x-amz-copy-source",
                           ArgumentValue=version_id[:256])
-        obj = engine.meta.get_object_version(bucket.id, key, version_id)
+        obj = await engine.meta.get_object_version(bucket.id, key, version_id)
         if obj is None:
             if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket"):
                 raise S3Error("AccessDenied")
@@ -105,7 +100,7 @@ def read_source(engine: Engine, req: S3Request, bucket_name: str, key: str,
             raise S3Error("InvalidRequest", "The source of a copy request may not specifically refer to a delete "
                                             "marker by version id.")
     else:
-        obj = engine.meta.get_object(bucket.id, key)
+        obj = await engine.meta.get_object(bucket.id, key)
         if obj is None or obj.delete_marker:
             if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket"):
                 raise S3Error("AccessDenied")
@@ -126,70 +121,25 @@ def check_source_conditions(req: S3Request, obj: ObjectVersion) -> None:
         raise S3Error("PreconditionFailed", Condition=prefix + failed)
 
 
-def _source_path(blobs: BlobStore, blob_id: str) -> str:
-    """Where a committed data file is now: ``blobs`` or, between its commit
-    and its rename, ``tmp``.  FileNotFoundError if it is gone (collected)."""
-    final = blobs.final_path(blob_id)
-    for path in (final, os.path.join(blobs.tmp_dir, blob_id), final):
-        if os.path.exists(path):
-            return path
-    raise FileNotFoundError(final)
-
-
-def _stage_one(blobs: BlobStore, blob_id: str) -> str:
-    new_id = secrets.token_hex(16)
-    target = os.path.join(blobs.tmp_dir, new_id)
-    src = _source_path(blobs, blob_id)
-    try:
-        os.link(src, target)
-    except FileNotFoundError:  # renamed from tmp to blobs meanwhile
-        os.link(_source_path(blobs, blob_id), target)
-    except OSError as exc:
-        if exc.errno not in _NO_LINK:
-            raise
-        shutil.copyfile(src, target)  # copy_file_range / sendfile: in the kernel
-        if blobs.fsync:
-            fd = os.open(target, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    return new_id
-
-
-def _unstage(blobs: BlobStore, new_ids: list[str]) -> None:
-    for new_id in new_ids:
-        try:
-            os.unlink(os.path.join(blobs.tmp_dir, new_id))
-        except FileNotFoundError:
-            pass
-
-
-def _stage_links(blobs: BlobStore, src: ObjectVersion) -> tuple[str | None, str | None, list[str]]:
-    """Steps 1 of the protocol: (new blob_id, new manifest, staged ids)."""
-    staged: list[str] = []
+def _stage_links(blobs: BlobStore, src: ObjectVersion, new_ids: list[str]) -> tuple[str | None, str | None]:
+    """Step 1 of the protocol: the source's data files staged under
+    ``new_ids`` (announced by the caller); (new blob_id, new manifest)."""
     try:
         blob_id = manifest = None
         if src.blob_id:
-            blob_id = _stage_one(blobs, src.blob_id)
-            staged.append(blob_id)
+            blob_id = new_ids[0]
+            blobs.link(src.blob_id, blob_id)
         elif src.manifest:
             entries = []
-            for entry in json.loads(src.manifest):
-                new_id = _stage_one(blobs, entry[0])
-                staged.append(new_id)
+            for entry, new_id in zip(json.loads(src.manifest), new_ids, strict=True):
+                blobs.link(entry[0], new_id)
                 entries.append([new_id, *entry[1:]])
             manifest = json.dumps(entries, separators=(",", ":"))
-        if blobs.fsync and staged:
-            fd = os.open(blobs.tmp_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        blobs.sync_staged(new_ids)
     except BaseException:
-        _unstage(blobs, staged)
+        blobs.discard(new_ids)
         raise
-    return blob_id, manifest, staged
+    return blob_id, manifest
 
 
 def _transcode(engine: Engine, enc: encryption.Encryption | None, src: ObjectVersion, writer: BlobWriter) -> None:
@@ -211,7 +161,7 @@ def _is_self_copy_without_change(req: S3Request, src: ObjectVersion, metadata_di
 
 
 async def copy_object(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     check_key(req.key)
     require_bucket(req, bucket, "WRITE")
@@ -221,13 +171,13 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
     sc = storage_class(req)
     condition = write_condition(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
-    acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
+    acl = await acl_from_request(engine, req, owner_id, owner_name, bucket)
     replaced = stored_headers(req) if metadata_directive == "REPLACE" else None
     request_tags = tagging.from_header(req.headers.get("x-amz-tagging")) if tagging_directive == "REPLACE" else None
     dst_enc = encryption.for_write(req, bucket)
     loop = asyncio.get_running_loop()
     for _attempt in range(_ATTEMPTS):
-        src_bucket, src = read_source(engine, req, src_bucket_name, src_key, src_version)
+        src_bucket, src = await read_source(engine, req, src_bucket_name, src_key, src_version)
         check_source_conditions(req, src)
         src_enc = encryption.for_read(req, src, copy_source=True)
         if src_bucket.id == bucket.id and src.key == req.key and \
@@ -253,8 +203,9 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
             # The same keys open the copy: share the data (and its key material).
             encryption.with_record(headers, dst_enc, encryption.stored(src)[1])
             if src.blob_id or src.manifest:
+                staged = await engine.new_blob_ids(1 if src.blob_id else len(json.loads(src.manifest or "[]")))
                 try:
-                    blob_id, manifest, staged = await loop.run_in_executor(None, _stage_links, engine.blobs, src)
+                    blob_id, manifest = await loop.run_in_executor(None, _stage_links, engine.blobs, src, staged)
                 except FileNotFoundError:  # the source was replaced or deleted and collected meanwhile
                     continue
             else:
@@ -262,7 +213,7 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
         else:  # re-encrypt: decrypt and encrypt in 1 MiB slices into a data file of its own
             piece = dst_enc.new_piece(engine) if dst_enc is not None else None
             if src.blob_id or src.manifest:
-                writer = engine.blobs.create()
+                writer = await engine.create_blob()
                 writer.sealer = piece.sealer() if piece is not None else None
                 try:
                     await loop.run_in_executor(None, _transcode, engine, src_enc, src, writer)
@@ -286,7 +237,7 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
         try:
             version_id = await engine.meta.put_object(version, condition)
         except Exception:
-            _unstage(engine.blobs, staged)
+            engine.blobs.discard(staged)
             raise
         for new_id in staged:
             engine.blobs.promote(new_id)

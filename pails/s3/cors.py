@@ -15,5 +15,5 @@ async def preflight(engine: Engine, req: S3Request) -> Response:
         raise S3Error("BadRequest", "Insufficient information. Origin request header needed.")
     if "access-control-request-method" not in req.headers:
         raise S3Error("BadRequest", "Invalid Access-Control-Request-Method header.")
-    get_bucket(engine, req)
+    await get_bucket(engine, req)
     raise S3Error("AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.")

@@ -284,7 +284,7 @@ def read_plain(engine: Engine, enc: Encryption | None, obj: ObjectVersion, first
 # --- Put/Get/DeleteBucketEncryption ------------------------------------------------------------------------------
 
 async def put_bucket_encryption(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     root = xml.parse(await req.body.read_all(xml.MAX_XML_BODY))
     if root.tag != "ServerSideEncryptionConfiguration":
@@ -317,7 +317,7 @@ async def put_bucket_encryption(engine: Engine, req: S3Request) -> Response:
 
 
 async def get_bucket_encryption(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     rec = json.loads(bucket.props or "{}").get(BUCKET_PROP)
     if not rec:
@@ -332,7 +332,7 @@ async def get_bucket_encryption(engine: Engine, req: S3Request) -> Response:
 
 
 async def delete_bucket_encryption(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.set_bucket_prop(bucket.id, BUCKET_PROP, None)
     return Response(204)

@@ -172,7 +172,7 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
                 held.append(chunk)
                 held_size += len(chunk)
                 if held_size > inline_max:
-                    writer = engine.blobs.create()
+                    writer = await engine.create_blob()
                     writer.extra_hashes = hashers  # type: ignore[assignment]
                     if piece is not None:
                         writer.sealer = piece.sealer()
@@ -192,7 +192,7 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
             await asyncio.gather(lanes[0].finish(), lanes[1].finish())
             lanes = None
         if writer is None and not allow_inline:  # an empty body
-            writer = engine.blobs.create()
+            writer = await engine.create_blob()
             if piece is not None:
                 writer.sealer = piece.sealer()
         if writer is not None and pending:

@@ -84,11 +84,11 @@ def _common(prefixes: list[str], encoding: str | None) -> str:
     return "".join([f"<CommonPrefixes><Prefix>{p}</Prefix></CommonPrefixes>" for p in prefixes])
 
 
-def _owner_names(engine: Engine, owner_ids: Iterable[str]) -> dict[str, str]:
+async def _owner_names(engine: Engine, owner_ids: Iterable[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for oid in owner_ids:
         if oid not in names:
-            u = engine.meta.get_user_by_id(oid)
+            u = await engine.meta.get_user_by_id(oid)
             names[oid] = u.display_name if u else ""
     return names
 
@@ -96,13 +96,13 @@ def _owner_names(engine: Engine, owner_ids: Iterable[str]) -> dict[str, str]:
 async def list_objects(engine: Engine, req: S3Request) -> Response:
     if req.query.get("list-type") == "2":
         return await list_objects_v2(engine, req)
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_bucket(req, bucket, "READ")
     q = req.query
     prefix, delimiter, marker = q.get("prefix", ""), q.get("delimiter", ""), q.get("marker", "")
     max_keys = _max_keys(req)
     encoding = _encoding(req)
-    rows, prefixes, truncated, last = engine.meta.list_page(bucket.id, prefix, delimiter, marker, max_keys, True)
+    rows, prefixes, truncated, last = await engine.meta.list_page(bucket.id, prefix, delimiter, marker, max_keys, True)
     # v1 never URL-encodes <Prefix> (clients do not decode it).
     inner = [f"<Name>{bucket.name}</Name>", xml.element("Prefix", prefix),
              xml.element("Marker", _enc(marker, encoding)), f"<MaxKeys>{max_keys}</MaxKeys>"]
@@ -113,7 +113,7 @@ async def list_objects(engine: Engine, req: S3Request) -> Response:
         inner.append(xml.element("NextMarker", _enc(last, encoding)))
     if encoding:
         inner.append("<EncodingType>url</EncodingType>")
-    inner += _contents(rows, encoding, _owner_names(engine, {r[5] for r in rows}))
+    inner += _contents(rows, encoding, await _owner_names(engine, {r[5] for r in rows}))
     inner.append(_common(prefixes, encoding))
     return Response.xml(xml.document_of("ListBucketResult", inner))
 
@@ -131,7 +131,7 @@ def _token_decode(token: str) -> str:
 
 
 async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_bucket(req, bucket, "READ")
     q = req.query
     prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
@@ -141,7 +141,7 @@ async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
     max_keys = _max_keys(req)
     encoding = _encoding(req)
     fetch_owner = q.get("fetch-owner", "").lower() == "true"
-    rows, prefixes, truncated, last = engine.meta.list_page(bucket.id, prefix, delimiter, after, max_keys,
+    rows, prefixes, truncated, last = await engine.meta.list_page(bucket.id, prefix, delimiter, after, max_keys,
                                                             fetch_owner)
     inner = [f"<Name>{bucket.name}</Name>", f"<Prefix>{xml.escape(_enc(prefix, encoding))}</Prefix>"]
     if start_after:
@@ -156,12 +156,12 @@ async def list_objects_v2(engine: Engine, req: S3Request) -> Response:
         inner.append(xml.element("NextContinuationToken", _token_encode(last)))
     if encoding:
         inner.append("<EncodingType>url</EncodingType>")
-    inner += _contents(rows, encoding, _owner_names(engine, {r[5] for r in rows}) if fetch_owner else None)
+    inner += _contents(rows, encoding, await _owner_names(engine, {r[5] for r in rows}) if fetch_owner else None)
     inner.append(_common(prefixes, encoding))
     return Response.xml(xml.document_of("ListBucketResult", inner))
 
 
-def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str, key_marker: str,
+async def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str, key_marker: str,
                      version_marker: str, max_keys: int
                      ) -> tuple[list[ListingRow], list[str], bool, str | None, str | None]:
     """One ListObjectVersions page: (versions and delete markers, common
@@ -177,7 +177,7 @@ def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str
     resume_key: str | None = None
     resume_seq = 0
     if version_marker:
-        pos = meta.version_position(bucket_id, key_marker, version_marker)
+        pos = await meta.version_position(bucket_id, key_marker, version_marker)
         if pos is not None:
             resume_key, resume_seq = key_marker, pos
     cursor, inclusive = key_marker, False
@@ -186,7 +186,7 @@ def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str
     last_version: str | None = None
     while True:
         batch_size = max_keys - count + 1
-        batch = meta.list_versions(bucket_id, prefix, cursor, inclusive, batch_size, resume_key, resume_seq)
+        batch = await meta.list_versions(bucket_id, prefix, cursor, inclusive, batch_size, resume_key, resume_seq)
         resume_key = None
         if not batch:
             return rows, prefixes, False, last_key, last_version
@@ -223,7 +223,7 @@ def collect_versions(engine: Engine, bucket_id: int, prefix: str, delimiter: str
 
 async def list_object_versions(engine: Engine, req: S3Request) -> Response:
     """Every version and delete marker, newest first per key."""
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_bucket(req, bucket, "READ")
     q = req.query
     prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
@@ -237,9 +237,9 @@ async def list_object_versions(engine: Engine, req: S3Request) -> Response:
                       ArgumentValue=version_marker[:256])
     max_keys = _max_keys(req, "max-keys")
     encoding = _encoding(req)
-    rows, prefixes, truncated, next_key, next_version = collect_versions(
+    rows, prefixes, truncated, next_key, next_version = await collect_versions(
         engine, bucket.id, prefix, delimiter, key_marker, version_marker, max_keys)
-    owners = _owner_names(engine, {r.owner_id for r in rows})
+    owners = await _owner_names(engine, {r.owner_id for r in rows})
     inner = [f"<Name>{bucket.name}</Name>", f"<Prefix>{xml.escape(_enc(prefix, encoding))}</Prefix>",
              f"<KeyMarker>{xml.escape(_enc(key_marker, encoding))}</KeyMarker>",
              f"<VersionIdMarker>{xml.escape(version_marker)}</VersionIdMarker>",

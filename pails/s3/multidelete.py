@@ -78,7 +78,7 @@ def _entry_condition(obj: Element) -> DeleteCondition | None:
 
 
 async def delete_objects(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     body = await req.body.read_all(2 * 1024 * 1024)
     _check_integrity(req, body)
     root = xml.parse(body)

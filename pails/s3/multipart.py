@@ -49,9 +49,9 @@ def _compact(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def _find_upload(engine: Engine, req: S3Request, bucket: Bucket) -> MultipartUpload:
+async def _find_upload(engine: Engine, req: S3Request, bucket: Bucket) -> MultipartUpload:
     upload_id = req.query.get("uploadId", "")
-    upload = engine.meta.get_upload(upload_id) if upload_id else None
+    upload = await engine.meta.get_upload(upload_id) if upload_id else None
     if upload is None or upload.bucket_id != bucket.id or upload.key != req.key:
         raise S3Error("NoSuchUpload", UploadId=upload_id)
     return upload
@@ -68,10 +68,10 @@ def _part_number(raw: str | None) -> int:
     return n
 
 
-def _display_names(engine: Engine, owner_ids: set[str]) -> dict[str, str]:
+async def _display_names(engine: Engine, owner_ids: set[str]) -> dict[str, str]:
     names = {}
     for oid in owner_ids:
-        u = engine.meta.get_user_by_id(oid)
+        u = await engine.meta.get_user_by_id(oid)
         names[oid] = u.display_name if u else ""
     return names
 
@@ -84,14 +84,14 @@ def _person(tag: str, owner_id: str, names: dict[str, str]) -> str:
 # --- CreateMultipartUpload ---------------------------------------------------------------------------------------
 
 async def create_multipart_upload(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     check_key(req.key)
     require_bucket(req, bucket, "WRITE")
     headers = stored_headers(req)
     sc = storage_class(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
-    acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
+    acl = await acl_from_request(engine, req, owner_id, owner_name, bucket)
     props: dict[str, object] = {}
     out: list[tuple[str, str]] = []
     algorithm = req.headers.get("x-amz-checksum-algorithm")
@@ -136,11 +136,11 @@ async def create_multipart_upload(engine: Engine, req: S3Request) -> Response:
 # --- UploadPart --------------------------------------------------------------------------------------------------
 
 async def upload_part(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
     number = _part_number(req.query.get("partNumber"))
-    upload = _find_upload(engine, req, bucket)
+    upload = await _find_upload(engine, req, bucket)
     if req.body.declared_length is None and "content-length" not in req.headers \
             and "transfer-encoding" not in req.headers:
         raise S3Error("MissingContentLength")
@@ -315,12 +315,12 @@ def _dedupe(requested: list[tuple[int, str, dict[str, str]]]) -> list[tuple[int,
 
 
 async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
     condition, if_none_match = _conditions(req)
     upload_id = req.query.get("uploadId", "")
-    upload = engine.meta.get_upload(upload_id) if upload_id else None
+    upload = await engine.meta.get_upload(upload_id) if upload_id else None
     if upload is None or upload.bucket_id != bucket.id or upload.key != req.key:
         # A retried completion (the first answer was lost) succeeds again when
         # the key still holds what these parts made.
@@ -329,7 +329,7 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
             etag = _multipart_etag([e.strip('"') for _n, e, _s in requested])
         except (S3Error, ValueError):
             raise S3Error("NoSuchUpload", UploadId=upload_id) from None
-        current = engine.meta.get_object(bucket.id, req.key)
+        current = await engine.meta.get_object(bucket.id, req.key)
         if upload is None and current is not None and current.manifest and current.etag == etag:
             response = _completion(bucket, req.key, etag, req.headers.get("host", ""), current.checksums)
             response.headers.extend(version_header(bucket, current.version_id))
@@ -337,7 +337,7 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
         raise S3Error("NoSuchUpload", UploadId=upload_id)
     enc = encryption.for_upload(req, json.loads(upload.props or "{}"))
     requested = _dedupe(_requested_parts(await req.body.read_all(_MAX_COMPLETE_BODY)))
-    stored = {p.part_number: p for p in engine.meta.list_parts(upload.upload_id, 0, MAX_PART_NUMBER + 1)}
+    stored = {p.part_number: p for p in await engine.meta.list_parts(upload.upload_id, 0, MAX_PART_NUMBER + 1)}
     chosen: list[UploadedPart] = []
     for n, etag, sums in requested:
         part = stored.get(n)
@@ -419,10 +419,10 @@ def part_checksum_headers(obj: ObjectVersion, raw: str) -> list[tuple[str, str]]
 # --- AbortMultipartUpload ----------------------------------------------------------------------------------------
 
 async def abort_multipart_upload(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
-    upload = _find_upload(engine, req, bucket)
+    upload = await _find_upload(engine, req, bucket)
     if not await engine.meta.abort_upload(upload.upload_id):
         raise S3Error("NoSuchUpload", UploadId=upload.upload_id)
     engine.collect_soon()
@@ -432,19 +432,19 @@ async def abort_multipart_upload(engine: Engine, req: S3Request) -> Response:
 # --- ListParts ---------------------------------------------------------------------------------------------------
 
 async def list_parts(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
-    upload = _find_upload(engine, req, bucket)
+    upload = await _find_upload(engine, req, bucket)
     max_parts = min(query_int(req, "max-parts", MAX_LIST, "Provided max-parts not an integer or within "
                                                          "integer range"), MAX_LIST)
     marker = query_int(req, "part-number-marker", 0, "Provided part-number-marker not an integer or within "
                                                     "integer range")
-    parts = engine.meta.list_parts(upload.upload_id, marker, max_parts + 1) if max_parts else []
+    parts = await engine.meta.list_parts(upload.upload_id, marker, max_parts + 1) if max_parts else []
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
     props = json.loads(upload.props or "{}")
-    names = _display_names(engine, {upload.owner_id})
+    names = await _display_names(engine, {upload.owner_id})
     inner = [f"<Bucket>{xml.escape(bucket.name)}</Bucket><Key>{xml.escape(upload.key)}</Key>"
              f"<UploadId>{upload.upload_id}</UploadId>",
              _person("Initiator", upload.owner_id, names), _person("Owner", upload.owner_id, names),
@@ -467,7 +467,7 @@ async def list_parts(engine: Engine, req: S3Request) -> Response:
 
 # --- ListMultipartUploads ----------------------------------------------------------------------------------------
 
-def collect_uploads(engine: Engine, bucket_id: int, prefix: str, delimiter: str, key_marker: str,
+async def collect_uploads(engine: Engine, bucket_id: int, prefix: str, delimiter: str, key_marker: str,
                     upload_id_marker: str | None, max_uploads: int
                     ) -> tuple[list[MultipartUpload], list[str], bool, tuple[str, str] | None]:
     """One page: (uploads, common prefixes, truncated, last entry as (key or prefix, upload id or ""))."""
@@ -480,7 +480,7 @@ def collect_uploads(engine: Engine, bucket_id: int, prefix: str, delimiter: str,
     after_key, after_id = key_marker, upload_id_marker
     while True:
         size = max_uploads - count + 1
-        batch = engine.meta.list_uploads(bucket_id, prefix, after_key, after_id, size)
+        batch = await engine.meta.list_uploads(bucket_id, prefix, after_key, after_id, size)
         if not batch:
             return uploads, prefixes, False, last
         reseek = False
@@ -512,7 +512,7 @@ def collect_uploads(engine: Engine, bucket_id: int, prefix: str, delimiter: str,
 
 
 async def list_multipart_uploads(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_bucket(req, bucket, "READ")
     q = req.query
     prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
@@ -531,9 +531,9 @@ async def list_multipart_uploads(engine: Engine, req: S3Request) -> Response:
     def e(value: str) -> str:
         return xml.escape(quote(value, safe="/") if url else value)
 
-    uploads, prefixes, truncated, last = collect_uploads(engine, bucket.id, prefix, delimiter, key_marker,
+    uploads, prefixes, truncated, last = await collect_uploads(engine, bucket.id, prefix, delimiter, key_marker,
                                                          upload_id_marker, max_uploads)
-    names = _display_names(engine, {u.owner_id for u in uploads})
+    names = await _display_names(engine, {u.owner_id for u in uploads})
     inner = [f"<Bucket>{xml.escape(bucket.name)}</Bucket><KeyMarker>{e(key_marker)}</KeyMarker>"
              f"<UploadIdMarker>{xml.escape(upload_id_marker or '')}</UploadIdMarker>"]
     if last is not None:

@@ -100,7 +100,7 @@ def object_owner(req: S3Request, bucket_owner: str) -> tuple[str, str]:
 
 
 async def put_object(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     check_key(req.key)
     require_bucket(req, bucket, "WRITE")
@@ -115,7 +115,7 @@ async def put_object(engine: Engine, req: S3Request) -> Response:
     sc = storage_class(req)
     condition = write_condition(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
-    acl = acl_from_request(engine, req, owner_id, owner_name, bucket)
+    acl = await acl_from_request(engine, req, owner_id, owner_name, bucket)
     enc = encryption.for_write(req, bucket)
     body = await ingest.receive(engine, req, piece=enc.new_piece(engine) if enc is not None else None)
     if enc is not None:
@@ -158,16 +158,16 @@ def version_param(req: S3Request) -> str | None:
     return value
 
 
-def locate(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
+async def locate(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
     """The version a request addresses: ``?versionId=`` or the current one.
     NoSuchKey (with ``x-amz-delete-marker`` when the current version is a
     delete marker), NoSuchVersion, or MethodNotAllowed for a delete marker
     named by its version id."""
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     version_id = version_param(req)
     if version_id is not None:
-        obj = engine.meta.get_object_version(bucket.id, req.key, version_id)
+        obj = await engine.meta.get_object_version(bucket.id, req.key, version_id)
         if obj is None:
             if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket", list_prefix=req.key):
                 raise S3Error("AccessDenied")
@@ -178,7 +178,7 @@ def locate(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
                           headers={"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id,
                                    "Last-Modified": http_date(obj.last_modified), "Allow": "DELETE"})
         return bucket, obj
-    obj = engine.meta.get_object(bucket.id, req.key)
+    obj = await engine.meta.get_object(bucket.id, req.key)
     if obj is None or obj.delete_marker:
         # Without permission to list, a missing key must not be told apart
         # from a forbidden one.
@@ -189,10 +189,6 @@ def locate(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
             headers = {"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id}
         raise S3Error("NoSuchKey", Key=req.key, headers=headers)
     return bucket, obj
-
-
-def _find_object(engine: Engine, req: S3Request) -> ObjectVersion:
-    return locate(engine, req)[1]
 
 
 def _object_headers(obj: ObjectVersion, req: S3Request, bucket: Bucket | None = None) -> list[tuple[str, str]]:
@@ -243,7 +239,7 @@ def _pieces(obj: ObjectVersion, first: int, length: int) -> list[tuple[str, int,
 
 
 async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Response:
-    bucket, obj = locate(engine, req)
+    bucket, obj = await locate(engine, req)
     require_object(req, obj, "READ")
     sse.refuse_on_read(req.headers)
     if "partNumber" not in req.query:
@@ -311,7 +307,7 @@ def delete_condition(req: S3Request) -> DeleteCondition | None:
 
 
 async def delete_object(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
     version_id = version_param(req)

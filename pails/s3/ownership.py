@@ -26,7 +26,7 @@ def acl_is_private(acl: acls.Acl) -> bool:
 
 
 async def put_bucket_ownership_controls(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     root = xml.parse(await req.body.read_all(xml.MAX_XML_BODY))
     rules = root.findall("Rule") if root.tag == "OwnershipControls" else []
@@ -40,7 +40,7 @@ async def put_bucket_ownership_controls(engine: Engine, req: S3Request) -> Respo
 
 
 async def get_bucket_ownership_controls(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     value = ownership_mode(bucket)
     if value is None:
@@ -50,7 +50,7 @@ async def get_bucket_ownership_controls(engine: Engine, req: S3Request) -> Respo
 
 
 async def delete_bucket_ownership_controls(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.set_bucket_prop(bucket.id, OWNERSHIP_PROP, None)
     return Response(204)

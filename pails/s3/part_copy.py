@@ -24,7 +24,7 @@ from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.s3 import encryption
 from pails.s3.copy import _ATTEMPTS as _COPY_ATTEMPTS
-from pails.s3.copy import _stage_one, _unstage, check_source_conditions, parse_copy_source, read_source
+from pails.s3.copy import check_source_conditions, parse_copy_source, read_source
 from pails.s3.multipart import MAX_PART_SIZE, _find_upload, _part_number, part_checksums
 from pails.s3.objects import _pieces
 from pails.s3.permissions import get_bucket, require_bucket
@@ -92,41 +92,32 @@ def _hash_range(fd: int, offset: int, count: int, md5: Any, extra: ck.Checksum |
         count -= len(data)
 
 
-def _fsync_tmp(blobs: BlobStore) -> None:
-    if blobs.fsync:
-        fd = os.open(blobs.tmp_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _stage_part(blobs: BlobStore, src: ObjectVersion, first: int, length: int,
+def _stage_part(blobs: BlobStore, new_id: str, src: ObjectVersion, first: int, length: int,
                 algorithm: str | None) -> tuple[str, str, dict[str, str]]:
-    """Write the range into a new data file in ``tmp`` (fsync'd): (blob id, md5 hex, checksums).
+    """Write the range into the new data file ``new_id`` (fsync'd): (blob id, md5 hex, checksums).
     FileNotFoundError if a source data file was collected meanwhile."""
     extra = ck.new_checksum(algorithm) if algorithm else None
     md5 = hashlib.md5()
     if src.blob_id and first == 0 and length == src.size:  # the whole file: a hard link
-        new_id = _stage_one(blobs, src.blob_id)
+        blobs.link(src.blob_id, new_id)
         try:
             sums, kind = ck.stored(src.checksums)
             known_md5 = src.etag.strip('"') if "-" not in src.etag else None
             known_sum = sums.get(algorithm) if algorithm and kind == "FULL_OBJECT" else None
             if known_md5 is None or (algorithm and known_sum is None):
-                fd = os.open(os.path.join(blobs.tmp_dir, new_id), os.O_RDONLY)
+                fd = os.open(blobs.staging_path(new_id), os.O_RDONLY)
                 try:
                     _hash_range(fd, 0, length, md5, extra)
                 finally:
                     os.close(fd)
                 known_md5 = md5.hexdigest()
                 known_sum = extra.b64digest() if extra is not None else None
-            _fsync_tmp(blobs)
+            blobs.sync_staged([new_id])
         except BaseException:
-            _unstage(blobs, [new_id])
+            blobs.discard([new_id])
             raise
         return new_id, known_md5, {algorithm: known_sum} if algorithm and known_sum else {}
-    writer = blobs.create()
+    writer = blobs.create(new_id)
     try:
         if src.blob_id is None and not src.manifest:  # inline: at most a few KiB
             data = (src.inline or b"")[first:first + length]
@@ -152,15 +143,15 @@ def _stage_part(blobs: BlobStore, src: ObjectVersion, first: int, length: int,
     return writer.blob_id, md5.hexdigest(), {algorithm: extra.b64digest()} if extra is not None else {}
 
 
-def _stage_encrypted_part(engine: Engine, src_enc: encryption.Encryption | None, src: ObjectVersion, first: int,
-                          length: int, algorithm: str | None, dst_enc: encryption.Encryption | None
+def _stage_encrypted_part(engine: Engine, new_id: str, src_enc: encryption.Encryption | None, src: ObjectVersion,
+                          first: int, length: int, algorithm: str | None, dst_enc: encryption.Encryption | None
                           ) -> tuple[str, str, dict[str, str], Piece | None]:
     """The range's plaintext (decrypted from an encrypted source) into a new
     data file, encrypted for the upload when it is: (blob id, md5 hex,
     checksums, key material).  Streams in 1 MiB slices; fsync'd in ``tmp``."""
     piece = dst_enc.new_piece(engine) if dst_enc is not None else None
     extra = ck.new_checksum(algorithm) if algorithm else None
-    writer = engine.blobs.create()
+    writer = engine.blobs.create(new_id)
     writer.extra_hashes = [extra] if extra is not None else []
     writer.sealer = piece.sealer() if piece is not None else None
     try:
@@ -176,18 +167,18 @@ def _stage_encrypted_part(engine: Engine, src_enc: encryption.Encryption | None,
 
 
 async def upload_part_copy(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     assert req.key is not None
     require_bucket(req, bucket, "WRITE")
     number = _part_number(req.query.get("partNumber"))
-    upload = _find_upload(engine, req, bucket)
+    upload = await _find_upload(engine, req, bucket)
     src_bucket_name, src_key, src_version = parse_copy_source(req.headers["x-amz-copy-source"])
     props = json.loads(upload.props or "{}")
     algorithm = props.get("checksum_algorithm")
     dst_enc = encryption.for_upload(req, props)
     loop = asyncio.get_running_loop()
     for _attempt in range(_COPY_ATTEMPTS):
-        _src_bucket, src = read_source(engine, req, src_bucket_name, src_key, src_version)
+        _src_bucket, src = await read_source(engine, req, src_bucket_name, src_key, src_version)
         check_source_conditions(req, src)
         src_enc = encryption.for_read(req, src, copy_source=True)
         rng = _copy_source_range(req.headers.get("x-amz-copy-source-range"), src.size)
@@ -196,12 +187,13 @@ async def upload_part_copy(engine: Engine, req: S3Request) -> Response:
             raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(MAX_PART_SIZE))
         piece = None
         try:
+            new_id = (await engine.new_blob_ids(1))[0]
             if src_enc is None and dst_enc is None:
                 blob_id, md5_hex, sums = await loop.run_in_executor(
-                    None, _stage_part, engine.blobs, src, first, length, algorithm)
+                    None, _stage_part, engine.blobs, new_id, src, first, length, algorithm)
             else:
                 blob_id, md5_hex, sums, piece = await loop.run_in_executor(
-                    None, _stage_encrypted_part, engine, src_enc, src, first, length, algorithm, dst_enc)
+                    None, _stage_encrypted_part, engine, new_id, src_enc, src, first, length, algorithm, dst_enc)
         except FileNotFoundError:  # the source was replaced and collected meanwhile: read it again
             continue
         now = time.time()
@@ -211,7 +203,7 @@ async def upload_part_copy(engine: Engine, req: S3Request) -> Response:
         try:
             await engine.meta.put_part(part)
         except BaseException:
-            _unstage(engine.blobs, [blob_id])
+            engine.blobs.discard([blob_id])
             raise
         engine.blobs.promote(blob_id)
         engine.collect_soon()  # a replaced part's data file

@@ -19,9 +19,9 @@ from pails.storage.records import Bucket, ObjectVersion
 _POLICY_MANAGEMENT = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
 
-def get_bucket(engine: Engine, req: S3Request) -> Bucket:
+async def get_bucket(engine: Engine, req: S3Request) -> Bucket:
     assert req.bucket is not None
-    bucket = engine.meta.get_bucket(req.bucket)
+    bucket = await engine.meta.get_bucket(req.bucket)
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=req.bucket)
     expected_owner = req.headers.get("x-amz-expected-bucket-owner")
@@ -197,14 +197,14 @@ def require_user(req: S3Request) -> None:
         raise S3Error("AccessDenied")
 
 
-def acl_from_request(engine: Engine, req: S3Request, owner_id: str, owner_name: str,
-                     bucket: Bucket | None = None) -> acls.Acl:
+async def acl_from_request(engine: Engine, req: S3Request, owner_id: str, owner_name: str,
+                           bucket: Bucket | None = None) -> acls.Acl:
     """The ACL a new bucket or object gets from x-amz-acl / x-amz-grant-*
     (private when neither is sent).  In a bucket whose ACLs are disabled
     (BucketOwnerEnforced) only bucket-owner-full-control may be asked for."""
     bucket_owner_name = ""
     if bucket is not None and (bucket.owner_id != owner_id or not owner_name):
-        u = engine.meta.get_user_by_id(bucket.owner_id)
+        u = await engine.meta.get_user_by_id(bucket.owner_id)
         bucket_owner_name = u.display_name if u else ""
         if bucket.owner_id == owner_id:
             owner_name = bucket_owner_name
@@ -214,8 +214,12 @@ def acl_from_request(engine: Engine, req: S3Request, owner_id: str, owner_name: 
                 any(h.startswith("x-amz-grant-") for h in req.headers):
             raise S3Error("AccessControlListNotSupported")
         return acls.canned_acl("private", owner_id, owner_name)
+    if any(h.startswith("x-amz-grant-") for h in req.headers):
+        resolve_email, resolve_id = await user_resolvers(engine)
+    else:  # no grantee to look up
+        resolve_email, resolve_id = _resolve_nobody_email, _resolve_nobody_id
     acl = acls.acl_from_request_headers(
-        req.headers, owner_id, owner_name, engine_resolve_email(engine), engine_resolve_id(engine),
+        req.headers, owner_id, owner_name, resolve_email, resolve_id,
         bucket_owner_id=bucket.owner_id if bucket else None, bucket_owner_display_name=bucket_owner_name)
     if acl is None:
         return acls.canned_acl("private", owner_id, owner_name)
@@ -223,15 +227,18 @@ def acl_from_request(engine: Engine, req: S3Request, owner_id: str, owner_name: 
     return acl
 
 
-def engine_resolve_email(engine: Engine) -> acls.ResolveEmail:
-    def resolve(email: str) -> tuple[str, str] | None:
-        u = engine.meta.get_user_by_email(email)
-        return (u.canonical_id, u.display_name) if u else None
-    return resolve
+async def user_resolvers(engine: Engine) -> tuple[acls.ResolveEmail, acls.ResolveId]:
+    """Grantee lookups for the pure ACL parsers, from one read of the users
+    (grants name users rarely, and there are few)."""
+    users = await engine.meta.list_users()
+    by_email = {u.email.lower(): (u.canonical_id, u.display_name) for u in users if u.email}
+    by_id = {u.canonical_id: u.display_name for u in users}
+    return (lambda email: by_email.get(email.lower())), by_id.get
 
 
-def engine_resolve_id(engine: Engine) -> acls.ResolveId:
-    def resolve(canonical_id: str) -> str | None:
-        u = engine.meta.get_user_by_id(canonical_id)
-        return u.display_name if u else None
-    return resolve
+def _resolve_nobody_email(email: str) -> tuple[str, str] | None:
+    return None
+
+
+def _resolve_nobody_id(canonical_id: str) -> str | None:
+    return None

@@ -17,7 +17,7 @@ PROP = "policy"
 
 
 async def put_bucket_policy(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     body = await req.body.read_all(policies.MAX_POLICY_BYTES)
     text = body.decode("utf-8", "replace")
@@ -29,7 +29,7 @@ async def put_bucket_policy(engine: Engine, req: S3Request) -> Response:
 
 
 async def get_bucket_policy(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     text = bucket_policy(bucket)
     if text is None:
@@ -38,14 +38,14 @@ async def get_bucket_policy(engine: Engine, req: S3Request) -> Response:
 
 
 async def delete_bucket_policy(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.set_bucket_prop(bucket.id, PROP, None)
     return Response(204)
 
 
 async def get_bucket_policy_status(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     text = bucket_policy(bucket)
     acl = acls.Acl.from_json(bucket.acl)

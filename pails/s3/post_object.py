@@ -118,7 +118,7 @@ class _FileBody:
 
 async def post_object(engine: Engine, req: S3Request) -> Response:
     assert req.bucket is not None
-    get_bucket(engine, req)  # NoSuchBucket before any body byte is read
+    await get_bucket(engine, req)  # NoSuchBucket before any body byte is read
     boundary = boundary_from_content_type(req.headers.get("content-type", ""))
     if boundary is None:
         raise S3Error("PreconditionFailed", Condition="Bucket POST must be of the enclosure-type multipart/form-data")
@@ -179,14 +179,15 @@ async def _post(engine: Engine, req: S3Request, reader: _FormReader) -> Response
         raise S3Error("InvalidArgument", "User key must have a length greater than 0.", ArgumentName="key",
                       ArgumentValue="")
 
-    engine_meta = engine.meta
+    # authenticate_form is pure: the user is read first, by the access key the form names.
+    named_key = fields.get("awsaccesskeyid") or _v4_access_key(fields.get("x-amz-credential"))
+    named_user = await engine.meta.get_user(named_key) if named_key else None
 
     def lookup_secret(access_key: str) -> str | None:
-        user = engine_meta.get_user(access_key)
-        return user.secret_key if user else None
+        return named_user.secret_key if named_user is not None and access_key == named_key else None
 
     access_key = post_policy.authenticate_form(fields, lookup_secret)
-    user = engine_meta.get_user(access_key) if access_key else None
+    user = await engine.meta.get_user(access_key) if access_key else None
     if access_key and user is None:  # removed in between
         raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=access_key)
     policy = None
@@ -274,3 +275,8 @@ def _success(req: S3Request, key: str, fields: dict[str, str], put: Response) ->
                 "</PostResponse>").encode()
         return Response(201, [*headers, ("Content-Type", "application/xml")], body)
     return Response(status, headers)
+
+
+def _v4_access_key(credential: str | None) -> str | None:
+    """The access key of a SigV4 credential (``AKID/date/region/s3/aws4_request``)."""
+    return credential.strip().rsplit("/", 4)[0] if credential else None

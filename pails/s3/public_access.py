@@ -11,7 +11,7 @@ from pails.storage.engine import Engine
 
 
 async def put_public_access_block(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     root = xml.parse(await req.body.read_all(xml.MAX_XML_BODY))
     if root.tag != "PublicAccessBlockConfiguration":
@@ -27,7 +27,7 @@ async def put_public_access_block(engine: Engine, req: S3Request) -> Response:
 
 
 async def get_public_access_block(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     flags = public_access_block(bucket)
     if flags is None:
@@ -37,7 +37,7 @@ async def get_public_access_block(engine: Engine, req: S3Request) -> Response:
 
 
 async def delete_public_access_block(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.set_bucket_prop(bucket.id, PUBLIC_ACCESS_PROP, None)
     return Response(204)

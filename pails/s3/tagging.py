@@ -128,11 +128,11 @@ def render(tags: Tags) -> bytes:
 
 
 # --- object tagging -------------------------------------------------------------
-def _current(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
+async def _current(engine: Engine, req: S3Request) -> tuple[Bucket, ObjectVersion]:
     """The version addressed (``?versionId=`` or the current one)."""
     from pails.s3.objects import locate  # imports this module
 
-    return locate(engine, req)
+    return await locate(engine, req)
 
 
 def _require_tag_writer(req: S3Request, obj: ObjectVersion) -> None:
@@ -157,7 +157,7 @@ def _version_header(obj: ObjectVersion, bucket: Bucket | None = None) -> list[tu
 
 
 async def get_object_tagging(engine: Engine, req: S3Request) -> Response:
-    bucket, obj = _current(engine, req)
+    bucket, obj = await _current(engine, req)
     require_object(req, obj, "READ")
     response = Response.xml(render(decode(of_object(obj))))
     response.headers.extend(_version_header(obj, bucket))
@@ -165,7 +165,7 @@ async def get_object_tagging(engine: Engine, req: S3Request) -> Response:
 
 
 async def put_object_tagging(engine: Engine, req: S3Request) -> Response:
-    bucket, obj = _current(engine, req)
+    bucket, obj = await _current(engine, req)
     _require_tag_writer(req, obj)
     tags = parse_xml(await req.body.read_all(xml.MAX_XML_BODY), MAX_OBJECT_TAGS)
     assert req.key is not None
@@ -176,7 +176,7 @@ async def put_object_tagging(engine: Engine, req: S3Request) -> Response:
 
 
 async def delete_object_tagging(engine: Engine, req: S3Request) -> Response:
-    bucket, obj = _current(engine, req)
+    bucket, obj = await _current(engine, req)
     _require_tag_writer(req, obj)
     assert req.key is not None
     if not await engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, None, obj.version_id):
@@ -186,7 +186,7 @@ async def delete_object_tagging(engine: Engine, req: S3Request) -> Response:
 
 # --- bucket tagging -------------------------------------------------------------
 async def get_bucket_tagging(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     stored = json.loads(bucket.props or "{}").get(BUCKET_PROP)
     if stored is None:
@@ -195,7 +195,7 @@ async def get_bucket_tagging(engine: Engine, req: S3Request) -> Response:
 
 
 async def put_bucket_tagging(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     tags = parse_xml(await req.body.read_all(xml.MAX_XML_BODY), MAX_BUCKET_TAGS)
     await engine.meta.set_bucket_prop(bucket.id, BUCKET_PROP, [[k, v] for k, v in sorted(tags)])
@@ -203,7 +203,7 @@ async def put_bucket_tagging(engine: Engine, req: S3Request) -> Response:
 
 
 async def delete_bucket_tagging(engine: Engine, req: S3Request) -> Response:
-    bucket = get_bucket(engine, req)
+    bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.set_bucket_prop(bucket.id, BUCKET_PROP, None)
     return Response(204)

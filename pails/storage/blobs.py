@@ -14,21 +14,40 @@ that a committed overwrite or delete stopped referencing are listed in the
 metadata (``blob_garbage``) by that same commit and unlinked afterwards, so
 nothing leaks whatever the moment of a crash.  Readers that find no file in
 ``blobs`` look in ``tmp`` (the window between 2 and 3).
+
+A data directory shared by many gateways (the PostgreSQL store) cannot
+recover by looking at ``tmp``: other gateways are writing there.  Its files
+are fenced by intents instead, and written in place (no rename):
+
+1. an intent row for ``<id>`` is committed;
+2. the body streams to ``blobs/<xx>/<id>`` (created exclusively), which is
+   fsync'd with its directory;
+3. the metadata commit that references ``<id>`` deletes its intent and fails
+   if the intent is gone.
+
+Any gateway deletes intents older than a timeout (committed) and then
+unlinks their files: a crashed gateway's file is removed, and a stalled
+gateway that wakes up later cannot commit a reference to a removed file.
+The filesystem needs only exclusive create, fsync and close-to-open
+visibility; no rename, no locks.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pails.storage.crypto import Sealer
-    from pails.storage.meta import MetaStore
 
+# link() not possible here: copy the file instead.
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 # Large files are written back as they grow, in steps of this many bytes: the
 # disk works while the body still arrives, the fsync that acknowledges the
@@ -73,7 +92,7 @@ class BlobWriter:
     def __init__(self, store: BlobStore, blob_id: str) -> None:
         self.store = store
         self.blob_id = blob_id
-        self.path = os.path.join(store.tmp_dir, blob_id)
+        self.path = store.final_path(blob_id) if store.shared else os.path.join(store.tmp_dir, blob_id)
         self.fd = os.open(self.path, _OPEN_FLAGS, 0o600)
         self.md5 = hashlib.md5()
         self.size = 0
@@ -138,7 +157,7 @@ class BlobWriter:
         os.close(self.fd)
         self.fd = -1
         if self.store.fsync:
-            _fsync_dir(self.store.tmp_dir)
+            _fsync_dir(os.path.dirname(self.path))
 
     def abort(self) -> None:
         if self.fd >= 0:
@@ -150,10 +169,15 @@ class BlobWriter:
             pass
 
 
+def new_blob_id() -> str:
+    return secrets.token_hex(16)
+
+
 class BlobStore:
-    def __init__(self, root: str, *, fsync: bool = True) -> None:
+    def __init__(self, root: str, *, fsync: bool = True, shared: bool = False) -> None:
         self.root = root
         self.fsync = fsync
+        self.shared = shared  # many gateways write here: intents, no tmp (see the module's docstring)
         self.tmp_dir = os.path.join(root, "tmp")
         self.blob_dir = os.path.join(root, "blobs")
         os.makedirs(self.tmp_dir, exist_ok=True)
@@ -163,12 +187,16 @@ class BlobStore:
     def final_path(self, blob_id: str) -> str:
         return os.path.join(self.blob_dir, blob_id[:2], blob_id)
 
-    def create(self) -> BlobWriter:
-        return BlobWriter(self, secrets.token_hex(16))
+    def create(self, blob_id: str | None = None) -> BlobWriter:
+        """A new data file (on a shared data directory, announce ``blob_id``
+        first: ``Engine.create_blob``)."""
+        return BlobWriter(self, blob_id or new_blob_id())
 
     def promote(self, blob_id: str) -> None:
         """Step 3: move a committed file into place.  Not fsync'd: recovery
-        redoes a rename lost in a crash."""
+        redoes a rename lost in a crash.  (Shared: written in place already.)"""
+        if self.shared:
+            return
         try:
             os.rename(os.path.join(self.tmp_dir, blob_id), self.final_path(blob_id))
         except FileNotFoundError:
@@ -188,25 +216,56 @@ class BlobStore:
             except FileNotFoundError:
                 pass
 
-    def recover(self, meta: MetaStore) -> tuple[int, int, int]:
-        """Finish or undo every interrupted write; unlink collected files.
-        Must run before any request is served.  Returns (promoted, removed, collected)."""
-        promoted = removed = 0
-        for name in os.listdir(self.tmp_dir):
-            if meta.blob_is_referenced(name):
-                self.promote(name)
-                promoted += 1
-            else:
-                os.unlink(os.path.join(self.tmp_dir, name))
-                removed += 1
-        collected = 0
-        while True:
-            garbage = meta.pending_garbage(1000)
-            if not garbage:
-                break
-            for blob_id in garbage:
-                if not meta.blob_is_referenced(blob_id):
-                    self.delete(blob_id)
-            meta.forget_garbage_sync(garbage)  # type: ignore[attr-defined]
-            collected += len(garbage)
-        return promoted, removed, collected
+    def staging_path(self, blob_id: str) -> str:
+        """Where a new, uncommitted data file is written (step 1)."""
+        return self.final_path(blob_id) if self.shared else os.path.join(self.tmp_dir, blob_id)
+
+    def source_path(self, blob_id: str) -> str:
+        """Where a committed data file is now: ``blobs`` or, between its commit
+        and its rename, ``tmp``.  FileNotFoundError if it is gone (collected)."""
+        final = self.final_path(blob_id)
+        for path in (final, os.path.join(self.tmp_dir, blob_id), final):
+            if os.path.exists(path):
+                return path
+        raise FileNotFoundError(final)
+
+    def link(self, blob_id: str, new_id: str) -> None:
+        """Stage ``new_id`` as a copy of the committed file ``blob_id``: a hard
+        link where the filesystem has them (the data is immutable), else a
+        copy in the kernel, fsync'd.  FileNotFoundError if ``blob_id`` was
+        collected meanwhile.  The caller syncs the directory (``sync_staged``)."""
+        target = self.staging_path(new_id)
+        src = self.source_path(blob_id)
+        try:
+            os.link(src, target)
+        except FileNotFoundError:  # renamed from tmp to blobs meanwhile
+            os.link(self.source_path(blob_id), target)
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise
+            shutil.copyfile(src, target)  # copy_file_range / sendfile: in the kernel
+            if self.fsync:
+                fd = os.open(target, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    def sync_staged(self, new_ids: Sequence[str]) -> None:
+        """Make the names of staged files durable (their directories fsync'd)."""
+        if self.fsync:
+            for path in {os.path.dirname(self.staging_path(i)) for i in new_ids}:
+                _fsync_dir(path)
+
+    def discard(self, new_ids: Sequence[str]) -> None:
+        """Remove staged files whose commit failed."""
+        for new_id in new_ids:
+            try:
+                os.unlink(self.staging_path(new_id))
+            except FileNotFoundError:
+                pass
+
+    def pending_writes(self) -> list[str]:
+        """Data files in ``tmp``: writes that were interrupted, or committed
+        and not yet renamed (local data directories, at start-up)."""
+        return os.listdir(self.tmp_dir)

@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pails.storage.blobs import BlobStore, BlobWriter
+from pails.errors import S3Error
+from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id
 from pails.storage.crypto import KeyRing
 from pails.storage.meta import DeleteCondition, Deleted, MetaStore, WriteCondition
 from pails.storage.records import ObjectVersion
-from pails.storage.sqlite import SqliteMeta
 
 
 @dataclass(slots=True)
@@ -28,25 +28,85 @@ class Settings:
     domain: str | None = None  # virtual-host style: <bucket>.<domain>
     region: str = "us-east-1"
     inline_max: int = 64 * 1024  # bodies up to this size live in the metadata row
+    # Metadata in PostgreSQL (postgresql://...) instead of DATA_DIR/meta.sqlite3:
+    # many gateways share it, and DATA_DIR is a shared filesystem.
+    meta_url: str | None = None
+    # Shared data directory: a data file still uncommitted this many seconds
+    # after it was announced is taken for a crashed or stalled gateway's and
+    # removed; a commit that would reference it fails instead.  Longer than
+    # any upload of one body may take.
+    intent_timeout: float = 24 * 3600.0
 
 
 _COLLECT_INTERVAL = 0.25
+_REAP_INTERVAL = 5.0  # shared data directory: how often a gateway looks for stale intents
+
+
+def open_meta(settings: Settings) -> MetaStore:
+    """The metadata store the settings name (chosen once, at start-up)."""
+    if settings.meta_url:
+        from pails.storage.pg import PgMeta  # psycopg is only imported when PostgreSQL is used
+
+        return PgMeta(settings.meta_url)
+    from pails.storage.sqlite import SqliteMeta
+
+    return SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync)
 
 
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         os.makedirs(settings.data_dir, exist_ok=True)
-        self.meta: MetaStore = SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync)
-        self.blobs = BlobStore(settings.data_dir, fsync=settings.fsync)
+        self.meta: MetaStore = open_meta(settings)
+        self.blobs = BlobStore(settings.data_dir, fsync=settings.fsync, shared=self.meta.shared_blobs)
         self.keys = KeyRing(settings.data_dir)  # server-side encryption keys, created on first use
         self._collecting = False
         self._collect_checked = 0.0
         self._collect_deferred = False
+        self._reaped_at = 0.0
 
-    def recover(self) -> tuple[int, int, int]:
-        """Run once before serving: finish or undo interrupted writes."""
-        return self.blobs.recover(self.meta)
+    async def recover(self) -> tuple[int, int, int]:
+        """Run once before serving: finish or undo interrupted writes; unlink
+        collected files.  Returns (finished, removed, collected).  A shared
+        data directory has no start-up recovery (other gateways are writing):
+        stale intents are reaped while serving."""
+        finished = removed = 0
+        if not self.blobs.shared:
+            for blob_id in self.blobs.pending_writes():
+                if await self.meta.blob_is_referenced(blob_id):
+                    self.blobs.promote(blob_id)
+                    finished += 1
+                else:
+                    self.blobs.delete(blob_id)
+                    removed += 1
+        collected = 0
+        while garbage := await self.meta.pending_garbage(1000):
+            for blob_id in garbage:
+                # A local store double-checks (a file may be listed and referenced
+                # again only through a bug; never unlink what is referenced).
+                if self.blobs.shared or not await self.meta.blob_is_referenced(blob_id):
+                    self.blobs.delete(blob_id)
+            await self.meta.forget_garbage(garbage)
+            collected += len(garbage)
+        if self.blobs.shared:
+            collected += await self._reap()
+        return finished, removed, collected
+
+    async def new_blob_ids(self, count: int) -> list[str]:
+        """Ids for data files about to be staged (announced on a shared data directory)."""
+        ids = [new_blob_id() for _ in range(count)]
+        if self.blobs.shared:
+            for blob_id in ids:
+                await self.meta.add_blob_intent(blob_id)
+        return ids
+
+    async def create_blob(self) -> BlobWriter:
+        """A new data file to stream a body into; on a shared data directory
+        it is announced (an intent) before it exists."""
+        blob_id = new_blob_id()
+        if self.blobs.shared:
+            await self.meta.add_blob_intent(blob_id)
+        return self.blobs.create(blob_id)
 
     async def commit_object(self, version: ObjectVersion, writer: BlobWriter | None,
                             condition: WriteCondition | None = None) -> str:
@@ -94,10 +154,14 @@ class Engine:
                 asyncio.get_running_loop().call_later(_COLLECT_INTERVAL, self._deferred_collect)
             return
         self._collect_checked = t
-        if not self.meta.pending_garbage(1):
-            return
         self._collecting = True
         asyncio.get_running_loop().create_task(self._collect())
+
+    def tick(self) -> None:
+        """Called about once a second: a shared data directory is checked
+        for stale intents even when this gateway writes nothing."""
+        if self.blobs.shared and time.monotonic() - self._reaped_at > _REAP_INTERVAL:
+            self.collect_soon(now=True)
 
     def _deferred_collect(self) -> None:
         self._collect_deferred = False
@@ -107,13 +171,28 @@ class Engine:
         try:
             loop = asyncio.get_running_loop()
             while True:
-                garbage = self.meta.pending_garbage(500)
+                garbage = await self.meta.pending_garbage(500)
                 if not garbage:
-                    return
+                    break
                 await loop.run_in_executor(None, self._unlink_all, garbage)
                 await self.meta.forget_garbage(garbage)
+            if self.blobs.shared and time.monotonic() - self._reaped_at > _REAP_INTERVAL:
+                await self._reap()
+        except S3Error:  # the store is unavailable: the next write looks again
+            pass
         finally:
             self._collecting = False
+
+    async def _reap(self) -> int:
+        """Remove the data files of intents older than ``intent_timeout``
+        (their writers crashed or stalled): the intents go first, in a commit,
+        so a late commit referencing one of the files fails."""
+        self._reaped_at = time.monotonic()
+        reaped = 0
+        while stale := await self.meta.reap_intents(self.settings.intent_timeout, 500):
+            await asyncio.get_running_loop().run_in_executor(None, self._unlink_all, stale)
+            reaped += len(stale)
+        return reaped
 
     def _unlink_all(self, blob_ids: list[str]) -> None:
         for blob_id in blob_ids:
@@ -128,8 +207,8 @@ class Engine:
         if _malloc_trim is not None:
             _malloc_trim(0)
 
-    def close(self) -> None:
-        self.meta.close()
+    async def close(self) -> None:
+        await self.meta.close()
 
 
 def _find_malloc_trim() -> Any:

@@ -1,9 +1,13 @@
 """The metadata store interface.
 
 Every metadata backend (SQLite for one machine, PostgreSQL for many stateless
-gateways) implements this.  Reads are synchronous and cheap; writes are
-``async`` because a backend may group the writes of concurrent requests into
-one durable commit (one fsync acknowledges many writes).
+gateways) implements this, and nothing above ``pails.storage`` knows which one
+runs.  Every method is ``async``: a read may be a network round trip
+(PostgreSQL), which must not hold up the other requests of the worker; the
+SQLite store answers in-process without suspending, so awaiting it costs a
+coroutine call.  Writes may be grouped with those of concurrent requests into
+one durable commit (one fsync acknowledges many writes); none is acknowledged
+before its commit.
 """
 
 from __future__ import annotations
@@ -12,12 +16,20 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import islice
 
 from pails.protocol.keys import prefix_successor
 from pails.storage.records import Bucket, ContentsRow, ListingRow, ObjectPage, ObjectVersion, User
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened: unreachable, or its schema is one this
+    version of Pails does not know."""
+
+
+class AlreadyExists(Exception):
+    """A user (name, access key or e-mail) that exists already."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,29 +80,29 @@ def valid_version_id(value: str) -> bool:
 class MetaStore(ABC):
     # --- users -------------------------------------------------------------
     @abstractmethod
-    def get_user(self, access_key: str) -> User | None: ...
+    async def get_user(self, access_key: str) -> User | None: ...
 
     @abstractmethod
-    def get_user_by_id(self, canonical_id: str) -> User | None: ...
+    async def get_user_by_id(self, canonical_id: str) -> User | None: ...
 
     @abstractmethod
-    def get_user_by_email(self, email: str) -> User | None: ...
+    async def get_user_by_email(self, email: str) -> User | None: ...
 
     @abstractmethod
-    def list_users(self) -> list[User]: ...
+    async def list_users(self) -> list[User]: ...
 
     @abstractmethod
-    def add_user(self, user: User) -> None: ...
+    async def add_user(self, user: User) -> None: ...
 
     @abstractmethod
-    def remove_user(self, name_or_key: str) -> bool: ...
+    async def remove_user(self, name_or_key: str) -> bool: ...
 
     # --- buckets -----------------------------------------------------------
     @abstractmethod
-    def get_bucket(self, name: str) -> Bucket | None: ...
+    async def get_bucket(self, name: str) -> Bucket | None: ...
 
     @abstractmethod
-    def list_buckets(self, owner_id: str) -> list[Bucket]: ...
+    async def list_buckets(self, owner_id: str) -> list[Bucket]: ...
 
     @abstractmethod
     async def create_bucket(self, bucket: Bucket) -> tuple[bool, Bucket]:
@@ -106,7 +118,7 @@ class MetaStore(ABC):
 
     # --- objects -----------------------------------------------------------
     @abstractmethod
-    def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
         """The current version of ``key`` (possibly a delete marker), or None."""
 
     @abstractmethod
@@ -144,16 +156,16 @@ class MetaStore(ABC):
         noncurrent version becomes current.  An unknown version is a no-op."""
 
     @abstractmethod
-    def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
+    async def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
         """The version ``version_id`` of ``key``, current or not (possibly a delete marker)."""
 
     @abstractmethod
-    def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
+    async def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
         """Where a version sits in its key's history: 0 for the current one,
         its ``seq`` for a noncurrent one, None if unknown."""
 
     @abstractmethod
-    def list_versions(self, bucket_id: int, prefix: str, after: str, inclusive: bool, limit: int,
+    async def list_versions(self, bucket_id: int, prefix: str, after: str, inclusive: bool, limit: int,
                       resume_key: str | None = None, resume_seq: int = 0) -> list[ListingRow]:
         """Every version and delete marker, keys in UTF-8 byte order and each
         key's versions newest first (the current one, then noncurrent ones by
@@ -180,27 +192,24 @@ class MetaStore(ABC):
         JSON object, read-modify-write in one commit."""
 
     @abstractmethod
-    def scan_objects(self, bucket_id: int, after: str, prefix: str, inclusive: bool = False) -> Iterator[ListingRow]:
-        """Like ``list_objects`` without a limit, read lazily: the caller may
-        stop early at no cost (a delimiter listing seeks past a prefix)."""
+    async def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
+                           inclusive: bool = False) -> list[ListingRow]:
+        """Current versions that are not delete markers, with key > ``after``
+        (>= when ``inclusive``) and starting with ``prefix``, in UTF-8 byte
+        order, at most ``limit``."""
 
-    def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
-                     inclusive: bool = False) -> list[ListingRow]:
-        """Current versions with key > ``after`` (>= when ``inclusive``) and
-        starting with ``prefix``, in UTF-8 byte order, at most ``limit``."""
-        return list(islice(self.scan_objects(bucket_id, after, prefix, inclusive), limit))
-
-    def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
-                  owners: bool = False) -> ObjectPage:
+    async def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
+                        owners: bool = False) -> ObjectPage:
         """One ListObjects page: keys starting with ``prefix`` after ``after``
         (exclusive), those with ``delimiter`` after the prefix rolled up into
         common prefixes, at most ``max_keys`` entries.  A common prefix that
         ``after`` lies inside has been returned already and is skipped.
         ``owners``: fill the rows' owner_id (else it may be "").
 
-        This generic version reads rows lazily from ``scan_objects`` and, at
-        a common prefix, abandons the scan for a new one past the prefix, so
-        the keys under it are never read; a backend may do it in one query."""
+        This generic version reads rows in batches from ``list_objects`` and,
+        at a common prefix, abandons the batch for a new one past the prefix,
+        so the keys under it are mostly not read; a backend does it in one
+        statement where it can."""
         rows: list[ContentsRow] = []
         prefixes: list[str] = []
         if max_keys <= 0:
@@ -209,9 +218,11 @@ class MetaStore(ABC):
         last: str | None = None
         cursor, inclusive = after, False
         plen = len(prefix)
+        batch = min(max_keys + 1, 100) if delimiter else max_keys + 1
         while True:
+            chunk = await self.list_objects(bucket_id, cursor, prefix, batch, inclusive)
             reseek = False
-            for row in self.scan_objects(bucket_id, cursor, prefix, inclusive):
+            for row in chunk:
                 key = row.key
                 if delimiter:
                     idx = key.find(delimiter, plen)
@@ -233,29 +244,47 @@ class MetaStore(ABC):
                 rows.append((key, row.size, row.etag, row.last_modified, row.storage_class, row.owner_id))
                 count += 1
                 last = key
-            if not reseek:
+                cursor, inclusive = key, False
+            if not reseek and len(chunk) < batch:
                 return ObjectPage(rows, prefixes, False, last)
 
     @abstractmethod
-    def bucket_is_empty(self, bucket_id: int) -> bool: ...
+    async def bucket_is_empty(self, bucket_id: int) -> bool: ...
 
     # --- data-file collection ---------------------------------------------
     @abstractmethod
-    def pending_garbage(self, limit: int) -> list[str]:
+    async def pending_garbage(self, limit: int) -> list[str]:
         """Data files no metadata references any more, awaiting unlink."""
 
     @abstractmethod
     async def forget_garbage(self, blob_ids: list[str]) -> None: ...
 
     @abstractmethod
-    def blob_is_referenced(self, blob_id: str) -> bool: ...
+    async def blob_is_referenced(self, blob_id: str) -> bool: ...
+
+    # Data files live on a filesystem shared by many gateways (PostgreSQL
+    # store): each is announced by an intent before it is created, the commit
+    # that references it consumes the intent, and stale intents are reaped
+    # (see pails.storage.blobs).  False: one machine, the tmp + rename
+    # protocol and start-up recovery of ``tmp``.
+    shared_blobs: bool = False
+
+    async def add_blob_intent(self, blob_id: str) -> None:
+        """Announce a data file about to be written (shared blobs only)."""
+        raise NotImplementedError
+
+    async def reap_intents(self, older_than: float, limit: int) -> list[str]:
+        """Delete (committed) intents created before ``older_than`` and
+        return their blob ids: the files may then be unlinked, since a commit
+        that references them can no longer succeed (shared blobs only)."""
+        return []
 
     # --- multipart uploads -----------------------------------------------
     @abstractmethod
     async def create_upload(self, upload: MultipartUpload) -> None: ...
 
     @abstractmethod
-    def get_upload(self, upload_id: str) -> MultipartUpload | None: ...
+    async def get_upload(self, upload_id: str) -> MultipartUpload | None: ...
 
     @abstractmethod
     async def put_part(self, part: UploadedPart) -> None:
@@ -264,7 +293,7 @@ class MetaStore(ABC):
         gone (completed or aborted meanwhile)."""
 
     @abstractmethod
-    def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:
         """Parts with number > ``after``, ascending, at most ``limit``."""
 
     @abstractmethod
@@ -285,27 +314,18 @@ class MetaStore(ABC):
         collection in the same commit); False if there was no such upload."""
 
     @abstractmethod
-    def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
-                     limit: int) -> list[MultipartUpload]:
+    async def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
+                           limit: int) -> list[MultipartUpload]:
         """Uploads in (key, upload_id) order, keys starting with ``prefix``,
         after (``after_key``, ``after_upload_id``); with ``after_upload_id``
         None, only keys > ``after_key``."""
 
     @abstractmethod
-    def close(self) -> None: ...
+    async def close(self) -> None: ...
 
     @abstractmethod
     def release_memory(self) -> None:
         """Drop caches that can be rebuilt (called when the server is idle)."""
-
-    def iter_all_objects(self, bucket_id: int, prefix: str = "") -> Iterator[ListingRow]:
-        after, inclusive = prefix, True
-        while True:
-            rows = self.list_objects(bucket_id, after, prefix, 1000, inclusive)
-            yield from rows
-            if len(rows) < 1000:
-                return
-            after, inclusive = rows[-1].key, False
 
 
 # --- multipart uploads --------------------------------------------------------

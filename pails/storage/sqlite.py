@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any, TypeVar
 
 from pails.errors import S3Error
@@ -27,6 +28,7 @@ from pails.protocol.keys import prefix_successor
 from pails.storage import sqlite_listing
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
+    AlreadyExists,
     DeleteCondition,
     Deleted,
     MetaStore,
@@ -112,7 +114,7 @@ class SqliteMeta(MetaStore):
         if self._committer is not None:
             self._queue.put(_SHRINK)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._committer is not None:
             self._queue.put(None)
             self._committer.join()
@@ -214,38 +216,41 @@ class SqliteMeta(MetaStore):
         return result
 
     # --- users -------------------------------------------------------------
-    def get_user(self, access_key: str) -> User | None:
+    async def get_user(self, access_key: str) -> User | None:
         r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE access_key=?", (access_key,)).fetchone()
         return User(*r) if r else None
 
-    def get_user_by_id(self, canonical_id: str) -> User | None:
+    async def get_user_by_id(self, canonical_id: str) -> User | None:
         r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE canonical_id=?",
                                (canonical_id,)).fetchone()
         return User(*r) if r else None
 
-    def get_user_by_email(self, email: str) -> User | None:
+    async def get_user_by_email(self, email: str) -> User | None:
         r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE email=? COLLATE NOCASE",
                                (email,)).fetchone()
         return User(*r) if r else None
 
-    def list_users(self) -> list[User]:
+    async def list_users(self) -> list[User]:
         return [User(*r) for r in self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created")]
 
-    def add_user(self, user: User) -> None:
+    async def add_user(self, user: User) -> None:
         def tx(c: sqlite3.Connection) -> None:
-            c.execute(f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?,?,?,?,?,?)",
-                      (user.access_key, user.secret_key, user.canonical_id, user.display_name, user.email,
-                       user.created))
-        self.write_sync(tx)
+            try:
+                c.execute(f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                          (user.access_key, user.secret_key, user.canonical_id, user.display_name, user.email,
+                           user.created))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(user.display_name) from None
+        await self._write(tx)
 
-    def remove_user(self, name_or_key: str) -> bool:
+    async def remove_user(self, name_or_key: str) -> bool:
         def tx(c: sqlite3.Connection) -> bool:
             cur = c.execute("DELETE FROM users WHERE access_key=? OR display_name=?", (name_or_key, name_or_key))
             return cur.rowcount > 0
-        return self.write_sync(tx)
+        return await self._write(tx)
 
     # --- buckets -----------------------------------------------------------
-    def get_bucket(self, name: str) -> Bucket | None:
+    async def get_bucket(self, name: str) -> Bucket | None:
         epoch = self._bucket_epoch.value()
         hit = self._buckets.get(name)
         if hit is not None and hit[0] == epoch:
@@ -265,7 +270,7 @@ class SqliteMeta(MetaStore):
         finally:
             self._bucket_epoch.bump()
 
-    def list_buckets(self, owner_id: str) -> list[Bucket]:
+    async def list_buckets(self, owner_id: str) -> list[Bucket]:
         rows = self._conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner_id=? ORDER BY name",
                                   (owner_id,))
         return [Bucket(*r) for r in rows]
@@ -307,11 +312,11 @@ class SqliteMeta(MetaStore):
                 c.execute("UPDATE buckets SET versioning=? WHERE id=?", (versioning, bucket_id))
         await self._write_bucket(tx)
 
-    def bucket_is_empty(self, bucket_id: int) -> bool:
+    async def bucket_is_empty(self, bucket_id: int) -> bool:
         return self._conn.execute("SELECT 1 FROM objects WHERE bucket_id=? LIMIT 1", (bucket_id,)).fetchone() is None
 
     # --- objects -----------------------------------------------------------
-    def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
         r = self._conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=?",
                                (bucket_id, key)).fetchone()
         return object_from_row(r) if r else None
@@ -398,7 +403,7 @@ class SqliteMeta(MetaStore):
             return Deleted(version_id, bool(r[1]), versioned)
         return await self._write(tx)
 
-    def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
+    async def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
         c = self._conn
         r = c.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket_id=? AND key=? AND version_id=?",
                       (bucket_id, key, version_id)).fetchone()
@@ -407,7 +412,7 @@ class SqliteMeta(MetaStore):
                           "AND version_id=?", (bucket_id, key, version_id)).fetchone()
         return object_from_row(r) if r else None
 
-    def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
+    async def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
         c = self._conn
         if c.execute("SELECT 1 FROM objects WHERE bucket_id=? AND key=? AND version_id=?",
                      (bucket_id, key, version_id)).fetchone():
@@ -416,7 +421,7 @@ class SqliteMeta(MetaStore):
                       (bucket_id, key, version_id)).fetchone()
         return int(r[0]) if r else None
 
-    def list_versions(self, bucket_id: int, prefix: str, after: str, inclusive: bool, limit: int,
+    async def list_versions(self, bucket_id: int, prefix: str, after: str, inclusive: bool, limit: int,
                       resume_key: str | None = None, resume_seq: int = 0) -> list[ListingRow]:
         c = self._conn
         out: list[ListingRow] = []
@@ -506,6 +511,10 @@ class SqliteMeta(MetaStore):
             c.execute("UPDATE buckets SET props=? WHERE id=?", (json.dumps(props, separators=(",", ":")), bucket_id))
         await self._write_bucket(tx)
 
+    async def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
+                           inclusive: bool = False) -> list[ListingRow]:
+        return list(islice(self.scan_objects(bucket_id, after, prefix, inclusive), limit))
+
     def scan_objects(self, bucket_id: int, after: str, prefix: str, inclusive: bool = False) -> Iterator[ListingRow]:
         op = ">=" if inclusive else ">"
         if after < prefix:
@@ -522,11 +531,13 @@ class SqliteMeta(MetaStore):
         # A cursor of its own: SQLite steps it only as far as it is read.
         return map(_listing_row, self._conn.cursor().execute(sql, args))
 
-    def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
+    async def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
                   owners: bool = False) -> ObjectPage:
         # One statement per page (sqlite_listing); rare delimiters take the generic path.
         page = sqlite_listing.list_page(self._conn, bucket_id, prefix, delimiter, after, max_keys, owners)
-        return super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners) if page is None else page
+        if page is None:
+            return await super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners)
+        return page
 
     # --- multipart uploads -----------------------------------------------
     async def create_upload(self, upload: MultipartUpload) -> None:
@@ -536,7 +547,7 @@ class SqliteMeta(MetaStore):
                        upload.storage_class, upload.headers, upload.acl, upload.props))
         await self._write(tx)
 
-    def get_upload(self, upload_id: str) -> MultipartUpload | None:
+    async def get_upload(self, upload_id: str) -> MultipartUpload | None:
         r = self._conn.execute(f"SELECT {_UPLOAD_COLUMNS} FROM multipart_uploads WHERE upload_id=?",
                                (upload_id,)).fetchone()
         return MultipartUpload(*r) if r else None
@@ -554,7 +565,7 @@ class SqliteMeta(MetaStore):
                        part.checksums))
         await self._write(tx)
 
-    def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:
         rows = self._conn.execute(f"SELECT {_PART_COLUMNS} FROM multipart_parts WHERE upload_id=? AND "
                                   "part_number>? ORDER BY part_number LIMIT ?", (upload_id, after, limit))
         return [UploadedPart(*r) for r in rows]
@@ -592,7 +603,7 @@ class SqliteMeta(MetaStore):
             return True
         return await self._write(tx)
 
-    def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
+    async def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
                      limit: int) -> list[MultipartUpload]:
         where = ["bucket_id=?"]
         args: list[Any] = [bucket_id]
@@ -615,7 +626,7 @@ class SqliteMeta(MetaStore):
         return [MultipartUpload(*r) for r in rows]
 
     # --- data-file collection ---------------------------------------------
-    def pending_garbage(self, limit: int) -> list[str]:
+    async def pending_garbage(self, limit: int) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT blob_id FROM blob_garbage LIMIT ?", (limit,))]
 
     async def forget_garbage(self, blob_ids: list[str]) -> None:
@@ -623,11 +634,7 @@ class SqliteMeta(MetaStore):
             c.executemany("DELETE FROM blob_garbage WHERE blob_id=?", [(b,) for b in blob_ids])
         await self._write(tx)
 
-    def forget_garbage_sync(self, blob_ids: list[str]) -> None:
-        self.write_sync(lambda c: c.executemany("DELETE FROM blob_garbage WHERE blob_id=?",
-                                                [(b,) for b in blob_ids]))
-
-    def blob_is_referenced(self, blob_id: str) -> bool:
+    async def blob_is_referenced(self, blob_id: str) -> bool:
         c = self._conn
         if c.execute("SELECT 1 FROM objects WHERE blob_id=? LIMIT 1", (blob_id,)).fetchone():
             return True

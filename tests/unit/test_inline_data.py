@@ -40,7 +40,7 @@ def test_every_version_change_keeps_inline_rows_exact(tmp_path: Path) -> None:
         await meta.put_object(_version(plain.id, "a", b"one"))
         await meta.put_object(_version(plain.id, "a", b"two"))  # overwrite: the first body goes
         assert _consistent(meta) == 1
-        got = meta.get_object(plain.id, "a")
+        got = await meta.get_object(plain.id, "a")
         assert got is not None and got.inline == b"two"
         await meta.put_object(_version(plain.id, "b", b""))  # an empty body is a body
         assert _consistent(meta) == 2
@@ -50,7 +50,7 @@ def test_every_version_change_keeps_inline_rows_exact(tmp_path: Path) -> None:
             return _version(plain.id, "a", (current.inline or b"") + b"+more")
 
         await meta.append_object(plain.id, "a", 3, grow)
-        got = meta.get_object(plain.id, "a")
+        got = await meta.get_object(plain.id, "a")
         assert got is not None and got.inline == b"two+more"
         assert _consistent(meta) == 2
         await meta.delete_object(plain.id, "a")
@@ -62,16 +62,16 @@ def test_every_version_change_keeps_inline_rows_exact(tmp_path: Path) -> None:
         ids = [await meta.put_object(_version(vb.id, "k", f"v{i}".encode())) for i in range(3)]
         assert _consistent(meta) == 3  # two noncurrent versions keep theirs
         for i, vid in enumerate(ids):
-            got = meta.get_object_version(vb.id, "k", vid)
+            got = await meta.get_object_version(vb.id, "k", vid)
             assert got is not None and got.inline == f"v{i}".encode()
         marker = await meta.delete_object(vb.id, "k")  # a delete marker has no body
         assert _consistent(meta) == 3
         assert marker.version_id is not None
         await meta.delete_version(vb.id, "k", marker.version_id)  # v2 becomes current again
-        got = meta.get_object(vb.id, "k")
+        got = await meta.get_object(vb.id, "k")
         assert got is not None and got.inline == b"v2"
         await meta.delete_version(vb.id, "k", ids[2])  # the current one: v1 comes back
-        got = meta.get_object(vb.id, "k")
+        got = await meta.get_object(vb.id, "k")
         assert got is not None and got.inline == b"v1"
         await meta.delete_version(vb.id, "k", ids[0])  # a noncurrent one
         assert _consistent(meta) == 1
@@ -85,11 +85,11 @@ def test_every_version_change_keeps_inline_rows_exact(tmp_path: Path) -> None:
         await meta.update_bucket(vb.id, versioning="Suspended")
         await meta.put_object(_version(vb.id, "k", b"null-3"))  # the noncurrent null version goes
         assert _consistent(meta) == 3
-        got = meta.get_object(vb.id, "k")
+        got = await meta.get_object(vb.id, "k")
         assert got is not None and got.inline == b"null-3"
 
     asyncio.run(main())
-    engine.close()
+    asyncio.run(engine.close())
 
 
 _OLD_OBJECTS = """
@@ -120,17 +120,20 @@ def test_rows_with_bodies_inside_are_migrated(tmp_path: Path) -> None:
     old.commit()
     old.close()
 
-    meta = SqliteMeta(path)
-    try:
-        assert _consistent(meta) == 1201
-        got = meta.get_object(1, "k0007")
-        assert got is not None and got.inline == b"b7"
-        got = meta.get_object(1, "file")
-        assert got is not None and got.inline is None and got.blob_id == "blob"
-        got = meta.get_object_version(1, "k0000", "v1")
-        assert got is not None and got.inline == b"old"
-        for table in ("objects", "object_versions"):
-            assert "inline" not in {r[1] for r in meta._conn.execute(f"PRAGMA table_info({table})")}
-    finally:
-        meta.close()
-    SqliteMeta(path).close()  # opening again finds nothing to migrate
+    async def main() -> None:
+        meta = SqliteMeta(path)
+        try:
+            assert _consistent(meta) == 1201
+            got = await meta.get_object(1, "k0007")
+            assert got is not None and got.inline == b"b7"
+            got = await meta.get_object(1, "file")
+            assert got is not None and got.inline is None and got.blob_id == "blob"
+            got = await meta.get_object_version(1, "k0000", "v1")
+            assert got is not None and got.inline == b"old"
+            for table in ("objects", "object_versions"):
+                assert "inline" not in {r[1] for r in meta._conn.execute(f"PRAGMA table_info({table})")}
+        finally:
+            await meta.close()
+        await SqliteMeta(path).close()  # opening again finds nothing to migrate
+
+    asyncio.run(main())

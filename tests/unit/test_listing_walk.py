@@ -4,6 +4,7 @@ against the generic ``MetaStore.list_page`` over ``scan_objects``."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
@@ -52,8 +53,8 @@ def _model(keys: list[str], markers: tuple[str, ...], prefix: str, delimiter: st
 
 def _check(meta: SqliteMeta, keys: list[str], markers: tuple[str, ...], prefix: str, delimiter: str, after: str,
            max_keys: int) -> ObjectPage:
-    page = meta.list_page(BUCKET, prefix, delimiter, after, max_keys)
-    generic = MetaStore.list_page(meta, BUCKET, prefix, delimiter, after, max_keys)
+    page = asyncio.run(meta.list_page(BUCKET, prefix, delimiter, after, max_keys))
+    generic = asyncio.run(MetaStore.list_page(meta, BUCKET, prefix, delimiter, after, max_keys))
     want = _model(keys, markers, prefix, delimiter, after, max_keys)
     args = (prefix, delimiter, after, max_keys)
     assert ([r[0] for r in page.rows], page.prefixes, page.truncated, page.last) == want, args
@@ -67,7 +68,7 @@ def _pages(meta: SqliteMeta, prefix: str, delimiter: str, max_keys: int) -> tupl
     prefixes: list[str] = []
     after = ""
     while True:
-        page = meta.list_page(BUCKET, prefix, delimiter, after, max_keys)
+        page = asyncio.run(meta.list_page(BUCKET, prefix, delimiter, after, max_keys))
         assert len(page.rows) + len(page.prefixes) <= max_keys
         rows += [r[0] for r in page.rows]
         prefixes += page.prefixes
@@ -151,9 +152,12 @@ def test_last_character_without_successor_takes_the_generic_path(tmp_path: Path)
 def test_owners_only_when_asked(tmp_path: Path) -> None:
     keys = ["a", "b/c", "d"]
     meta = _meta(tmp_path, keys)
-    assert [r[5] for r in meta.list_page(BUCKET, "", "/", "", 10, owners=True).rows] == ["owner0", "owner2"]
-    assert [r[5] for r in meta.list_page(BUCKET, "", "", "", 10, owners=True).rows] == ["owner0", "owner1", "owner2"]
-    assert [r[5] for r in meta.list_page(BUCKET, "", "", "", 10).rows] == ["", "", ""]
+    def owners(delimiter: str, owners: bool) -> list[str]:
+        return [r[5] for r in asyncio.run(meta.list_page(BUCKET, "", delimiter, "", 10, owners=owners)).rows]
+
+    assert owners("/", True) == ["owner0", "owner2"]
+    assert owners("", True) == ["owner0", "owner1", "owner2"]
+    assert owners("", False) == ["", "", ""]
 
 
 def test_walk_seeks_the_primary_key(tmp_path: Path) -> None:

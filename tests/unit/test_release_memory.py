@@ -33,6 +33,6 @@ def test_release_memory_between_and_during_writes(tmp_path: Path) -> None:
 
     asyncio.run(main())
     keys = [row.key for row in engine.meta.scan_objects(1, "", "")]
-    engine.close()
+    asyncio.run(engine.close())
     assert len(keys) == 1000
     assert keys == sorted(keys)
