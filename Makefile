@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: run test lint clean client-tools bench
+.PHONY: run test lint clean client-tools postgres bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,15 @@ run: $(STAMP)
 	  echo "root credentials (data/root-credentials.json): $$(cat data/root-credentials.json)"; fi
 	$(PY) -m pails server ./data --address 127.0.0.1:9000
 
-test: $(STAMP) client-tools
+# Unit tests and the behaviour suite on the SQLite store, then the behaviour
+# suite again on the PostgreSQL store (a throw-away database per test server).
+test: $(STAMP) client-tools postgres
 	$(PY) -m ruff check pails tests
 	$(PY) -m pytest -q -n 2 tests
+	PAILS_TEST_STORE=postgresql $(PY) -m pytest -q -n 2 tests/behaviour
+
+postgres:
+	@scripts/ensure-postgres.sh
 
 # rclone (tests/behaviour/test_clients_cli.py) is not on PyPI: as root, install the Debian package;
 # otherwise say how (its tests fail as root and skip, with this reason, for other users).

@@ -35,6 +35,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     async def prepare() -> tuple[tuple[int, int, int], tuple[User, bool]]:
         engine = Engine(settings)
         try:
+            await engine.open()
             return await engine.recover(), await ensure_root(engine.meta, data_dir)
         finally:
             await engine.close()
@@ -95,6 +96,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     async def add() -> bool:
         engine = _engine_for(args)
         try:
+            await engine.open()
             await engine.meta.add_user(user)
             return True
         except AlreadyExists:
@@ -116,6 +118,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     async def read() -> list[User]:
         engine = _engine_for(args)
         try:
+            await engine.open()
             return await engine.meta.list_users()
         finally:
             await engine.close()
@@ -133,6 +136,7 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     async def remove() -> bool:
         engine = _engine_for(args)
         try:
+            await engine.open()
             return await engine.meta.remove_user(args.name)
         finally:
             await engine.close()

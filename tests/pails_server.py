@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -11,6 +12,23 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Which metadata store the test servers use: "sqlite" (the default), or
+# "postgresql" (a throw-away database per server on the local PostgreSQL,
+# dropped when the test process ends).  `make test` runs the behaviour suite with each.
+STORE = os.environ.get("PAILS_TEST_STORE", "sqlite")
+_DATABASES: list[str] = []
+
+
+def _drop_databases() -> None:
+    from tests.pg import drop_database
+
+    for url in _DATABASES:
+        try:
+            drop_database(url)
+        except Exception:  # noqa: BLE001 - the server may be gone already; nothing to keep
+            pass
+
 
 ROOT_ACCESS_KEY = "PAILSROOTTESTKEY0001"
 ROOT_SECRET_KEY = "pails-root-test-secret-key-0000000000000"
@@ -40,6 +58,7 @@ class Server:
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    meta_url: str | None = None  # PostgreSQL metadata (STORE "postgresql": a database of its own)
 
     @property
     def endpoint(self) -> str:
@@ -48,13 +67,24 @@ class Server:
     access_key = ROOT_ACCESS_KEY
     secret_key = ROOT_SECRET_KEY
 
+    @property
+    def meta_args(self) -> list[str]:
+        return ["--meta", self.meta_url] if self.meta_url else []
+
     def start(self) -> Server:
+        if STORE == "postgresql" and self.meta_url is None:
+            from tests.pg import create_database
+
+            if not _DATABASES:
+                atexit.register(_drop_databases)
+            self.meta_url = create_database()
+            _DATABASES.append(self.meta_url)
         env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=ROOT_ACCESS_KEY, PAILS_ROOT_SECRET_KEY=ROOT_SECRET_KEY)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pails", "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}",
-             *self.extra_args],
+             *self.meta_args, *self.extra_args],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_for_port(self.port)
@@ -96,7 +126,8 @@ class Server:
         return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
 
     def add_user(self, name: str, email: str | None = None) -> dict[str, str]:
-        cmd = [sys.executable, "-m", "pails", "user", "add", name, "--data", str(self.data_dir), "--json"]
+        cmd = [sys.executable, "-m", "pails", "user", "add", name, "--data", str(self.data_dir), *self.meta_args,
+               "--json"]
         if email:
             cmd += ["--email", email]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout

@@ -59,6 +59,7 @@ class PailsApp:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
         self.engine: Engine | None = None
+        self._starting: asyncio.Task[Engine] | None = None
         self._users: dict[str, tuple[float, User]] = {}
         self._nodelay_done = False
         # Request ids: unique per worker (random prefix), cheap per request (a counter).
@@ -67,11 +68,17 @@ class PailsApp:
         self._served_at_tick = 0  # ... when the idle timer last looked
         self._released = True  # memory given back since the last request
 
-    def start(self) -> Engine:
-        if self.engine is None:
-            self.engine = Engine(self._settings or settings_from_env())
-            asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
-        return self.engine
+    async def start(self) -> Engine:
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._open_engine())
+        return await asyncio.shield(self._starting)
+
+    async def _open_engine(self) -> Engine:
+        engine = Engine(self._settings or settings_from_env())
+        await engine.open()
+        self.engine = engine
+        asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
+        return engine
 
     def _idle_tick(self) -> None:
         """Once no request has arrived for a whole interval, give caches and
@@ -94,7 +101,12 @@ class PailsApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.start()
+                    try:
+                        await self.start()
+                    except Exception as exc:  # noqa: BLE001 - reported to the server, which stops
+                        log.error("cannot start: %s", exc)
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if self.engine is not None:
@@ -135,7 +147,7 @@ class PailsApp:
             return authenticate(signed, lambda key: secret if key == access_key else None, now)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        engine = self.engine or self.start()
+        engine = self.engine or await self.start()
         if not self._nodelay_done:
             self._nodelay_done = True
             set_nodelay_on_listeners()

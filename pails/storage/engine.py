@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import hashlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +49,10 @@ def open_meta(settings: Settings) -> MetaStore:
     if settings.meta_url:
         from pails.storage.pg import PgMeta  # psycopg is only imported when PostgreSQL is used
 
-        return PgMeta(settings.meta_url)
+        # The workers of one gateway share a bucket change counter in host-local memory.
+        gateway = hashlib.sha256(f"{settings.meta_url}\0{os.path.realpath(settings.data_dir)}".encode())
+        epoch_path = os.path.join(tempfile.gettempdir(), f"pails-{gateway.hexdigest()[:24]}-buckets.epoch")
+        return PgMeta(settings.meta_url, epoch_path)
     from pails.storage.sqlite import SqliteMeta
 
     return SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync)
@@ -64,6 +69,10 @@ class Engine:
         self._collect_checked = 0.0
         self._collect_deferred = False
         self._reaped_at = 0.0
+
+    async def open(self) -> None:
+        """Before the first request: the metadata store's schema is ready."""
+        await self.meta.open()
 
     async def recover(self) -> tuple[int, int, int]:
         """Run once before serving: finish or undo interrupted writes; unlink

@@ -321,6 +321,11 @@ class MetaStore(ABC):
         None, only keys > ``after_key``."""
 
     @abstractmethod
+    async def open(self) -> None:
+        """Make the store ready before its first use (create or migrate its
+        schema); StoreUnavailable if it cannot be."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
     @abstractmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 @dataclass(slots=True)
@@ -58,6 +58,18 @@ class ObjectVersion:
 
             return [part[0] for part in json.loads(self.manifest)]
         return []
+
+
+def object_from_row(r: tuple[Any, ...]) -> ObjectVersion:
+    """A version from the columns every store selects in this order:
+    bucket_id, key, version_id, size, etag, last_modified, owner_id,
+    storage_class, delete_marker, headers, acl, blob_id, manifest, checksums,
+    and the small body."""
+    return ObjectVersion(
+        bucket_id=r[0], key=r[1], version_id=r[2], size=r[3], etag=r[4], last_modified=r[5], owner_id=r[6],
+        storage_class=r[7], delete_marker=bool(r[8]), headers=r[9], acl=r[10], blob_id=r[11], manifest=r[12],
+        checksums=r[13], inline=r[14],
+    )
 
 
 class ListingRow(NamedTuple):

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
 from pails.storage import sqlite_listing
+from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     AlreadyExists,
@@ -36,19 +37,16 @@ from pails.storage.meta import (
     UploadedPart,
     WriteCondition,
 )
-from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User
+from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
 from pails.storage.sqlite_schema import SCHEMA, migrate
 from pails.storage.sqlite_versions import (
     OBJECT_COLUMNS,
     OLD_COLUMNS,
     VERSION_COLUMNS,
-    check_condition,
-    check_delete,
     collect,
     current_row,
     insert_object,
     install,
-    object_from_row,
     versioning_state,
 )
 
@@ -113,6 +111,9 @@ class SqliteMeta(MetaStore):
             conn.execute("PRAGMA shrink_memory")
         if self._committer is not None:
             self._queue.put(_SHRINK)
+
+    async def open(self) -> None:
+        pass  # the schema was created or migrated when the file was opened
 
     async def close(self) -> None:
         if self._committer is not None:

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from pails.errors import S3Error
-from pails.storage.meta import DeleteCondition, WriteCondition, new_version_id
+from pails.storage.meta import new_version_id
 from pails.storage.records import ObjectVersion
 
 OBJECT_FIELDS = ("bucket_id, key, version_id, size, etag, last_modified, owner_id, storage_class, "
@@ -25,14 +25,6 @@ VERSION_COLUMNS = ("version_id, size, etag, last_modified, owner_id, storage_cla
 # What a write needs of the version it replaces (2, 3 and 7 are what
 # collect takes when that version goes).
 OLD_COLUMNS = "etag, delete_marker, blob_id, manifest, version_id, last_modified, size, inline_id"
-
-
-def object_from_row(r: tuple[Any, ...]) -> ObjectVersion:
-    return ObjectVersion(
-        bucket_id=r[0], key=r[1], version_id=r[2], size=r[3], etag=r[4], last_modified=r[5], owner_id=r[6],
-        storage_class=r[7], delete_marker=bool(r[8]), headers=r[9], acl=r[10], blob_id=r[11], manifest=r[12],
-        checksums=r[13], inline=r[14],
-    )
 
 
 def insert_object(c: sqlite3.Connection, v: ObjectVersion) -> None:
@@ -98,39 +90,6 @@ def install(c: sqlite3.Connection, new: ObjectVersion, old: tuple[Any, ...] | No
             collect(c, old[2], old[3], old[7])
     insert_object(c, new)
     return new.version_id
-
-
-def check_delete(cond: DeleteCondition, old: tuple[Any, ...] | None, by_version: bool = False) -> bool:
-    """Whether a conditional delete goes ahead: False (a no-op) when there is
-    nothing to delete; PreconditionFailed when a condition does not hold."""
-    if old is None:
-        return False
-    marker = bool(old[1])
-    if cond.if_match is not None:
-        if cond.if_match.strip() == "*":
-            if marker and not by_version:
-                return False  # the object does not exist
-        elif marker or cond.if_match.strip().strip('"') != old[0].strip('"'):
-            raise S3Error("PreconditionFailed", Condition="If-Match")
-    if cond.last_modified is not None and int(old[5]) != int(cond.last_modified):
-        raise S3Error("PreconditionFailed", Condition="x-amz-if-match-last-modified-time")
-    if cond.size is not None and (marker or int(old[6]) != cond.size):
-        raise S3Error("PreconditionFailed", Condition="x-amz-if-match-size")
-    return True
-
-
-def check_condition(cond: WriteCondition, old: tuple[Any, ...] | None) -> None:
-    exists = old is not None and not old[1]
-    if cond.if_none_match_any and exists:
-        raise S3Error("PreconditionFailed", Condition="If-None-Match")
-    if cond.if_none_match is not None and exists and \
-            old[0].strip('"') in {e.strip().strip('"') for e in cond.if_none_match.split(",")}:  # type: ignore[index]
-        raise S3Error("PreconditionFailed", Condition="If-None-Match")
-    if cond.if_match is not None:
-        if not exists:
-            raise S3Error("NoSuchKey")
-        if cond.if_match != "*" and cond.if_match.strip('"') != old[0].strip('"'):  # type: ignore[index]
-            raise S3Error("PreconditionFailed", Condition="If-Match")
 
 
 def collect(c: sqlite3.Connection, blob_id: str | None, manifest: str | None, inline_id: int | None) -> None:

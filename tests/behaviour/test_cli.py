@@ -56,20 +56,20 @@ def test_first_start_generates_root_credentials_once(tmp_path):
 
 
 def test_user_add_list_remove_while_serving(server):
-    added = json.loads(_pails("user", "add", "carol", "--data", str(server.data_dir), "--email", "carol@example.com",
-                              "--json").stdout)
+    added = json.loads(_pails("user", "add", "carol", "--data", str(server.data_dir), *server.meta_args,
+                              "--email", "carol@example.com", "--json").stdout)
     assert set(added) >= {"access_key", "secret_key", "canonical_id", "display_name", "email"}
     assert len(added["canonical_id"]) == 64 and int(added["canonical_id"], 16) >= 0
     assert added["display_name"] == "carol" and added["email"] == "carol@example.com"
     s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
                       aws_access_key_id=added["access_key"], aws_secret_access_key=added["secret_key"])
     assert s3.list_buckets()["Owner"]["ID"] == added["canonical_id"]
-    listed = json.loads(_pails("user", "list", "--data", str(server.data_dir), "--json").stdout)
+    listed = json.loads(_pails("user", "list", "--data", str(server.data_dir), *server.meta_args, "--json").stdout)
     assert "carol" in [u["display_name"] for u in listed]
     assert all("secret_key" not in u for u in listed)
-    dup = _pails("user", "add", "carol", "--data", str(server.data_dir), "--json")
+    dup = _pails("user", "add", "carol", "--data", str(server.data_dir), *server.meta_args, "--json")
     assert dup.returncode != 0
-    assert _pails("user", "remove", "carol", "--data", str(server.data_dir)).returncode == 0
+    assert _pails("user", "remove", "carol", "--data", str(server.data_dir), *server.meta_args).returncode == 0
     import time
 
     time.sleep(2.5)  # the server caches a key for at most 2 s
@@ -79,8 +79,8 @@ def test_user_add_list_remove_while_serving(server):
 
 
 def test_user_add_with_given_keys(server):
-    out = _pails("user", "add", "dave", "--data", str(server.data_dir), "--access-key", "DAVEKEY0000000000001",
-                 "--secret-key", "dave-secret", "--json")
+    out = _pails("user", "add", "dave", "--data", str(server.data_dir), *server.meta_args,
+                 "--access-key", "DAVEKEY0000000000001", "--secret-key", "dave-secret", "--json")
     user = json.loads(out.stdout)
     assert user["access_key"] == "DAVEKEY0000000000001" and user["secret_key"] == "dave-secret"
     s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",

@@ -1,0 +1,44 @@
+"""Preconditions of writes and deletes, decided inside a commit on the
+version being replaced, by every store alike.  ``old`` is the replaced
+version's (etag, delete_marker, blob_id, manifest, version_id,
+last_modified, size, ...) as the store read it under its write lock, or None."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pails.errors import S3Error
+from pails.storage.meta import DeleteCondition, WriteCondition
+
+
+def check_delete(cond: DeleteCondition, old: tuple[Any, ...] | None, by_version: bool = False) -> bool:
+    """Whether a conditional delete goes ahead: False (a no-op) when there is
+    nothing to delete; PreconditionFailed when a condition does not hold."""
+    if old is None:
+        return False
+    marker = bool(old[1])
+    if cond.if_match is not None:
+        if cond.if_match.strip() == "*":
+            if marker and not by_version:
+                return False  # the object does not exist
+        elif marker or cond.if_match.strip().strip('"') != old[0].strip('"'):
+            raise S3Error("PreconditionFailed", Condition="If-Match")
+    if cond.last_modified is not None and int(old[5]) != int(cond.last_modified):
+        raise S3Error("PreconditionFailed", Condition="x-amz-if-match-last-modified-time")
+    if cond.size is not None and (marker or int(old[6]) != cond.size):
+        raise S3Error("PreconditionFailed", Condition="x-amz-if-match-size")
+    return True
+
+
+def check_condition(cond: WriteCondition, old: tuple[Any, ...] | None) -> None:
+    exists = old is not None and not old[1]
+    if cond.if_none_match_any and exists:
+        raise S3Error("PreconditionFailed", Condition="If-None-Match")
+    if cond.if_none_match is not None and exists and \
+            old[0].strip('"') in {e.strip().strip('"') for e in cond.if_none_match.split(",")}:  # type: ignore[index]
+        raise S3Error("PreconditionFailed", Condition="If-None-Match")
+    if cond.if_match is not None:
+        if not exists:
+            raise S3Error("NoSuchKey")
+        if cond.if_match != "*" and cond.if_match.strip('"') != old[0].strip('"'):  # type: ignore[index]
+            raise S3Error("PreconditionFailed", Condition="If-Match")

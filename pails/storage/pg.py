@@ -1,0 +1,628 @@
+"""PostgreSQL metadata store: many stateless gateways share one database and
+one data directory on a shared filesystem.
+
+Reads use a small pool of autocommit connections; writes go through one
+group committer per process (``pg_conn``); conditional writes are decided
+under row locks inside the committing transaction, so they are atomic across
+gateways.  Bucket records are cached per process: every bucket change bumps
+``buckets.epoch`` and sends ``NOTIFY pails_buckets`` with the bucket's name in
+the same transaction, which drops the cached copy in every gateway within
+milliseconds; a cached record is trusted for at most ``BUCKET_TTL`` seconds
+and only while the notification connection is up, so a change is seen
+everywhere within that bound even if a notification is lost.  The worker
+processes of one gateway also share a change counter in memory (as with
+SQLite, ``pails.storage.epoch``), bumped before a bucket change is
+acknowledged: a client that changed a bucket through one gateway sees the
+change in its next request there, whichever worker serves it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from pails.errors import S3Error
+from pails.protocol.keys import prefix_successor
+from pails.storage import pg_listing
+from pails.storage.conditions import check_condition, check_delete
+from pails.storage.epoch import SharedCounter
+from pails.storage.meta import (
+    AlreadyExists,
+    DeleteCondition,
+    Deleted,
+    MetaStore,
+    MultipartUpload,
+    StoreUnavailable,
+    UploadedPart,
+    WriteCondition,
+)
+from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
+from pails.storage.pg_schema import MIGRATIONS, SCHEMA_VERSION
+from pails.storage.pg_versions import (
+    OBJECT_FIELDS,
+    OLD_COLUMNS,
+    VERSION_COLUMNS,
+    blob_ids,
+    consume_intents,
+    garbage,
+    install,
+    lock_current,
+    put_current,
+    versioning_state,
+)
+from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
+
+BUCKET_TTL = 1.0  # seconds: the longest a bucket change takes to reach every gateway
+_CHANNEL = "pails_buckets"
+_BUCKET_CACHE_SIZE = 4096
+
+_USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
+_BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props"
+_UPLOAD_COLUMNS = "upload_id, bucket_id, key, initiated, owner_id, storage_class, headers, acl, props"
+_PART_COLUMNS = "upload_id, part_number, size, etag, last_modified, blob_id, checksums"
+_LISTING_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 1, 0"
+_NONCURRENT_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 0, seq"
+_listing_row = ListingRow._make
+_NOTIFY = "SELECT pg_notify('" + _CHANNEL + "', %s)"
+_SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once
+
+
+class PgMeta(MetaStore):
+    shared_blobs = True
+
+    def __init__(self, url: str, epoch_path: str, readers: int = 4) -> None:
+        self.url = url
+        self._readers = Readers(url, readers)
+        self._committer = Committer(url)
+        # name -> (trusted until, this gateway's bucket epoch when read, record)
+        self._buckets: dict[str, tuple[float, int, Bucket | None]] = {}
+        self._epoch = SharedCounter(epoch_path)
+        self._listener = Listener(url, _CHANNEL, self._bucket_changed, self._buckets.clear)
+
+    # --- set-up ------------------------------------------------------------
+    async def open(self) -> None:
+        """Create or migrate the schema (one transaction: a crash leaves the
+        old or the new one); refuse a database this version cannot serve."""
+        try:
+            conn = await connect(self.url, False)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot connect to the metadata database: {exc}") from None
+        try:
+            async with conn.transaction():
+                encoding = (await (await conn.execute("SHOW server_encoding")).fetchone() or ("",))[0]
+                if encoding.upper() != "UTF8":
+                    raise StoreUnavailable(f"the metadata database must use UTF8 encoding (it uses {encoding}): "
+                                           "CREATE DATABASE ... ENCODING 'UTF8'")
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                await conn.execute("CREATE TABLE IF NOT EXISTS pails_schema (version integer NOT NULL)")
+                row = await (await conn.execute("SELECT version FROM pails_schema")).fetchone()
+                current = row[0] if row else 0
+                if current > SCHEMA_VERSION:
+                    raise StoreUnavailable(
+                        f"the metadata database has schema version {current}, newer than this Pails knows "
+                        f"({SCHEMA_VERSION}): upgrade Pails on this gateway (downgrades are refused)")
+                for version in range(current + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[version]:
+                        await conn.execute(statement)
+                if row is None:
+                    await conn.execute("INSERT INTO pails_schema VALUES (%s)", (SCHEMA_VERSION,))
+                elif current < SCHEMA_VERSION:
+                    await conn.execute("UPDATE pails_schema SET version=%s", (SCHEMA_VERSION,))
+                # Keys must compare byte by byte (S3's order): the key columns' collation must be "C".
+                bad = await (await conn.execute(
+                    "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                    "JOIN pg_collation l ON l.oid = a.attcollation WHERE a.attname IN ('key', 'name') "
+                    "AND c.relname IN ('objects', 'object_versions', 'multipart_uploads', 'buckets') "
+                    "AND c.relnamespace = current_schema()::regnamespace AND l.collname <> 'C'")).fetchall()
+                if bad:
+                    raise StoreUnavailable("key columns of the metadata database do not use the \"C\" collation "
+                                           f"({', '.join(sorted({r[0] for r in bad}))}): listings would be "
+                                           "out of S3 order")
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot set up the metadata database: {exc}") from None
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        await self._committer.close()
+        await self._listener.close()
+        await self._readers.close()
+        self._epoch.close()
+
+    def release_memory(self) -> None:
+        self._buckets.clear()
+
+    # --- users -------------------------------------------------------------
+    async def get_user(self, access_key: str) -> User | None:
+        r = await self._readers.one(f"SELECT {_USER_COLUMNS} FROM users WHERE access_key=%s", (access_key,))
+        return User(*r) if r else None
+
+    async def get_user_by_id(self, canonical_id: str) -> User | None:
+        r = await self._readers.one(f"SELECT {_USER_COLUMNS} FROM users WHERE canonical_id=%s", (canonical_id,))
+        return User(*r) if r else None
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        r = await self._readers.one(f"SELECT {_USER_COLUMNS} FROM users WHERE lower(email)=lower(%s)", (email,))
+        return User(*r) if r else None
+
+    async def list_users(self) -> list[User]:
+        return [User(*r) for r in await self._readers.all(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created")]
+
+    async def add_user(self, user: User) -> None:
+        async def tx(t: Tx) -> None:
+            added = await t.write_returning(
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING RETURNING 1",
+                (user.access_key, user.secret_key, user.canonical_id, user.display_name, user.email, user.created))
+            if not added:
+                raise AlreadyExists(user.display_name)  # nothing was written: the transaction is intact
+        await self._committer.run(tx, solo=True)
+
+    async def remove_user(self, name_or_key: str) -> bool:
+        async def tx(t: Tx) -> bool:
+            return await t.write("DELETE FROM users WHERE access_key=%s OR display_name=%s",
+                                 (name_or_key, name_or_key)) > 0
+        return bool(await self._committer.run(tx, solo=True))
+
+    # --- buckets -----------------------------------------------------------
+    def _bucket_changed(self, name: str) -> None:
+        self._buckets.pop(name, None)
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        now = time.monotonic()
+        epoch = self._epoch.value()
+        hit = self._buckets.get(name)
+        if hit is not None and hit[0] > now and hit[1] == epoch and self._listener.listening:
+            return hit[2]
+        self._listener.start()
+        r = await self._readers.one(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=%s", (name,))
+        bucket = Bucket(*r) if r else None
+        if len(self._buckets) >= _BUCKET_CACHE_SIZE:
+            self._buckets.clear()
+        self._buckets[name] = (now + BUCKET_TTL, epoch, bucket)
+        return bucket
+
+    async def list_buckets(self, owner_id: str) -> list[Bucket]:
+        rows = await self._readers.all(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE owner_id=%s ORDER BY name",
+                                       (owner_id,))
+        return [Bucket(*r) for r in rows]
+
+    async def _bucket_write(self, fn: Callable[[Tx], Any], name_of: Callable[[Tx], Any]) -> Any:
+        """A bucket change: the record's epoch is bumped and every gateway
+        told, in the same transaction."""
+        async def tx(t: Tx) -> Any:
+            result = await fn(t)
+            name = await name_of(t)
+            if name is not None:
+                await t.write(_NOTIFY, (name,))
+            return result
+        try:
+            return await self._committer.run(tx, solo=True)
+        finally:
+            self._epoch.bump()
+
+    async def create_bucket(self, bucket: Bucket) -> tuple[bool, Bucket]:
+        async def tx(t: Tx) -> tuple[bool, Bucket]:
+            rows = await t.write_returning(
+                "INSERT INTO buckets (name, owner_id, created, location, acl, versioning, props) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (name) DO NOTHING RETURNING id",
+                (bucket.name, bucket.owner_id, bucket.created, bucket.location, bucket.acl, bucket.versioning,
+                 bucket.props))
+            if rows:
+                return True, Bucket(rows[0][0], bucket.name, bucket.owner_id, bucket.created, bucket.location,
+                                    bucket.acl, bucket.versioning, bucket.props)
+            r = await t.one(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=%s", (bucket.name,))
+            if r is None:  # deleted again meanwhile
+                raise S3Error("OperationAborted")
+            return False, Bucket(*r)
+
+        async def name(_t: Tx) -> str:
+            return bucket.name
+        return await self._bucket_write(tx, name)  # type: ignore[no-any-return]
+
+    async def _bucket_name(self, t: Tx, bucket_id: int) -> str | None:
+        r = await t.one("SELECT name FROM buckets WHERE id=%s", (bucket_id,))
+        return r[0] if r else None
+
+    async def delete_bucket(self, bucket_id: int) -> None:
+        name: list[str | None] = [None]
+
+        async def tx(t: Tx) -> None:
+            r = await t.one("SELECT name FROM buckets WHERE id=%s FOR UPDATE", (bucket_id,))
+            if r is None:
+                return
+            name[0] = r[0]
+            if (await t.one("SELECT 1 FROM objects WHERE bucket_id=%s LIMIT 1", (bucket_id,))
+                    or await t.one("SELECT 1 FROM object_versions WHERE bucket_id=%s LIMIT 1", (bucket_id,))):
+                raise S3Error("BucketNotEmpty")
+            await t.write("INSERT INTO blob_garbage (blob_id) SELECT p.blob_id FROM multipart_parts p "
+                          "JOIN multipart_uploads u USING (upload_id) WHERE u.bucket_id=%s ON CONFLICT DO NOTHING",
+                          (bucket_id,))
+            await t.write("DELETE FROM multipart_uploads WHERE bucket_id=%s", (bucket_id,))
+            await t.write("DELETE FROM buckets WHERE id=%s", (bucket_id,))
+
+        async def name_of(_t: Tx) -> str | None:
+            return name[0]
+        await self._bucket_write(tx, name_of)
+
+    async def update_bucket(self, bucket_id: int, *, acl: str | None = None, props: str | None = None,
+                            versioning: str | None = None) -> None:
+        async def tx(t: Tx) -> None:
+            await t.write("UPDATE buckets SET acl=COALESCE(%s, acl), props=COALESCE(%s, props), "
+                          "versioning=COALESCE(%s, versioning), epoch=epoch+1 WHERE id=%s",
+                          (acl, props, versioning, bucket_id))
+        await self._bucket_write(tx, lambda t: self._bucket_name(t, bucket_id))
+
+    async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:
+        async def tx(t: Tx) -> None:
+            r = await t.one("SELECT props FROM buckets WHERE id=%s FOR UPDATE", (bucket_id,))
+            if r is None:
+                raise S3Error("NoSuchBucket")
+            props = json.loads(r[0] or "{}")
+            if value is None:
+                props.pop(name, None)
+            else:
+                props[name] = value
+            await t.write("UPDATE buckets SET props=%s, epoch=epoch+1 WHERE id=%s",
+                          (json.dumps(props, separators=(",", ":")), bucket_id))
+        await self._bucket_write(tx, lambda t: self._bucket_name(t, bucket_id))
+
+    async def bucket_is_empty(self, bucket_id: int) -> bool:
+        return await self._readers.one("SELECT 1 FROM objects WHERE bucket_id=%s LIMIT 1", (bucket_id,)) is None
+
+    # --- objects -----------------------------------------------------------
+    async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
+        r = await self._readers.one(f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key=%s",
+                                    (bucket_id, key))
+        return object_from_row(r) if r else None
+
+    async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> str:
+        async def tx(t: Tx) -> str:
+            while True:
+                old = await lock_current(t, version.bucket_id, version.key)
+                if condition is not None:
+                    check_condition(condition, old)
+                if not t.wrote:
+                    await consume_intents(t, version.blob_ids())
+                version_id = await install(t, version, old)
+                if version_id is not None:
+                    return version_id
+        return await self._committer.run(tx, ("o", str(version.bucket_id), version.key))  # type: ignore[no-any-return]
+
+    async def append_object(self, bucket_id: int, key: str, offset: int,
+                            build: Callable[[ObjectVersion | None], ObjectVersion]) -> ObjectVersion:
+        async def tx(t: Tx) -> ObjectVersion:
+            if await versioning_state(t, bucket_id) is not None:
+                raise S3Error("InvalidRequest", "Appends (x-amz-write-offset-bytes) are not supported in buckets "
+                                                "with versioning enabled or suspended.")
+            while True:
+                r = await t.one(f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key=%s FOR UPDATE",
+                                (bucket_id, key))
+                old = object_from_row(r) if r else None
+                current = old if old is not None and not old.delete_marker else None
+                size = current.size if current is not None else 0
+                if offset != size:
+                    raise S3Error("InvalidWriteOffset", ActualObjectSize=str(size), WriteOffset=str(offset))
+                new = build(current)
+                kept = set(old.blob_ids()) if old is not None else set()
+                if not t.wrote:
+                    await consume_intents(t, [b for b in new.blob_ids() if b not in kept])
+                if old is None:
+                    if await put_current(t, new, False):
+                        return new
+                    continue  # created meanwhile: lock it and decide again
+                keep = set(new.blob_ids())
+                await garbage(t, [b for b in old.blob_ids() if b not in keep])
+                await put_current(t, new, True)
+                return new
+        return await self._committer.run(tx, ("o", str(bucket_id), key))  # type: ignore[no-any-return]
+
+    async def delete_object(self, bucket_id: int, key: str, owner_id: str = "",
+                            condition: DeleteCondition | None = None) -> Deleted:
+        async def tx(t: Tx) -> Deleted:
+            while True:
+                state = await versioning_state(t, bucket_id)
+                old = await lock_current(t, bucket_id, key)
+                if condition is not None and not check_delete(condition, old):
+                    return Deleted(None, False, state is not None)
+                if state is None:
+                    if old is None:
+                        return Deleted(None, False, False)
+                    await garbage(t, blob_ids(old[2], old[3]))
+                    await t.write("DELETE FROM objects WHERE bucket_id=%s AND key=%s", (bucket_id, key))
+                    return Deleted("null", bool(old[1]), False)
+                marker = ObjectVersion(
+                    bucket_id=bucket_id, key=key, version_id="null", size=0, etag="", last_modified=time.time(),
+                    headers="{}", acl="{}", owner_id=owner_id, storage_class="STANDARD", inline=None, blob_id=None,
+                    manifest=None, checksums=None, delete_marker=True)
+                version_id = await install(t, marker, old)
+                if version_id is not None:
+                    return Deleted(version_id, True, True)
+        return await self._committer.run(tx, ("o", str(bucket_id), key))  # type: ignore[no-any-return]
+
+    async def delete_version(self, bucket_id: int, key: str, version_id: str,
+                             condition: DeleteCondition | None = None) -> Deleted:
+        async def tx(t: Tx) -> Deleted:
+            versioned = await versioning_state(t, bucket_id) is not None
+            old = await lock_current(t, bucket_id, key)
+            if old is not None and old[4] == version_id:
+                if condition is not None:
+                    check_delete(condition, old, by_version=True)
+                await garbage(t, blob_ids(old[2], old[3]))
+                newest = await t.write_returning(
+                    "DELETE FROM object_versions WHERE bucket_id=%s AND key=%s AND seq = (SELECT max(seq) FROM "
+                    f"object_versions WHERE bucket_id=%s AND key=%s) RETURNING {VERSION_COLUMNS}",
+                    (bucket_id, key, bucket_id, key))
+                if newest:
+                    # The newest noncurrent version becomes current in the same row (an update, not a
+                    # delete and insert: writers waiting on the row's lock then see it, not nothing).
+                    await t.write(f"UPDATE objects SET ({VERSION_COLUMNS}) = ROW({', '.join(['%s'] * 13)}) "
+                                  "WHERE bucket_id=%s AND key=%s", (*newest[0], bucket_id, key))
+                else:
+                    await t.write("DELETE FROM objects WHERE bucket_id=%s AND key=%s", (bucket_id, key))
+                return Deleted(version_id, bool(old[1]), versioned)
+            if old is None:  # no current row: the key has no versions
+                return Deleted(None, False, versioned)
+            r = await t.one(f"SELECT {OLD_COLUMNS}, seq FROM object_versions WHERE bucket_id=%s AND key=%s "
+                            "AND version_id=%s", (bucket_id, key, version_id))
+            if r is None:
+                return Deleted(None, False, versioned)
+            if condition is not None:
+                check_delete(condition, r, by_version=True)
+            await garbage(t, blob_ids(r[2], r[3]))
+            await t.write("DELETE FROM object_versions WHERE bucket_id=%s AND key=%s AND seq=%s",
+                          (bucket_id, key, r[7]))
+            return Deleted(version_id, bool(r[1]), versioned)
+        return await self._committer.run(tx, ("o", str(bucket_id), key))  # type: ignore[no-any-return]
+
+    async def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
+        r = await self._readers.one(
+            f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key=%s AND version_id=%s UNION ALL "
+            f"SELECT {OBJECT_FIELDS} FROM object_versions WHERE bucket_id=%s AND key=%s AND version_id=%s LIMIT 1",
+            (bucket_id, key, version_id, bucket_id, key, version_id))
+        return object_from_row(r) if r else None
+
+    async def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
+        r = await self._readers.one(
+            "SELECT 0 FROM objects WHERE bucket_id=%s AND key=%s AND version_id=%s UNION ALL "
+            "SELECT seq FROM object_versions WHERE bucket_id=%s AND key=%s AND version_id=%s LIMIT 1",
+            (bucket_id, key, version_id, bucket_id, key, version_id))
+        return int(r[0]) if r else None
+
+    async def list_versions(self, bucket_id: int, prefix: str, after: str, inclusive: bool, limit: int,
+                            resume_key: str | None = None, resume_seq: int = 0) -> list[ListingRow]:
+        out: list[ListingRow] = []
+        if resume_key is not None:
+            if resume_seq > 0:
+                rows = await self._readers.all(
+                    f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=%s AND key=%s AND seq<%s "
+                    "ORDER BY seq DESC LIMIT %s", (bucket_id, resume_key, resume_seq, limit))
+            else:
+                rows = await self._readers.all(
+                    f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=%s AND key=%s "
+                    "ORDER BY seq DESC LIMIT %s", (bucket_id, resume_key, limit))
+            out.extend(_listing_row(r) for r in rows)
+            after, inclusive = resume_key, False
+        n = limit - len(out)
+        if n <= 0:
+            return out
+        op = ">=" if inclusive else ">"
+        if after < prefix:
+            after, op = prefix, ">="
+        end = prefix_successor(prefix) if prefix else None
+        bound = "" if end is None else " AND key < %s"
+        args: tuple[Any, ...] = (bucket_id, after, *(() if end is None else (end,)), n)
+        current = [_listing_row(r) for r in await self._readers.all(
+            f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=%s AND key {op} %s{bound} ORDER BY key LIMIT %s",
+            args)]
+        older = [_listing_row(r) for r in await self._readers.all(
+            f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=%s AND key {op} %s{bound} "
+            "ORDER BY key, seq DESC LIMIT %s", args)]
+        i = j = 0  # merge the two range scans: by key, the current version first, then newest first
+        while len(out) < limit and (i < len(current) or j < len(older)):
+            if j >= len(older) or (i < len(current) and current[i].key <= older[j].key):
+                out.append(current[i])
+                i += 1
+            else:
+                out.append(older[j])
+                j += 1
+        return out
+
+    async def _set_version_column(self, bucket_id: int, key: str, version_id: str | None,
+                                  change: Callable[[Tx, str, str, tuple[Any, ...]], Any]) -> bool:
+        """Lock the key, find the version (current, or ``version_id``; not a
+        delete marker) and let ``change(tx, table, where, args)`` update it."""
+        async def tx(t: Tx) -> bool:
+            if await lock_current(t, bucket_id, key) is None:
+                return False
+            tables = ("objects",) if version_id is None else ("objects", "object_versions")
+            for table in tables:
+                if version_id is None:
+                    where, args = "bucket_id=%s AND key=%s AND delete_marker=0", (bucket_id, key)
+                else:
+                    where, args = ("bucket_id=%s AND key=%s AND version_id=%s AND delete_marker=0",
+                                   (bucket_id, key, version_id))
+                if await change(t, table, where, args):
+                    return True
+            return False
+        return bool(await self._committer.run(tx, ("o", str(bucket_id), key)))
+
+    async def set_object_acl(self, bucket_id: int, key: str, acl: str, version_id: str | None = None) -> bool:
+        async def change(t: Tx, table: str, where: str, args: tuple[Any, ...]) -> bool:
+            return await t.write(f"UPDATE {table} SET acl=%s WHERE {where}", (acl, *args)) > 0
+        return await self._set_version_column(bucket_id, key, version_id, change)
+
+    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
+                                version_id: str | None = None) -> bool:
+        async def change(t: Tx, table: str, where: str, args: tuple[Any, ...]) -> bool:
+            r = await t.one(f"SELECT headers FROM {table} WHERE {where}", args)
+            if r is None:
+                return False
+            headers = json.loads(r[0])
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+            await t.write(f"UPDATE {table} SET headers=%s WHERE {where}",
+                          (json.dumps(headers, separators=(",", ":")), *args))
+            return True
+        return await self._set_version_column(bucket_id, key, version_id, change)
+
+    async def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
+                           inclusive: bool = False) -> list[ListingRow]:
+        op = ">=" if inclusive else ">"
+        if after < prefix:
+            after, op = prefix, ">="
+        end = prefix_successor(prefix) if prefix else None
+        bound = "" if end is None else " AND key < %s"
+        args: tuple[Any, ...] = (bucket_id, after, *(() if end is None else (end,)), limit)
+        rows = await self._readers.all(
+            f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=%s AND key {op} %s{bound} AND delete_marker=0 "
+            "ORDER BY key LIMIT %s", args)
+        return [_listing_row(r) for r in rows]
+
+    async def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
+                        owners: bool = False) -> ObjectPage:
+        async def page(conn: psycopg.AsyncConnection[Any]) -> ObjectPage | None:
+            return await pg_listing.list_page(conn, bucket_id, prefix, delimiter, after, max_keys, owners)
+        result = await self._readers.run(page)
+        if result is None:  # rare delimiters: the generic path
+            return await super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners)
+        return result
+
+    # --- multipart uploads -----------------------------------------------
+    async def create_upload(self, upload: MultipartUpload) -> None:
+        async def tx(t: Tx) -> None:
+            await t.write(f"INSERT INTO multipart_uploads ({_UPLOAD_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                          (upload.upload_id, upload.bucket_id, upload.key, upload.initiated, upload.owner_id,
+                           upload.storage_class, upload.headers, upload.acl, upload.props))
+        await self._committer.run(tx, ("u", upload.upload_id))
+
+    async def get_upload(self, upload_id: str) -> MultipartUpload | None:
+        r = await self._readers.one(f"SELECT {_UPLOAD_COLUMNS} FROM multipart_uploads WHERE upload_id=%s",
+                                    (upload_id,))
+        return MultipartUpload(*r) if r else None
+
+    async def put_part(self, part: UploadedPart) -> None:
+        async def tx(t: Tx) -> None:
+            # A share lock on the upload: completing or aborting it waits for this commit.
+            if await t.one("SELECT 1 FROM multipart_uploads WHERE upload_id=%s FOR KEY SHARE",
+                           (part.upload_id,)) is None:
+                raise S3Error("NoSuchUpload", UploadId=part.upload_id)
+            await consume_intents(t, [part.blob_id])
+            values = (part.size, part.etag, part.last_modified, part.blob_id, part.checksums)
+            while True:
+                old = await t.one("SELECT blob_id FROM multipart_parts WHERE upload_id=%s AND part_number=%s "
+                                  "FOR UPDATE", (part.upload_id, part.part_number))
+                if old is not None:
+                    await garbage(t, [old[0]])
+                    await t.write("UPDATE multipart_parts SET size=%s, etag=%s, last_modified=%s, blob_id=%s, "
+                                  "checksums=%s WHERE upload_id=%s AND part_number=%s",
+                                  (*values, part.upload_id, part.part_number))
+                    return
+                if await t.write_returning(
+                        f"INSERT INTO multipart_parts ({_PART_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) "
+                        "ON CONFLICT DO NOTHING RETURNING 1", (part.upload_id, part.part_number, *values)):
+                    return
+        await self._committer.run(tx, ("u", part.upload_id, f"{part.part_number:05d}"))
+
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:
+        rows = await self._readers.all(f"SELECT {_PART_COLUMNS} FROM multipart_parts WHERE upload_id=%s AND "
+                                       "part_number>%s ORDER BY part_number LIMIT %s", (upload_id, after, limit))
+        return [UploadedPart(*r) for r in rows]
+
+    async def complete_upload(self, upload_id: str, version: ObjectVersion,
+                              condition: WriteCondition | None = None, if_none_match: str | None = None) -> str:
+        used = [p[0] for p in json.loads(version.manifest or "[]")]
+
+        async def tx(t: Tx) -> str:
+            # The upload row first (waits for parts being committed), then the key.
+            if await t.one("SELECT 1 FROM multipart_uploads WHERE upload_id=%s FOR UPDATE", (upload_id,)) is None:
+                raise S3Error("NoSuchUpload", UploadId=upload_id)
+            parts = {r[0] for r in await t.all("SELECT blob_id FROM multipart_parts WHERE upload_id=%s",
+                                               (upload_id,))}
+            if not parts.issuperset(used):  # a part was replaced since the caller read it
+                raise S3Error("InvalidPart")
+            while True:
+                old = await lock_current(t, version.bucket_id, version.key)
+                if condition is not None:
+                    check_condition(condition, old)
+                if if_none_match is not None and old is not None and not old[1]:
+                    if old[0].strip('"') in {e.strip().strip('"') for e in if_none_match.split(",")}:
+                        raise S3Error("PreconditionFailed", Condition="If-None-Match")
+                if not t.wrote:
+                    await garbage(t, sorted(parts.difference(used)))
+                    await t.write("DELETE FROM multipart_uploads WHERE upload_id=%s", (upload_id,))  # and its parts
+                version_id = await install(t, version, old)
+                if version_id is not None:
+                    return version_id
+        return await self._committer.run(tx, solo=True)  # type: ignore[no-any-return]
+
+    async def abort_upload(self, upload_id: str) -> bool:
+        async def tx(t: Tx) -> bool:
+            if await t.one("SELECT 1 FROM multipart_uploads WHERE upload_id=%s FOR UPDATE", (upload_id,)) is None:
+                return False
+            await t.write("INSERT INTO blob_garbage (blob_id) SELECT blob_id FROM multipart_parts "
+                          "WHERE upload_id=%s ON CONFLICT DO NOTHING", (upload_id,))
+            await t.write("DELETE FROM multipart_uploads WHERE upload_id=%s", (upload_id,))
+            return True
+        return bool(await self._committer.run(tx, ("u", upload_id)))
+
+    async def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
+                           limit: int) -> list[MultipartUpload]:
+        where = ["bucket_id=%s"]
+        args: list[Any] = [bucket_id]
+        if after_upload_id is None:
+            where.append("key>%s")
+            args.append(after_key)
+        else:
+            where.append("(key, upload_id) > (%s, %s)")
+            args += [after_key, after_upload_id]
+        if prefix:
+            where.append("key>=%s")
+            args.append(prefix)
+            end = prefix_successor(prefix)
+            if end is not None:
+                where.append("key<%s")
+                args.append(end)
+        args.append(limit)
+        rows = await self._readers.all(f"SELECT {_UPLOAD_COLUMNS} FROM multipart_uploads "
+                                       f"WHERE {' AND '.join(where)} ORDER BY key, upload_id LIMIT %s", args)
+        return [MultipartUpload(*r) for r in rows]
+
+    # --- data-file collection ---------------------------------------------
+    async def pending_garbage(self, limit: int) -> list[str]:
+        return [r[0] for r in await self._readers.all("SELECT blob_id FROM blob_garbage LIMIT %s", (limit,))]
+
+    async def forget_garbage(self, blob_ids: list[str]) -> None:
+        async def tx(t: Tx) -> None:
+            await t.write("DELETE FROM blob_garbage WHERE blob_id = ANY(%s)", (blob_ids,))
+        await self._committer.run(tx, ("g",))
+
+    async def blob_is_referenced(self, blob_id: str) -> bool:
+        r = await self._readers.one(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM objects WHERE blob_id=%s) "
+            "OR EXISTS (SELECT 1 FROM object_versions WHERE blob_id=%s) "
+            "OR EXISTS (SELECT 1 FROM multipart_parts WHERE blob_id=%s) "
+            "OR EXISTS (SELECT 1 FROM objects WHERE manifest LIKE %s) "
+            "OR EXISTS (SELECT 1 FROM object_versions WHERE manifest LIKE %s)",
+            (blob_id, blob_id, blob_id, f'%"{blob_id}"%', f'%"{blob_id}"%'))
+        return r is not None
+
+    async def add_blob_intent(self, blob_id: str) -> None:
+        async def tx(t: Tx) -> None:
+            await t.write("INSERT INTO blob_intents (blob_id, created) "
+                          "VALUES (%s, extract(epoch FROM clock_timestamp()))", (blob_id,))
+        await self._committer.run(tx, ("i", blob_id))
+
+    async def reap_intents(self, older_than: float, limit: int) -> list[str]:
+        async def tx(t: Tx) -> list[str]:
+            rows = await t.write_returning(
+                "DELETE FROM blob_intents WHERE blob_id IN (SELECT blob_id FROM blob_intents WHERE created < "
+                "extract(epoch FROM clock_timestamp()) - %s ORDER BY created LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "RETURNING blob_id", (older_than, limit))
+            return [r[0] for r in rows]
+        return await self._committer.run(tx, solo=True)  # type: ignore[no-any-return]

@@ -1,0 +1,370 @@
+"""Connections of one gateway process to PostgreSQL: a few readers, one
+group committer, one listener.  psycopg 3, asyncio.
+
+- Readers are autocommit connections kept in a small pool: a read takes one,
+  runs its statement and gives it back.
+- The committer owns one connection.  Writes queue up while it commits; it
+  then runs every queued write in one transaction, sorted by what each locks
+  (so the batches of two gateways never wait on each other in a cycle), with
+  no savepoints (more than 64 subtransactions push every snapshot in the
+  cluster onto pg_subtrans).  A write raises its S3Error before it changes
+  anything; one that fails later, or any SQL error, rolls the batch back and
+  its writes are run again one transaction each.  No write is acknowledged
+  before its COMMIT returned.
+- The listener LISTENs on a channel and tells the store what changed; after
+  a reconnection it tells it that anything may have.
+
+A lost connection answers the requests that used it ``503 ServiceUnavailable``
+and is replaced by the next request that needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from pails.errors import S3Error
+
+log = logging.getLogger("pails")
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 5  # seconds
+_BATCH_MAX = 256
+_RETRIES = 5  # deadlocks and serialization failures (40P01, 40001) are retried
+
+
+def unavailable() -> S3Error:
+    return S3Error("ServiceUnavailable", "The metadata database is unavailable; please try again.")
+
+
+async def connect(url: str, autocommit: bool) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
+
+
+class Readers:
+    """A pool of autocommit connections for reads (at most ``size``)."""
+
+    def __init__(self, url: str, size: int = 4) -> None:
+        self._url = url
+        self._size = size
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._open = 0
+        self._waiting: deque[asyncio.Future[psycopg.AsyncConnection[Any]]] = deque()
+
+    async def _take(self) -> psycopg.AsyncConnection[Any]:
+        if self._idle:
+            return self._idle.pop()
+        if self._open < self._size:
+            self._open += 1
+            try:
+                return await connect(self._url, True)
+            except BaseException:
+                self._open -= 1
+                raise
+        fut: asyncio.Future[psycopg.AsyncConnection[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(fut)
+        return await fut
+
+    def _give_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        while self._waiting:
+            fut = self._waiting.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return
+        self._idle.append(conn)
+
+    def _drop(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """A connection in an unknown state (lost, or a statement interrupted)."""
+        self._open -= 1
+        asyncio.get_running_loop().create_task(_close_quietly(conn))
+        while self._waiting:  # a waiter may now open a connection of its own
+            fut = self._waiting.popleft()
+            if not fut.done():
+                fut.set_exception(_Retry())
+                return
+
+    async def run(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``fn(connection)``; S3Error ServiceUnavailable if the database is unreachable."""
+        while True:
+            try:
+                conn = await self._take()
+            except _Retry:
+                continue
+            except psycopg.OperationalError as exc:
+                raise unavailable() from exc
+            break
+        try:
+            result = await fn(conn)
+        except psycopg.OperationalError as exc:
+            self._drop(conn)
+            raise unavailable() from exc
+        except psycopg.Error:
+            self._give_back(conn)  # autocommit: a failed statement leaves the connection usable
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+        self._give_back(conn)
+        return result
+
+    async def one(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
+        async def fetch(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...] | None:
+            cur = await conn.execute(sql, args)
+            return await cur.fetchone()
+        return await self.run(fetch)
+
+    async def all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        async def fetch(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            cur = await conn.execute(sql, args)
+            return await cur.fetchall()
+        return await self.run(fetch)
+
+    async def close(self) -> None:
+        while self._idle:
+            await _close_quietly(self._idle.pop())
+        self._open = 0
+
+
+class _Retry(Exception):
+    pass
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection
+        pass
+
+
+class Tx:
+    """The transaction a write runs in: statements that change something go
+    through ``write``, so the committer knows whether a write that raises
+    has changed anything already."""
+
+    __slots__ = ("conn", "wrote")
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.wrote = False
+
+    async def one(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
+        cur = await self.conn.execute(sql, args)
+        return await cur.fetchone()
+
+    async def all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = await self.conn.execute(sql, args)
+        return await cur.fetchall()
+
+    async def write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> int:
+        """Run a statement that changes rows; returns how many."""
+        self.wrote = True
+        cur = await self.conn.execute(sql, args)
+        return cur.rowcount
+
+    async def write_returning(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        self.wrote = True
+        cur = await self.conn.execute(sql, args)
+        return await cur.fetchall()
+
+
+Write = Callable[[Tx], Awaitable[Any]]
+
+
+class _Job:
+    __slots__ = ("fn", "order", "solo", "future")
+
+    def __init__(self, fn: Write, order: tuple[str, ...], solo: bool, future: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.order = order
+        self.solo = solo
+        self.future = future
+
+
+class _Rerun(Exception):
+    """A write failed after changing rows: the batch must not commit."""
+
+
+class Committer:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._queue: deque[_Job] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions committed (for tests and metrics)
+        self.retries = 0  # deadlocks and serialization failures retried
+
+    async def run(self, fn: Write, order: tuple[str, ...] = (), solo: bool = False) -> Any:
+        """Run ``fn`` in a transaction, with other queued writes unless
+        ``solo`` (writes that lock several things of different kinds).
+        ``order``: what ``fn`` locks, as the batch is sorted by it."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.append(_Job(fn, order, solo, fut))
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._loop())
+        assert self._wake is not None
+        self._wake.set()
+        return await fut
+
+    async def _loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch: list[_Job] = []
+                while self._queue and len(batch) < _BATCH_MAX:
+                    batch.append(self._queue.popleft())
+                try:
+                    await self._commit(batch)
+                except BaseException as exc:  # noqa: BLE001 - never leave a request waiting
+                    for job in batch:
+                        if not job.future.done():
+                            job.future.set_exception(exc if isinstance(exc, S3Error) else S3Error("InternalError"))
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    log.exception("metadata committer")
+
+    async def _commit(self, batch: list[_Job]) -> None:
+        group = sorted((j for j in batch if not j.solo), key=lambda j: j.order)
+        if group:
+            await self._transaction(group)
+        for job in batch:
+            if job.solo:
+                await self._transaction([job])
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = None
+            self._conn = await connect(self._url, False)
+        return self._conn
+
+    async def _transaction(self, jobs: list[_Job]) -> None:
+        for _attempt in range(_RETRIES):
+            try:
+                conn = await self._connection()
+            except psycopg.OperationalError:
+                _fail(jobs, unavailable())
+                return
+            outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+            try:
+                async with conn.transaction():
+                    for job in jobs:
+                        tx = Tx(conn)
+                        try:
+                            outcomes.append((job, await job.fn(tx), None))
+                        except psycopg.Error:
+                            raise
+                        except Exception as exc:  # noqa: BLE001 - the request's own error (S3Error, ...)
+                            if tx.wrote:
+                                raise _Rerun from exc
+                            outcomes.append((job, None, exc))
+            except _Rerun as rerun:
+                if len(jobs) > 1:
+                    break  # run each on its own below
+                _fail(jobs, rerun.__cause__ or S3Error("InternalError"))  # rolled back
+                return
+            except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
+                self.retries += 1
+                continue
+            except psycopg.OperationalError:
+                # Lost (maybe during COMMIT: the outcome is unknown, so nothing is acknowledged).
+                await self._reset()
+                _fail(jobs, unavailable())
+                return
+            except psycopg.Error:
+                if len(jobs) > 1:
+                    break
+                log.exception("metadata write failed")
+                _fail(jobs, S3Error("InternalError"))
+                return
+            self.batches += 1
+            for job, result, exc in outcomes:
+                if job.future.done():
+                    continue
+                if exc is not None:
+                    job.future.set_exception(exc)
+                else:
+                    job.future.set_result(result)
+            return
+        else:
+            _fail(jobs, S3Error("ServiceUnavailable", "Too many conflicting writes; please try again."))
+            return
+        for job in jobs:  # the batch could not commit as one: each write on its own
+            await self._transaction([job])
+
+    async def _reset(self) -> None:
+        if self._conn is not None:
+            await _close_quietly(self._conn)
+        self._conn = None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except BaseException:  # noqa: BLE001 - cancelled
+                pass
+            self._task = None
+        await self._reset()
+
+
+def _fail(jobs: list[_Job], exc: BaseException) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(exc)
+
+
+class Listener:
+    """LISTEN on ``channel``: ``on_notify(payload)`` for each notification,
+    ``on_reset()`` whenever notifications may have been missed (before the
+    first LISTEN, after a lost connection)."""
+
+    def __init__(self, url: str, channel: str, on_notify: Callable[[str], None],
+                 on_reset: Callable[[], None]) -> None:
+        self._url = url
+        self._channel = channel
+        self._on_notify = on_notify
+        self._on_reset = on_reset
+        self._task: asyncio.Task[None] | None = None
+        self.listening = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            conn = None
+            try:
+                conn = await connect(self._url, True)
+                await conn.execute(f"LISTEN {self._channel}")
+                self._on_reset()
+                self.listening = True
+                async for note in conn.notifies():
+                    self._on_notify(note.payload)
+            except psycopg.Error:
+                pass
+            finally:
+                self.listening = False
+                if conn is not None:
+                    await _close_quietly(conn)
+            self._on_reset()
+            await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except BaseException:  # noqa: BLE001 - cancelled
+                pass
+            self._task = None

@@ -1,0 +1,118 @@
+"""The PostgreSQL metadata schema, versioned.
+
+``pails_schema`` holds one row: the schema version this database is at.  A
+gateway creates the schema on an empty database, migrates an older one inside
+one transaction (PostgreSQL DDL is transactional, so a crash leaves the old or
+the new schema), and refuses to start against a newer one.
+
+Keys are ``text COLLATE "C"``: PostgreSQL then compares them byte by byte,
+which for UTF-8 is the order S3 lists keys in (the database's default
+collation, e.g. ``C.UTF-8`` or ``en_US.UTF-8``, is not).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# Statements of version 1, in order.  Small bodies stay in the version rows
+# (``inline``): with STORAGE EXTERNAL, TOAST keeps them out of line, so a
+# listing that steps over a row does not read its body (SQLite needs a table
+# of its own for that).
+SCHEMA_V1 = (
+    """CREATE TABLE users (
+        access_key   text PRIMARY KEY,
+        secret_key   text NOT NULL,
+        canonical_id text NOT NULL UNIQUE,
+        display_name text NOT NULL UNIQUE,
+        email        text,
+        created      double precision NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX users_by_email ON users (lower(email))",
+    """CREATE TABLE buckets (
+        id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name       text COLLATE "C" NOT NULL UNIQUE,
+        owner_id   text NOT NULL,
+        created    double precision NOT NULL,
+        location   text NOT NULL,
+        acl        text NOT NULL,
+        versioning text,
+        props      text NOT NULL DEFAULT '{}',
+        epoch      bigint NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX buckets_by_owner ON buckets (owner_id, name)",
+    """CREATE TABLE objects (
+        bucket_id     bigint NOT NULL REFERENCES buckets (id),
+        key           text COLLATE "C" NOT NULL,
+        version_id    text NOT NULL,
+        size          bigint NOT NULL,
+        etag          text NOT NULL,
+        last_modified double precision NOT NULL,
+        owner_id      text NOT NULL,
+        storage_class text NOT NULL,
+        delete_marker smallint NOT NULL DEFAULT 0,
+        headers       text NOT NULL,
+        acl           text NOT NULL,
+        blob_id       text,
+        manifest      text,
+        checksums     text,
+        inline        bytea,
+        PRIMARY KEY (bucket_id, key)
+    ) WITH (fillfactor = 85)""",
+    "ALTER TABLE objects ALTER COLUMN inline SET STORAGE EXTERNAL",
+    """CREATE TABLE object_versions (
+        bucket_id     bigint NOT NULL REFERENCES buckets (id),
+        key           text COLLATE "C" NOT NULL,
+        seq           bigint NOT NULL,
+        version_id    text NOT NULL,
+        size          bigint NOT NULL,
+        etag          text NOT NULL,
+        last_modified double precision NOT NULL,
+        owner_id      text NOT NULL,
+        storage_class text NOT NULL,
+        delete_marker smallint NOT NULL DEFAULT 0,
+        headers       text NOT NULL,
+        acl           text NOT NULL,
+        blob_id       text,
+        manifest      text,
+        checksums     text,
+        inline        bytea,
+        PRIMARY KEY (bucket_id, key, seq)
+    )""",
+    "ALTER TABLE object_versions ALTER COLUMN inline SET STORAGE EXTERNAL",
+    "CREATE UNIQUE INDEX object_versions_by_id ON object_versions (bucket_id, key, version_id)",
+    """CREATE TABLE multipart_uploads (
+        upload_id     text PRIMARY KEY,
+        bucket_id     bigint NOT NULL REFERENCES buckets (id),
+        key           text COLLATE "C" NOT NULL,
+        initiated     double precision NOT NULL,
+        owner_id      text NOT NULL,
+        storage_class text NOT NULL,
+        headers       text NOT NULL,
+        acl           text NOT NULL,
+        props         text NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX multipart_uploads_by_key ON multipart_uploads (bucket_id, key, upload_id)",
+    """CREATE TABLE multipart_parts (
+        upload_id     text NOT NULL REFERENCES multipart_uploads (upload_id) ON DELETE CASCADE,
+        part_number   integer NOT NULL,
+        size          bigint NOT NULL,
+        etag          text NOT NULL,
+        last_modified double precision NOT NULL,
+        blob_id       text NOT NULL,
+        checksums     text,
+        PRIMARY KEY (upload_id, part_number)
+    )""",
+    # Data files no metadata references any more: unlinked after the commit
+    # that listed them, by whichever gateway claims them first.
+    "CREATE TABLE blob_garbage (blob_id text PRIMARY KEY)",
+    # Data files being written: a commit that references one must delete its
+    # intent; a cleaner deletes stale intents (committed) before unlinking, so
+    # a stalled gateway's late commit fails instead of referencing a removed file.
+    """CREATE TABLE blob_intents (
+        blob_id text PRIMARY KEY,
+        created double precision NOT NULL
+    )""",
+    "CREATE INDEX blob_intents_by_age ON blob_intents (created)",
+)
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1}  # version -> statements that reach it from version - 1
