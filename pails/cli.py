@@ -30,7 +30,8 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     data_dir = os.path.abspath(args.data_dir)
     settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
-                        meta_url=_meta_url(args), intent_timeout=args.intent_timeout)
+                        meta_url=_meta_url(args), intent_timeout=args.intent_timeout,
+                        meta_notify=not args.no_notify)
 
     async def prepare() -> tuple[tuple[int, int, int], tuple[User, bool]]:
         engine = Engine(settings)
@@ -173,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--intent-timeout", type=float, default=24 * 3600.0, metavar="SECONDS",
                    help="with --meta: a data file still uncommitted after this long is taken for a crashed "
                    "gateway's and removed (default: a day; longer than any single upload takes)")
+    s.add_argument("--no-notify", action="store_true",
+                   help="with --meta: for PostgreSQL-compatible databases without LISTEN/NOTIFY; bucket changes "
+                   "then reach other gateways within 1 s (GET and HEAD see them at once)")
     s.set_defaults(func=cmd_server)
 
     u = sub.add_parser("user", help="manage users (works while the server runs)")

@@ -59,6 +59,8 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     meta_url: str | None = None  # PostgreSQL metadata (STORE "postgresql": a database of its own)
+    log_name: str | None = None  # several gateways on one data directory log apart
+    env: dict[str, str] = field(default_factory=dict)  # more environment (TMPDIR: a host of its own)
 
     @property
     def endpoint(self) -> str:
@@ -79,8 +81,8 @@ class Server:
                 atexit.register(_drop_databases)
             self.meta_url = create_database()
             _DATABASES.append(self.meta_url)
-        env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=ROOT_ACCESS_KEY, PAILS_ROOT_SECRET_KEY=ROOT_SECRET_KEY)
-        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=ROOT_ACCESS_KEY, PAILS_ROOT_SECRET_KEY=ROOT_SECRET_KEY, **self.env)
+        self.log_path = self.data_dir.parent / f"{self.log_name or self.data_dir.name}-server.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pails", "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}",

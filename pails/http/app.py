@@ -26,6 +26,7 @@ from pails.http.sockets import set_nodelay_on_listeners
 from pails.protocol import xml
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine, Settings
+from pails.storage.meta import BucketChanged
 from pails.storage.records import User
 
 log = logging.getLogger("pails")
@@ -52,6 +53,7 @@ def settings_from_env() -> Settings:
         region=os.environ.get("PAILS_REGION", "us-east-1"),
         meta_url=os.environ.get("PAILS_META_URL") or None,
         intent_timeout=float(os.environ.get("PAILS_INTENT_TIMEOUT", "86400")),
+        meta_notify=os.environ.get("PAILS_META_NOTIFY", "1") != "0",
     )
 
 
@@ -196,7 +198,17 @@ class PailsApp:
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
                             routes.iam_action(route), client[0] if client else "", auth.presigned)
-            response = await route.handler(engine, req)
+            try:
+                response = await route.handler(engine, req)
+            except BucketChanged:
+                # Decided on a bucket record another gateway had changed: once more on the new one.
+                if body.consumed:
+                    raise
+                req.bucket_record = None
+                response = await route.handler(engine, req)
+        except BucketChanged:
+            response = _error_response(S3Error("ServiceUnavailable", "The bucket changed during the request; "
+                                                                     "please retry."), resource, request_id, method)
         except S3Error as err:
             response = _error_response(err, resource, request_id, method)
         except ClientDisconnected:

@@ -131,6 +131,11 @@ class RequestBody:
         return True
 
     @property
+    def consumed(self) -> bool:
+        """Reading has begun: the request cannot be handled again."""
+        return self._consumed
+
+    @property
     def unread(self) -> bool:
         """A body was announced and not read to its end: the connection must
         close after the response, or its bytes (or, after a refused

@@ -22,6 +22,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if settings.meta_url:
         os.environ["PAILS_META_URL"] = settings.meta_url
     os.environ["PAILS_INTENT_TIMEOUT"] = str(settings.intent_timeout)
+    os.environ["PAILS_META_NOTIFY"] = "1" if settings.meta_notify else "0"
     Granian(
         "pails.http.app:app",
         address=host,

@@ -38,6 +38,9 @@ class Settings:
     # removed; a commit that would reference it fails instead.  Longer than
     # any upload of one body may take.
     intent_timeout: float = 24 * 3600.0
+    # PostgreSQL: bucket changes are announced with NOTIFY (off: for compatible
+    # databases without it; other gateways then see a change within 1 s).
+    meta_notify: bool = True
 
 
 _COLLECT_INTERVAL = 0.25
@@ -52,7 +55,7 @@ def open_meta(settings: Settings) -> MetaStore:
         # The workers of one gateway share a bucket change counter in host-local memory.
         gateway = hashlib.sha256(f"{settings.meta_url}\0{os.path.realpath(settings.data_dir)}".encode())
         epoch_path = os.path.join(tempfile.gettempdir(), f"pails-{gateway.hexdigest()[:24]}-buckets.epoch")
-        return PgMeta(settings.meta_url, epoch_path)
+        return PgMeta(settings.meta_url, epoch_path, notify=settings.meta_notify)
     from pails.storage.sqlite import SqliteMeta
 
     return SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync)

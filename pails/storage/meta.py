@@ -28,6 +28,11 @@ class StoreUnavailable(Exception):
     version of Pails does not know."""
 
 
+class BucketChanged(Exception):
+    """A read found that the bucket record the request was decided on has
+    changed since (another gateway changed it): run the request again."""
+
+
 class AlreadyExists(Exception):
     """A user (name, access key or e-mail) that exists already."""
 

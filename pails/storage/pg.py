@@ -32,6 +32,7 @@ from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     AlreadyExists,
+    BucketChanged,
     DeleteCondition,
     Deleted,
     MetaStore,
@@ -61,12 +62,18 @@ _CHANNEL = "pails_buckets"
 _BUCKET_CACHE_SIZE = 4096
 
 _USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
-_BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props"
+_BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props, epoch"
 _UPLOAD_COLUMNS = "upload_id, bucket_id, key, initiated, owner_id, storage_class, headers, acl, props"
 _PART_COLUMNS = "upload_id, part_number, size, etag, last_modified, blob_id, checksums"
 _LISTING_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 1, 0"
 _NONCURRENT_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 0, seq"
 _listing_row = ListingRow._make
+_GET_OBJECT = (f"SELECT b.epoch, {', '.join('o.' + c.strip() for c in OBJECT_FIELDS.split(','))} FROM buckets b "
+               "LEFT JOIN objects o ON o.bucket_id = b.id AND o.key = %s WHERE b.id = %s")
+_GET_VERSION = (f"SELECT b.epoch, v.* FROM buckets b LEFT JOIN LATERAL ("
+                f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key=%s AND version_id=%s UNION ALL "
+                f"SELECT {OBJECT_FIELDS} FROM object_versions WHERE bucket_id=%s AND key=%s AND version_id=%s "
+                "LIMIT 1) v ON true WHERE b.id = %s")
 _NOTIFY = "SELECT pg_notify('" + _CHANNEL + "', %s)"
 _SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once
 
@@ -74,12 +81,14 @@ _SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateway
 class PgMeta(MetaStore):
     shared_blobs = True
 
-    def __init__(self, url: str, epoch_path: str, readers: int = 4) -> None:
+    def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:
         self.url = url
+        self._notify = notify  # False: a database without LISTEN/NOTIFY (bucket changes then wait out the TTL)
         self._readers = Readers(url, readers)
         self._committer = Committer(url)
         # name -> (trusted until, this gateway's bucket epoch when read, record)
         self._buckets: dict[str, tuple[float, int, Bucket | None]] = {}
+        self._cached_epochs: dict[int, tuple[str, int]] = {}  # bucket id -> (name, epoch of the cached record)
         self._epoch = SharedCounter(epoch_path)
         self._listener = Listener(url, _CHANNEL, self._bucket_changed, self._buckets.clear)
 
@@ -171,18 +180,32 @@ class PgMeta(MetaStore):
     def _bucket_changed(self, name: str) -> None:
         self._buckets.pop(name, None)
 
+    def _check_epoch(self, bucket_id: int, epoch: int | None) -> None:
+        """A read of the database saw the bucket at ``epoch`` (None: gone):
+        if the cached record the request was decided on is older, drop it
+        and have the request run again on the new one."""
+        cached = self._cached_epochs.get(bucket_id)
+        if cached is not None and cached[1] != epoch:
+            self._buckets.pop(cached[0], None)
+            del self._cached_epochs[bucket_id]
+            raise BucketChanged(cached[0])
+
     async def get_bucket(self, name: str) -> Bucket | None:
         now = time.monotonic()
         epoch = self._epoch.value()
         hit = self._buckets.get(name)
-        if hit is not None and hit[0] > now and hit[1] == epoch and self._listener.listening:
+        if hit is not None and hit[0] > now and hit[1] == epoch and (self._listener.listening or not self._notify):
             return hit[2]
-        self._listener.start()
+        if self._notify:
+            self._listener.start()
         r = await self._readers.one(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=%s", (name,))
         bucket = Bucket(*r) if r else None
         if len(self._buckets) >= _BUCKET_CACHE_SIZE:
             self._buckets.clear()
+            self._cached_epochs.clear()
         self._buckets[name] = (now + BUCKET_TTL, epoch, bucket)
+        if bucket is not None:
+            self._cached_epochs[bucket.id] = (name, bucket.epoch)
         return bucket
 
     async def list_buckets(self, owner_id: str) -> list[Bucket]:
@@ -196,7 +219,7 @@ class PgMeta(MetaStore):
         async def tx(t: Tx) -> Any:
             result = await fn(t)
             name = await name_of(t)
-            if name is not None:
+            if name is not None and self._notify:
                 await t.write(_NOTIFY, (name,))
             return result
         try:
@@ -213,7 +236,7 @@ class PgMeta(MetaStore):
                  bucket.props))
             if rows:
                 return True, Bucket(rows[0][0], bucket.name, bucket.owner_id, bucket.created, bucket.location,
-                                    bucket.acl, bucket.versioning, bucket.props)
+                                    bucket.acl, bucket.versioning, bucket.props, 0)
             r = await t.one(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=%s", (bucket.name,))
             if r is None:  # deleted again meanwhile
                 raise S3Error("OperationAborted")
@@ -275,9 +298,11 @@ class PgMeta(MetaStore):
 
     # --- objects -----------------------------------------------------------
     async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
-        r = await self._readers.one(f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key=%s",
-                                    (bucket_id, key))
-        return object_from_row(r) if r else None
+        # With the bucket's epoch, at no extra round trip: a request decided on
+        # a bucket record that another gateway changed meanwhile runs again.
+        r = await self._readers.one(_GET_OBJECT, (key, bucket_id))
+        self._check_epoch(bucket_id, r[0] if r else None)
+        return object_from_row(r[1:]) if r and r[1] is not None else None
 
     async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> str:
         async def tx(t: Tx) -> str:
@@ -379,11 +404,9 @@ class PgMeta(MetaStore):
         return await self._committer.run(tx, ("o", str(bucket_id), key))  # type: ignore[no-any-return]
 
     async def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
-        r = await self._readers.one(
-            f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key=%s AND version_id=%s UNION ALL "
-            f"SELECT {OBJECT_FIELDS} FROM object_versions WHERE bucket_id=%s AND key=%s AND version_id=%s LIMIT 1",
-            (bucket_id, key, version_id, bucket_id, key, version_id))
-        return object_from_row(r) if r else None
+        r = await self._readers.one(_GET_VERSION, (bucket_id, key, version_id, bucket_id, key, version_id, bucket_id))
+        self._check_epoch(bucket_id, r[0] if r else None)
+        return object_from_row(r[1:]) if r and r[1] is not None else None
 
     async def version_position(self, bucket_id: int, key: str, version_id: str) -> int | None:
         r = await self._readers.one(

@@ -26,6 +26,7 @@ class Bucket:
     acl: str  # Acl.to_json()
     versioning: str | None  # None (never enabled), "Enabled", "Suspended"
     props: str  # JSON object of bucket sub-resources (tagging, policy, ...), "{}" when none
+    epoch: int = 0  # bumped by every change of the record (stores that share it between gateways)
 
 
 @dataclass(slots=True)
