@@ -216,6 +216,36 @@ class BlobStore:
             except FileNotFoundError:
                 pass
 
+    def check_shared(self) -> None:
+        """What can be checked from one gateway of what a shared data
+        directory must do: exclusive create (a second create of the same
+        name fails), write, fsync of a file and of its directory, read back,
+        unlink.  OSError (with what failed) if any of it does not work."""
+        path = os.path.join(self.blob_dir, "00", f".probe-{secrets.token_hex(8)}")
+        data = secrets.token_bytes(4096)
+        fd = os.open(path, _OPEN_FLAGS, 0o600)
+        try:
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(os.path.dirname(path))
+            try:
+                os.close(os.open(path, _OPEN_FLAGS, 0o600))
+            except FileExistsError:
+                pass
+            else:
+                raise OSError(f"exclusive create (O_EXCL) is not honoured on {self.root}")
+            with open(path, "rb") as f:
+                if f.read() != data:
+                    raise OSError(f"a file written on {self.root} reads back different")
+        finally:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
     def staging_path(self, blob_id: str) -> str:
         """Where a new, uncommitted data file is written (step 1)."""
         return self.final_path(blob_id) if self.shared else os.path.join(self.tmp_dir, blob_id)

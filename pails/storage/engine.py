@@ -19,7 +19,7 @@ from typing import Any
 from pails.errors import S3Error
 from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id
 from pails.storage.crypto import KeyRing
-from pails.storage.meta import DeleteCondition, Deleted, MetaStore, WriteCondition
+from pails.storage.meta import DeleteCondition, Deleted, MetaStore, StoreUnavailable, WriteCondition
 from pails.storage.records import ObjectVersion
 
 
@@ -74,8 +74,15 @@ class Engine:
         self._reaped_at = 0.0
 
     async def open(self) -> None:
-        """Before the first request: the metadata store's schema is ready."""
+        """Before the first request: the metadata store's schema is ready, and
+        a shared data directory does what the protocol needs of it."""
         await self.meta.open()
+        if self.blobs.shared:
+            try:
+                self.blobs.check_shared()
+            except OSError as exc:
+                raise StoreUnavailable(f"the data directory {self.settings.data_dir} cannot be shared: {exc}") \
+                    from None
 
     async def recover(self) -> tuple[int, int, int]:
         """Run once before serving: finish or undo interrupted writes; unlink

@@ -42,7 +42,7 @@ from pails.storage.meta import (
     WriteCondition,
 )
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
-from pails.storage.pg_schema import MIGRATIONS, SCHEMA_VERSION
+from pails.storage.pg_schema import prepare_schema
 from pails.storage.pg_versions import (
     OBJECT_FIELDS,
     OLD_COLUMNS,
@@ -75,7 +75,6 @@ _GET_VERSION = (f"SELECT b.epoch, v.* FROM buckets b LEFT JOIN LATERAL ("
                 f"SELECT {OBJECT_FIELDS} FROM object_versions WHERE bucket_id=%s AND key=%s AND version_id=%s "
                 "LIMIT 1) v ON true WHERE b.id = %s")
 _NOTIFY = "SELECT pg_notify('" + _CHANNEL + "', %s)"
-_SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once
 
 
 class PgMeta(MetaStore):
@@ -102,35 +101,7 @@ class PgMeta(MetaStore):
             raise StoreUnavailable(f"cannot connect to the metadata database: {exc}") from None
         try:
             async with conn.transaction():
-                encoding = (await (await conn.execute("SHOW server_encoding")).fetchone() or ("",))[0]
-                if encoding.upper() != "UTF8":
-                    raise StoreUnavailable(f"the metadata database must use UTF8 encoding (it uses {encoding}): "
-                                           "CREATE DATABASE ... ENCODING 'UTF8'")
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                await conn.execute("CREATE TABLE IF NOT EXISTS pails_schema (version integer NOT NULL)")
-                row = await (await conn.execute("SELECT version FROM pails_schema")).fetchone()
-                current = row[0] if row else 0
-                if current > SCHEMA_VERSION:
-                    raise StoreUnavailable(
-                        f"the metadata database has schema version {current}, newer than this Pails knows "
-                        f"({SCHEMA_VERSION}): upgrade Pails on this gateway (downgrades are refused)")
-                for version in range(current + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[version]:
-                        await conn.execute(statement)
-                if row is None:
-                    await conn.execute("INSERT INTO pails_schema VALUES (%s)", (SCHEMA_VERSION,))
-                elif current < SCHEMA_VERSION:
-                    await conn.execute("UPDATE pails_schema SET version=%s", (SCHEMA_VERSION,))
-                # Keys must compare byte by byte (S3's order): the key columns' collation must be "C".
-                bad = await (await conn.execute(
-                    "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                    "JOIN pg_collation l ON l.oid = a.attcollation WHERE a.attname IN ('key', 'name') "
-                    "AND c.relname IN ('objects', 'object_versions', 'multipart_uploads', 'buckets') "
-                    "AND c.relnamespace = current_schema()::regnamespace AND l.collname <> 'C'")).fetchall()
-                if bad:
-                    raise StoreUnavailable("key columns of the metadata database do not use the \"C\" collation "
-                                           f"({', '.join(sorted({r[0] for r in bad}))}): listings would be "
-                                           "out of S3 order")
+                await prepare_schema(conn)
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot set up the metadata database: {exc}") from None
         finally:

@@ -12,6 +12,12 @@ collation, e.g. ``C.UTF-8`` or ``en_US.UTF-8``, is not).
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
+
+from pails.storage.meta import StoreUnavailable
+
 SCHEMA_VERSION = 1
 
 # Statements of version 1, in order.  Small bodies stay in the version rows
@@ -116,3 +122,43 @@ SCHEMA_V1 = (
 )
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1}  # version -> statements that reach it from version - 1
+
+_SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once
+# Key columns whose collation is not byte order.
+_MIS_COLLATED = (
+    "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+    "JOIN pg_collation l ON l.oid = a.attcollation WHERE a.attname IN ('key', 'name') "
+    "AND c.relname IN ('objects', 'object_versions', 'multipart_uploads', 'buckets') "
+    "AND c.relnamespace = current_schema()::regnamespace AND l.collname NOT IN ('C', 'POSIX')")
+
+
+async def _one(conn: psycopg.AsyncConnection[Any], sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    return await (await conn.execute(sql, args)).fetchone()
+
+
+async def prepare_schema(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Inside a transaction: create or migrate the schema, or raise
+    StoreUnavailable for a database this version of Pails cannot serve."""
+    encoding = (await _one(conn, "SHOW server_encoding") or ("",))[0]
+    if encoding.upper() != "UTF8":
+        raise StoreUnavailable(f"the metadata database must use UTF8 encoding (it uses {encoding}): "
+                               "CREATE DATABASE ... ENCODING 'UTF8'")
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+    await conn.execute("CREATE TABLE IF NOT EXISTS pails_schema (version integer NOT NULL)")
+    row = await _one(conn, "SELECT version FROM pails_schema")
+    current = row[0] if row else 0
+    if current > SCHEMA_VERSION:
+        raise StoreUnavailable(f"the metadata database has schema version {current}, newer than this Pails knows "
+                               f"({SCHEMA_VERSION}): upgrade Pails on this gateway (downgrades are refused)")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[version]:
+            await conn.execute(statement)
+    if row is None:
+        await conn.execute("INSERT INTO pails_schema VALUES (%s)", (SCHEMA_VERSION,))
+    elif current < SCHEMA_VERSION:
+        await conn.execute("UPDATE pails_schema SET version=%s", (SCHEMA_VERSION,))
+    # Keys must compare byte by byte (S3's order).
+    bad = await (await conn.execute(_MIS_COLLATED)).fetchall()
+    if bad:
+        raise StoreUnavailable("key columns of the metadata database do not use the \"C\" collation "
+                               f"({', '.join(sorted({r[0] for r in bad}))}): listings would be out of S3 order")

@@ -1,0 +1,78 @@
+"""What is particular to the PostgreSQL store: the schema it creates and
+checks, and the `pails` commands against it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import client
+from tests.pails_server import STORE, Server
+from tests.pg import create_database, drop_database, throwaway_database
+
+pytestmark = pytest.mark.skipif(STORE != "postgresql", reason="runs in the PostgreSQL pass of make test")
+
+
+def _pails(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pails", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def _schema_version(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT version FROM pails_schema").fetchone()[0])
+
+
+def test_commands_create_the_schema_and_share_one_database(tmp_path: Path) -> None:
+    from pails.storage.pg_schema import SCHEMA_VERSION
+
+    with throwaway_database() as url:
+        added = _pails("user", "add", "erin", "--data", str(tmp_path), "--meta", url, "--json")
+        assert added.returncode == 0, added.stderr
+        user = json.loads(added.stdout)
+        assert _schema_version(url) == SCHEMA_VERSION
+        listed = _pails("user", "list", "--data", str(tmp_path), "--meta", url, "--json")
+        assert [u["display_name"] for u in json.loads(listed.stdout)] == ["erin"]
+        # PAILS_META_URL stands for --meta
+        env = {**__import__("os").environ, "PAILS_META_URL": url}
+        assert "erin" in _pails("user", "list", "--data", str(tmp_path), env=env).stdout
+        srv = Server(tmp_path / "data", meta_url=url).start()
+        try:
+            s3 = client(srv, user["access_key"], user["secret_key"])
+            s3.create_bucket(Bucket="erins")
+            assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["erins"]
+        finally:
+            srv.stop()
+        assert _pails("user", "remove", "erin", "--data", str(tmp_path), "--meta", url).returncode == 0
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    with throwaway_database() as url:
+        assert _pails("user", "add", "x", "--data", str(tmp_path), "--meta", url).returncode == 0
+        with psycopg.connect(url) as conn:
+            conn.execute("UPDATE pails_schema SET version = version + 1")
+        out = _pails("user", "list", "--data", str(tmp_path), "--meta", url)
+        assert out.returncode != 0 and "newer than this Pails knows" in out.stderr
+        out = _pails("server", str(tmp_path / "data"), "--meta", url, "--address", "127.0.0.1:1")
+        assert out.returncode != 0 and "downgrades are refused" in out.stderr
+
+
+def test_keys_must_be_c_collated(tmp_path: Path) -> None:
+    with throwaway_database() as url:
+        assert _pails("user", "list", "--data", str(tmp_path), "--meta", url).returncode == 0
+        with psycopg.connect(url) as conn:  # what a hand-made or restored schema could look like
+            conn.execute('ALTER TABLE objects ALTER COLUMN key TYPE text COLLATE "C.utf8"')
+        out = _pails("user", "list", "--data", str(tmp_path), "--meta", url)
+        assert out.returncode != 0 and '"C" collation' in out.stderr and "objects" in out.stderr
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    url = create_database()
+    drop_database(url)
+    out = _pails("user", "list", "--data", str(tmp_path), "--meta", url)
+    assert out.returncode != 0 and "cannot connect to the metadata database" in out.stderr
