@@ -275,12 +275,12 @@ class PgMeta(PgUploads, MetaStore):
     async def put_object(self, version: ObjectVersion, condition: WriteCondition | None = None) -> str:
         async def tx(t: Tx) -> str:
             while True:
-                old = await lock_current(t, version.bucket_id, version.key)
+                state, old = await lock_current(t, version.bucket_id, version.key)
                 if condition is not None:
                     check_condition(condition, old)
                 if not t.wrote:
                     await consume_intents(t, version.blob_ids())
-                version_id = await install(t, version, old)
+                version_id = await install(t, version, old, state)
                 if version_id is not None:
                     return version_id
         return await self._committer.run(tx, ("o", str(version.bucket_id), version.key))  # type: ignore[no-any-return]
@@ -317,8 +317,7 @@ class PgMeta(PgUploads, MetaStore):
                             condition: DeleteCondition | None = None) -> Deleted:
         async def tx(t: Tx) -> Deleted:
             while True:
-                state = await versioning_state(t, bucket_id)
-                old = await lock_current(t, bucket_id, key)
+                state, old = await lock_current(t, bucket_id, key)
                 if condition is not None and not check_delete(condition, old):
                     return Deleted(None, False, state is not None)
                 if state is None:
@@ -331,7 +330,7 @@ class PgMeta(PgUploads, MetaStore):
                     bucket_id=bucket_id, key=key, version_id="null", size=0, etag="", last_modified=time.time(),
                     headers="{}", acl="{}", owner_id=owner_id, storage_class="STANDARD", inline=None, blob_id=None,
                     manifest=None, checksums=None, delete_marker=True)
-                version_id = await install(t, marker, old)
+                version_id = await install(t, marker, old, state)
                 if version_id is not None:
                     return Deleted(version_id, True, True)
         return await self._committer.run(tx, ("o", str(bucket_id), key))  # type: ignore[no-any-return]
@@ -339,8 +338,8 @@ class PgMeta(PgUploads, MetaStore):
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
                              condition: DeleteCondition | None = None) -> Deleted:
         async def tx(t: Tx) -> Deleted:
-            versioned = await versioning_state(t, bucket_id) is not None
-            old = await lock_current(t, bucket_id, key)
+            state, old = await lock_current(t, bucket_id, key)
+            versioned = state is not None
             if old is not None and old[4] == version_id:
                 if condition is not None:
                     check_delete(condition, old, by_version=True)
@@ -427,7 +426,7 @@ class PgMeta(PgUploads, MetaStore):
         """Lock the key, find the version (current, or ``version_id``; not a
         delete marker) and let ``change(tx, table, where, args)`` update it."""
         async def tx(t: Tx) -> bool:
-            if await lock_current(t, bucket_id, key) is None:
+            if (await lock_current(t, bucket_id, key))[1] is None:
                 return False
             tables = ("objects",) if version_id is None else ("objects", "object_versions")
             for table in tables:

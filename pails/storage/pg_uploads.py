@@ -76,7 +76,7 @@ class PgUploads:
             if not parts.issuperset(used):  # a part was replaced since the caller read it
                 raise S3Error("InvalidPart")
             while True:
-                old = await lock_current(t, version.bucket_id, version.key)
+                state, old = await lock_current(t, version.bucket_id, version.key)
                 if condition is not None:
                     check_condition(condition, old)
                 if if_none_match is not None and old is not None and not old[1]:
@@ -85,7 +85,7 @@ class PgUploads:
                 if not t.wrote:
                     await garbage(t, sorted(parts.difference(used)))
                     await t.write("DELETE FROM multipart_uploads WHERE upload_id=%s", (upload_id,))  # and its parts
-                version_id = await install(t, version, old)
+                version_id = await install(t, version, old, state)
                 if version_id is not None:
                     return version_id
         return await self._committer.run(tx, solo=True)  # type: ignore[no-any-return]

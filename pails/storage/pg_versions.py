@@ -46,10 +46,19 @@ async def versioning_state(tx: Tx, bucket_id: int) -> str | None:
     return r[0] if r else None
 
 
-async def lock_current(tx: Tx, bucket_id: int, key: str) -> tuple[Any, ...] | None:
-    """The current version's ``OLD_COLUMNS``, its row locked; None: no row."""
-    return await tx.one(f"SELECT {OLD_COLUMNS} FROM objects WHERE bucket_id=%s AND key=%s FOR UPDATE",
-                        (bucket_id, key))
+# The bucket's versioning state and the key's current version, its row locked,
+# in one round trip.
+_LOCK_CURRENT = (f"SELECT b.versioning, o.* FROM buckets b LEFT JOIN LATERAL (SELECT {OLD_COLUMNS} FROM objects "
+                 "WHERE bucket_id = b.id AND key = %s FOR UPDATE) o ON true WHERE b.id = %s")
+
+
+async def lock_current(tx: Tx, bucket_id: int, key: str) -> tuple[str | None, tuple[Any, ...] | None]:
+    """(the bucket's versioning state, the current version's ``OLD_COLUMNS``
+    with its row locked, or None: no row)."""
+    r = await tx.one(_LOCK_CURRENT, (key, bucket_id))
+    if r is None:  # the bucket is gone
+        raise S3Error("NoSuchBucket")
+    return r[0], (None if r[1] is None else r[1:])
 
 
 async def garbage(tx: Tx, blob_ids: list[str]) -> None:
@@ -103,12 +112,11 @@ async def put_current(tx: Tx, new: ObjectVersion, exists: bool) -> bool:
     return bool(await tx.write_returning(_INSERT, (new.bucket_id, new.key, *_values(new))))
 
 
-async def install(tx: Tx, new: ObjectVersion, old: tuple[Any, ...] | None) -> str | None:
+async def install(tx: Tx, new: ObjectVersion, old: tuple[Any, ...] | None, state: str | None) -> str | None:
     """Make ``new`` the current version of its key by the bucket's
-    versioning state; returns its version id, or None when ``old`` was None
-    and another writer created the key meanwhile (nothing was changed: lock
-    the row and decide again)."""
-    state = await versioning_state(tx, new.bucket_id)
+    versioning ``state``; returns its version id, or None when ``old`` was
+    None and another writer created the key meanwhile (nothing was changed:
+    lock the row and decide again)."""
     new.version_id = new_version_id() if state == "Enabled" else "null"
     if old is None:
         if not await put_current(tx, new, False):

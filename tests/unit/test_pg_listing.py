@@ -306,3 +306,38 @@ def test_every_step_is_one_primary_key_seek(run: Run) -> None:
                 assert re.search(r"Index Scan using objects_pkey on objects \w+ \(actual rows=1 loops=30\)", plan), plan
                 assert "WindowAgg (actual rows=1 loops=1)" in plan, plan
     run(body)
+
+
+def test_plans_do_not_hinge_on_statistics() -> None:
+    """A table never analyzed (a new bucket filling up before autovacuum's
+    ANALYZE) looks tiny to the planner, which would scan and sort all of it
+    per page (a delimiter page of 100k keys took 19 s): Pails' own sessions
+    (``pg_conn.connect``) still walk the index."""
+    from pails.storage.pg_conn import connect
+
+    keys = [f"d{i:03d}/{j:02d}" for i in range(200) for j in range(100)]
+
+    async def main(url: str) -> None:
+        conn = await connect(url, True)
+        try:
+            bucket = await _bucket(conn, keys)
+            cur = await conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'objects'")
+            assert (await cur.fetchone()) == (-1.0,)  # never analyzed
+            params = {"bucket": bucket, "start": "", "strict": False, "end": None, "n": 1001, "plen": 0,
+                      "delim": "/", "cut": 0, "succ": "0"}
+            for text in (pg_listing._WALK_SQL[False, False, False], pg_listing._FLAT_SQL[False, False]):
+                cur = await conn.execute(f"EXPLAIN (COSTS OFF) {text}", params)
+                plan = "\n".join(r[0] for r in await cur.fetchall())
+                assert "Seq Scan" not in plan and "Sort" not in plan, plan
+        finally:
+            await conn.close()
+
+    try:
+        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
+    with throwaway_database() as url:
+        with psycopg.connect(url, autocommit=True) as setup:
+            for statement in SCHEMA_V1:
+                setup.execute(statement)
+        asyncio.run(main(url))
