@@ -193,7 +193,8 @@ class ResponseParser:
 class Plan:
     """What one run does. ``build(proc, conn)`` runs in the worker process before the timed loop and
     returns that connection's requests: a list (replayed in a cycle until ``duration`` is over) or,
-    with ``count`` mode, an iterator (the connection stops when it is exhausted)."""
+    with ``count`` mode, an iterator (the connection stops when it is exhausted). ``endpoints``:
+    several servers of one store (gateways); connection ``c`` goes to ``endpoints[c % len]``."""
 
     endpoint: str
     build: object  # callable (proc_idx, conn_idx) -> list[bytes] | iterator of bytes
@@ -201,18 +202,23 @@ class Plan:
     procs: int = 1
     duration: float = 10.0
     count_mode: bool = False
+    endpoints: list[str] | None = None  # default [endpoint]
+
+    def addr(self, conn: int) -> tuple[str, int]:
+        eps = self.endpoints or [self.endpoint]
+        u = urlparse(eps[conn % len(eps)])
+        return u.hostname, u.port or 80
 
 
 def _worker(plan: Plan, pidx: int, conn_ids: list[int], ready, go, out) -> None:
     try:
         sources = [plan.build(pidx, c) for c in conn_ids]
-        addr = (urlparse(plan.endpoint).hostname, urlparse(plan.endpoint).port or 80)
         sel = selectors.DefaultSelector()
         conns = []
-        for src in sources:
-            s = socket.create_connection(addr)
+        for cid, src in zip(conn_ids, sources, strict=True):
+            s = socket.create_connection(plan.addr(cid))
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conns.append({"sock": s, "src": src, "i": 0, "p": ResponseParser(), "t0": 0.0})
+            conns.append({"sock": s, "src": src, "i": 0, "p": ResponseParser(), "t0": 0.0, "addr": plan.addr(cid)})
     except Exception as e:  # report set-up failures instead of hanging the barrier
         ready.put(("error", repr(e)))
         return
@@ -256,7 +262,7 @@ def _worker(plan: Plan, pidx: int, conn_ids: list[int], ready, go, out) -> None:
         except Exception:
             pass
         c["sock"].close()
-        s = socket.create_connection(addr)
+        s = socket.create_connection(c["addr"])
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c["sock"] = s
         c["p"] = ResponseParser()
@@ -485,11 +491,13 @@ def multipart_put(signer: Signer, path: str, size: int, streams: int = 4, part_s
 
 
 def list_all(signer: Signer, bucket: str, prefix: str = "", delimiter: str = "", max_keys: int = 1000,
-             max_pages: int | None = None) -> dict:
-    """Page through ListObjectsV2; returns keys, prefixes, pages, seconds, per-page latencies."""
+             max_pages: int | None = None, budget: float | None = None) -> dict:
+    """Page through ListObjectsV2; returns keys, prefixes, pages, seconds, per-page latencies, and
+    ``partial`` (True if it stopped after ``budget`` seconds, before the end)."""
     c = Client(signer)
     token = None
     keys = prefixes = pages = 0
+    partial = False
     lat = []
     t0 = time.perf_counter()
     while True:
@@ -513,10 +521,14 @@ def list_all(signer: Signer, bucket: str, prefix: str = "", delimiter: str = "",
         truncated = b"<IsTruncated>true</IsTruncated>" in body
         if not truncated or not m or (max_pages and pages >= max_pages):
             break
+        if budget is not None and time.perf_counter() - t0 > budget:
+            partial = True
+            break
         token = m.group(1).decode().replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">") \
             .replace("&quot;", '"').replace("&#39;", "'")
     c.close()
-    return {"keys": keys, "prefixes": prefixes, "pages": pages, "seconds": time.perf_counter() - t0, "lat": lat}
+    return {"keys": keys, "prefixes": prefixes, "pages": pages, "seconds": time.perf_counter() - t0, "lat": lat,
+            "partial": partial}
 
 
 # ---------------------------------------------------------------- CLI
@@ -524,7 +536,7 @@ def list_all(signer: Signer, bucket: str, prefix: str = "", delimiter: str = "",
 
 def _main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--endpoint", required=True, help="URL; several comma-separated: connections round-robin")
     ap.add_argument("--ak", required=True)
     ap.add_argument("--sk", required=True)
     ap.add_argument("--region", default="us-east-1")
@@ -536,6 +548,8 @@ def _main() -> None:
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--duration", type=float, default=10)
     a = ap.parse_args()
+    endpoints = a.endpoint.split(",")
+    a.endpoint = endpoints[0]
     signer = Signer(a.endpoint, a.ak, a.sk, a.region)
     c = Client(signer)
     c.create_bucket(a.bucket)
@@ -552,7 +566,7 @@ def _main() -> None:
             return [s.request("PUT", f"/{a.bucket}/k{conn * per + i}", body=body, body_hash=h) for i in range(per)]
         return [s.request("GET", f"/{a.bucket}/k{(conn * per + i) % a.keys}") for i in range(per)]
 
-    r = run(Plan(a.endpoint, build, a.conns, a.procs, a.duration))
+    r = run(Plan(a.endpoint, build, a.conns, a.procs, a.duration, endpoints=endpoints))
     print(json.dumps({k: v for k, v in r.items() if k != "start"}))
 
 

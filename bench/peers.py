@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgstat  # noqa: E402
 from loadgen import Client, Signer  # noqa: E402
 
 CACHE = Path(os.environ.get("PAILS_BENCH_CACHE", Path.home() / ".cache" / "pails-bench"))
@@ -126,6 +127,7 @@ class Server:
     ak = sk = ""
     port = 0
     s3 = True  # False: a static file server (nginx), GET only
+    pg = False  # True: metadata in PostgreSQL (PailsPG), whose processes' CPU counts too
 
     def __init__(self, workdir: Path):
         self.dir = workdir / self.name
@@ -135,6 +137,11 @@ class Server:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Every address serving this target (the load generator spreads its connections over them)."""
+        return [self.endpoint]
 
     def signer(self) -> Signer:
         return Signer(self.endpoint, self.ak or "x", self.sk or "y")
@@ -153,7 +160,7 @@ class Server:
     def start(self) -> None:
         raise NotImplementedError
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 90, endpoint: str | None = None) -> None:
         end = time.time() + timeout
         last = ""
         while time.time() < end:
@@ -161,7 +168,7 @@ class Server:
                 if p.poll() is not None and p.returncode != 0:
                     raise RuntimeError(f"{self.name} exited with {p.returncode}; see {self.dir.parent}/{self.name}.log")
             try:
-                c = Client(self.signer(), timeout=5)
+                c = Client(Signer(endpoint, self.ak, self.sk) if endpoint else self.signer(), timeout=5)
                 st = c.request("GET", "/").status
                 c.close()
                 if st in (200, 403, 404) if not self.s3 else st == 200:
@@ -198,20 +205,66 @@ class Pails(Server):
 
     ak, sk = "benchroot", "benchroot-secret-key"
 
-    def __init__(self, workdir: Path, port: int = 19000, workers: int | None = None, src: str | None = None):
-        self.name = "pails" if workers is None else f"pails-w{workers}"
+    def __init__(self, workdir: Path, port: int = 19000, workers: int | None = None, src: str | None = None,
+                 name: str | None = None):
+        self.name = name or ("pails" if workers is None else f"pails-w{workers}")
         super().__init__(workdir)
         self.port, self.workers, self.src = port, workers, src
 
-    def start(self) -> None:
+    def _spawn_pails(self, port: int, extra: list[str] = ()) -> None:
         env = {"PAILS_ROOT_ACCESS_KEY": self.ak, "PAILS_ROOT_SECRET_KEY": self.sk}
         if self.src:
             env["PYTHONPATH"] = self.src
-        cmd = [sys.executable, "-m", "pails", "server", str(self.dir), "--address", f"127.0.0.1:{self.port}"]
+        cmd = [sys.executable, "-m", "pails", "server", str(self.dir), "--address", f"127.0.0.1:{port}", *extra]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         self._spawn(cmd, env, cwd=self.src or str(REPO))
+
+    def start(self) -> None:
+        self._spawn_pails(self.port)
         self.wait_ready()
+
+
+class PailsPG(Pails):
+    """Pails on the PostgreSQL metadata store: ``gateways`` ``pails server`` processes (ports
+    ``port``, ``port+1``, ...) sharing one database and one data directory. The database ``db`` is
+    created afresh on the cluster of ``admin_url`` at start and dropped at stop. ``pids()`` are the
+    gateways' (Pails-only CPU); ``monitor()`` measures PostgreSQL's side (``pgstat.PgMonitor``)."""
+
+    pg = True
+
+    def __init__(self, workdir: Path, name: str, port: int, admin_url: str, db: str, gateways: int = 1,
+                 workers: int | None = None, src: str | None = None):
+        super().__init__(workdir, port, workers, src, name=name)
+        self.admin_url, self.db, self.gateways = admin_url, db, gateways
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.port + i}" for i in range(self.gateways)]
+
+    @property
+    def meta_url(self) -> str:
+        return pgstat.db_url(self.admin_url, self.db)
+
+    def monitor(self) -> pgstat.PgMonitor:
+        return pgstat.PgMonitor(self.admin_url, self.db)
+
+    def analyze(self) -> dict:
+        return pgstat.analyze(self.meta_url)
+
+    def start(self) -> None:
+        pgstat.recreate_db(self.admin_url, self.db)
+        # one after the other: the first creates the schema and the root user
+        for i, ep in enumerate(self.endpoints):
+            self._spawn_pails(self.port + i, ["--meta", self.meta_url])
+            self.wait_ready(endpoint=ep)
+
+    def stop(self) -> None:
+        super().stop()
+        try:
+            pgstat.drop_db(self.admin_url, self.db)
+        except Exception as e:  # noqa: BLE001 - the cluster may be gone; say so, do not hide the run's result
+            _log(f"{self.name}: could not drop database {self.db}: {e!r}")
 
 
 class SeaweedFS(Server):

@@ -234,6 +234,7 @@ class Bench:
         self.targets = targets
         self.rows: list[dict] = []  # one per (scenario, measure, target, run)
         self.notes: list[str] = []
+        self.listing_built: dict[str, int] = {}  # target -> prefixes of 1000 keys in its listing bucket
 
     def alternate(self, scenario: str, measure: str, unit: str, names: list[str], fn, runs: int | None = None) -> None:
         """Run ``fn(server)`` ``runs`` times per target, alternating targets; record every run."""
@@ -252,26 +253,56 @@ class Bench:
                     log(f"{scenario} {measure:34s} {n:10s} run {r}: {m['rate']:10.1f} {unit}"
                         + (f"  p99 {m['p99_ms']:.1f} ms" if m.get("p99_ms") == m.get("p99_ms") and "p99_ms" in m
                            else "")
-                        + (f"  cpu {m['cpu_ms_op']:.3f} ms/op" if "cpu_ms_op" in m else ""))
+                        + (f"  cpu {m['cpu_ms_op']:.3f} ms/op" if "cpu_ms_op" in m else "")
+                        + (f" (Pails {m['pails_cpu_ms_op']:.3f} + PostgreSQL {m['pg_cpu_ms_op']:.3f}; Lock waiters "
+                           f"{m['lock_waiting_mean']:.2f}/sample, deadlocks {m['pg_deadlocks']}, rollbacks "
+                           f"{m['pg_rollbacks']})" if "pg_cpu_ms_op" in m else ""))
 
     def loadgen_run(self, s: peers.Server, build, conns: int, procs: int | None = None,
                     duration: float | None = None, count_mode: bool = False) -> dict:
         procs = procs or min(self.cfg.procs, conns)
-        cpu0 = {}
-
-        def on_start():
-            cpu0["v"] = peers.tree_cpu_seconds(s.pids())
-
-        r = loadgen.run(Plan(s.endpoint, build, conns, procs, duration or self.cfg.duration, count_mode), on_start)
-        cpu = peers.tree_cpu_seconds(s.pids()) - cpu0["v"]
+        meter = CpuMeter(s)
+        r = loadgen.run(Plan(s.endpoint, build, conns, procs, duration or self.cfg.duration, count_mode,
+                             endpoints=s.endpoints), meter.start)
+        r.update(meter.stop(r["ops"]))
         r["rate"] = r["ops_s"]
-        r["cpu_ms_op"] = cpu / r["ops"] * 1e3 if r["ops"] else float("nan")
         r.pop("start", None)
         if r["errors"]:
             log(f"  {s.name}: {r['errors']} errors {r['statuses']}")
             if r["errors"] > 0.01 * r["ops"]:
                 raise RuntimeError(f"{r['errors']} of {r['ops']} requests failed: {r['statuses']}")
         return r
+
+
+class CpuMeter:
+    """Server CPU over one timed run: utime+stime of the server's process tree. For Pails on
+    PostgreSQL (``s.pg``) also PostgreSQL's processes working for its database, its lock waits and
+    counters (``pgstat.PgMonitor``); ``cpu_ms_op`` is then Pails + PostgreSQL, with the two parts
+    in ``pails_cpu_ms_op`` and ``pg_cpu_ms_op``."""
+
+    def __init__(self, s: peers.Server):
+        self.s = s
+        self.mon = s.monitor() if s.pg else None
+
+    def start(self) -> None:
+        if self.mon:
+            self.mon.start()
+        self.c0 = peers.tree_cpu_seconds(self.s.pids())
+
+    def stop(self, ops: int, scale: float = 1e3) -> dict:
+        """Metrics of the run; CPU per op in ms (times ``scale`` / 1e3: per GiB, per page...)."""
+        cpu = peers.tree_cpu_seconds(self.s.pids()) - self.c0
+        per = scale / ops if ops else float("nan")
+        if not self.mon:
+            return {"cpu_ms_op": cpu * per}
+        m = self.mon.stop()
+        m["pails_cpu_ms_op"] = cpu * per
+        m["pg_cpu_ms_op"] = m["pg_cpu"] * per
+        m["cluster_cpu_ms_op"] = m["cluster_cpu"] * per
+        m["cpu_ms_op"] = (cpu + m["pg_cpu"]) * per
+        # every autocommit read is a transaction too; for PUTs this shows how many share a commit
+        m["xact_per_op"] = (m["pg_commits"] + m["pg_rollbacks"]) / ops if ops else float("nan")
+        return m
 
 
 def delete(s: peers.Server, bucket: str, keys: list[str]) -> None:
@@ -299,7 +330,7 @@ def preload(s: peers.Server, bucket: str, keys: list[str], size: int) -> None:
         sg = Signer(s.endpoint, s.ak, s.sk)
         return (sg.request("PUT", f"/{bucket}/{keys[i]}", body=body, body_hash=h) for i in range(c, len(keys), conns))
 
-    r = loadgen.run(Plan(s.endpoint, build, conns, 1, 0, True))
+    r = loadgen.run(Plan(s.endpoint, build, conns, 1, 0, True, endpoints=s.endpoints))
     if r["errors"]:
         raise RuntimeError(f"preload {s.name}/{bucket}: {r['errors']} errors {r['statuses']}")
 
@@ -308,7 +339,9 @@ def preload(s: peers.Server, bucket: str, keys: list[str], size: int) -> None:
 
 
 def s3_names(b: Bench) -> list[str]:
-    return [n for n, s in b.targets.items() if s.s3 and not n.startswith("pails-w")]
+    """The S3 targets of scenarios 1-6: Pails (default settings) and the S3 peers; the other
+    Pails variants (pails-w1, pails-w2, pails-pg, pails-pg3) belong to scenarios 7 and 8."""
+    return [n for n, s in b.targets.items() if s.s3 and not n.startswith("pails-")]
 
 
 def small_ops(b: Bench, scenario: str, names: list[str], conns_list=(8, 64), ops=("PUT", "GET")) -> None:
@@ -411,46 +444,70 @@ def scenario3(b: Bench) -> None:
         delete(b.targets[n], bucket, ["big", "mpu"])
 
 
-def scenario4(b: Bench) -> None:
-    n_keys = b.cfg.keys
-    nprefix = max(1, n_keys // 1000)
-    bucket = "bench-list"
-    names = [n for n in s3_names(b) if n in b.cfg.list_targets]
-    conns = 64
+LIST_BUCKET = "bench-list"
+
+
+def build_listing(b: Bench, scenario: str, s: peers.Server, nprefix: int, conns: int = 64) -> None:
+    """Fill the listing bucket: ``nprefix`` prefixes x 1000 keys, by ``conns`` connections of
+    0-byte PUTs (spread over every endpoint of the target); records the creation rate. Done once
+    per target and key count (scenario 8 reuses scenario 4's bucket)."""
+    if b.listing_built.get(s.name) == nprefix:
+        return
+    bucket = LIST_BUCKET
+    s.create_bucket(bucket)
+
+    def build(p, c, s=s):
+        sg = Signer(s.endpoint, s.ak, s.sk)
+        return (sg.request("PUT", f"/{bucket}/p{g // 1000:04d}/k{g % 1000:04d}", body_hash=loadgen.EMPTY_SHA256)
+                for g in range(c, nprefix * 1000, conns))
+
+    log(f"{scenario}: creating {nprefix * 1000} keys in {s.name} ({conns} connections of 0-byte PUTs)")
+    meter = CpuMeter(s)
+    meter.start()
+    t0 = time.perf_counter()
+    r = loadgen.run(Plan(s.endpoint, build, conns, b.cfg.procs, 0, True, endpoints=s.endpoints))
+    el = time.perf_counter() - t0
+    m = meter.stop(max(1, r["ops"]))
+    log(f"  {s.name}: {r['ops']} keys in {el:.0f} s ({r['ops'] / el:.0f}/s), {r['errors']} errors")
+    m.update({"scenario": scenario, "measure": f"create {nprefix * 1000} keys (0-byte PUTs @{conns})",
+              "unit": "keys/s", "target": s.name, "run": 0, "rate": r["ops"] / el, "seconds": el,
+              "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "errors": r["errors"]})
+    b.rows.append(m)
+    if not r["errors"]:
+        b.listing_built[s.name] = nprefix
+
+
+def listing(b: Bench, scenario: str, names: list[str], delimiter: bool = True, budget: float | None = None,
+            label: str = "") -> None:
+    """Full flat ListObjectsV2 of the listing bucket, 1000 keys per page (keys/s, CPU per page);
+    then repeated delimiter '/' listings over its prefixes (pages/s, CPU per page). ``budget``:
+    a flat listing still running after that many seconds stops there (``partial``: keys/s of the
+    pages listed); ``label`` is added to the measures' names."""
+    nprefix = max(1, b.cfg.keys // 1000)
+    bucket = LIST_BUCKET
     for n in names:
-        s = b.targets[n]
-        s.create_bucket(bucket)
-
-        def build(p, c, s=s):
-            sg = Signer(s.endpoint, s.ak, s.sk)
-            return (sg.request("PUT", f"/{bucket}/p{g // 1000:04d}/k{g % 1000:04d}", body_hash=loadgen.EMPTY_SHA256)
-                    for g in range(c, nprefix * 1000, conns))
-
-        log(f"4 listing: creating {nprefix * 1000} keys in {n} ({conns} connections of 0-byte PUTs)")
-        c0 = peers.tree_cpu_seconds(s.pids())
-        t0 = time.perf_counter()
-        r = loadgen.run(Plan(s.endpoint, build, conns, b.cfg.procs, 0, True))
-        el = time.perf_counter() - t0
-        cpu = peers.tree_cpu_seconds(s.pids()) - c0
-        log(f"  {n}: {r['ops']} keys in {el:.0f} s ({r['ops'] / el:.0f}/s), {r['errors']} errors")
-        b.rows.append({"scenario": "4 listing", "measure": f"create {nprefix * 1000} keys (0-byte PUTs @64)",
-                       "unit": "keys/s", "target": n, "run": 0, "rate": r["ops"] / el, "seconds": el,
-                       "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "cpu_ms_op": cpu * 1e3 / max(1, r["ops"]),
-                       "errors": r["errors"]})
+        build_listing(b, scenario, b.targets[n], nprefix)
 
     def flat(s):
-        c0 = peers.tree_cpu_seconds(s.pids())
-        r = list_all(s.signer(), bucket, max_keys=1000)
-        cpu = peers.tree_cpu_seconds(s.pids()) - c0
-        if r["keys"] != nprefix * 1000:
+        meter = CpuMeter(s)
+        meter.start()
+        r = list_all(s.signer(), bucket, max_keys=1000, budget=budget)
+        m = meter.stop(r["pages"])
+        if r["keys"] != nprefix * 1000 and not r["partial"]:
             raise RuntimeError(f"listed {r['keys']} keys, expected {nprefix * 1000}")
         lat = sorted(r["lat"])
-        return {"rate": r["keys"] / r["seconds"], "pages": r["pages"], "seconds": r["seconds"],
-                "ms_page": r["seconds"] / r["pages"] * 1e3, "p50_ms": lat[len(lat) // 2] * 1e3,
-                "p99_ms": lat[int(len(lat) * .99)] * 1e3, "cpu_ms_op": cpu * 1e3 / r["pages"]}
+        m.update({"rate": r["keys"] / r["seconds"], "pages": r["pages"], "seconds": r["seconds"],
+                  "ms_page": r["seconds"] / r["pages"] * 1e3, "p50_ms": lat[len(lat) // 2] * 1e3,
+                  "p99_ms": lat[int(len(lat) * .99)] * 1e3})
+        if r["partial"]:
+            m["partial_keys"] = r["keys"]
+            log(f"  {s.name}: flat listing stopped after {r['seconds']:.0f} s (budget), {r['keys']} of "
+                f"{nprefix * 1000} keys")
+        return m
 
     def delim(s):
-        c0 = peers.tree_cpu_seconds(s.pids())
+        meter = CpuMeter(s)
+        meter.start()
         t0 = time.perf_counter()
         lat = []
         while len(lat) < 5 or time.perf_counter() - t0 < b.cfg.duration / 2:
@@ -459,26 +516,35 @@ def scenario4(b: Bench) -> None:
                 raise RuntimeError(f"listed {r['prefixes']} prefixes, expected {nprefix}")
             lat += r["lat"]
         el = time.perf_counter() - t0
-        cpu = peers.tree_cpu_seconds(s.pids()) - c0
+        m = meter.stop(len(lat))
         lat.sort()
-        return {"rate": len(lat) / el, "pages": len(lat), "ms_page": el / len(lat) * 1e3,
-                "p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[-1] * 1e3, "cpu_ms_op": cpu * 1e3 / len(lat)}
+        m.update({"rate": len(lat) / el, "pages": len(lat), "ms_page": el / len(lat) * 1e3,
+                  "p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[-1] * 1e3})
+        return m
 
-    b.alternate("4 listing", f"flat ListObjectsV2 of {nprefix * 1000} keys, 1000/page (keys/s; cpu per page)",
+    b.alternate(scenario, f"flat ListObjectsV2 of {nprefix * 1000} keys{label}, 1000/page (keys/s; cpu per page)",
                 "keys/s", names, flat)
-    b.alternate("4 listing", f"delimiter '/' over {nprefix} prefixes x 1000 keys (pages/s; cpu per page)",
-                "pages/s", names, delim)
+    if delimiter:
+        b.alternate(scenario, f"delimiter '/' over {nprefix} prefixes x 1000 keys{label} (pages/s; cpu per page)",
+                    "pages/s", names, delim)
 
 
-def scenario5(b: Bench) -> None:
+def scenario4(b: Bench) -> None:
+    listing(b, "4 listing", [n for n in s3_names(b) if n in b.cfg.list_targets])
+
+
+def mixed(b: Bench, scenario: str, names: list[str], after_preload=None) -> None:
+    """16 clients, 60% GET / 30% PUT / 10% LIST (100 keys), 64 KiB objects over 1000 keys.
+    ``after_preload(name)`` runs for each target once its objects are in."""
     size = 64 * KiB
     bucket = "bench-mixed"
     nkeys = 1000
     keys = [f"m/{i:05d}" for i in range(nkeys)]
-    names = s3_names(b)
     for n in names:
         b.targets[n].create_bucket(bucket)
         preload(b.targets[n], bucket, keys, size)
+        if after_preload:
+            after_preload(n)
     body = os.urandom(size)
     h = hashlib.sha256(body).hexdigest()
 
@@ -503,7 +569,11 @@ def scenario5(b: Bench) -> None:
         b.cur = s
         return b.loadgen_run(s, build, 16)
 
-    b.alternate("5 mixed", "16 clients: 60% GET / 30% PUT / 10% LIST, 64 KiB", "ops/s", names, fn)
+    b.alternate(scenario, "16 clients: 60% GET / 30% PUT / 10% LIST, 64 KiB", "ops/s", names, fn)
+
+
+def scenario5(b: Bench) -> None:
+    mixed(b, "5 mixed", s3_names(b))
 
 
 def scenario6(b: Bench) -> None:
@@ -566,8 +636,51 @@ def scenario7(b: Bench) -> None:
     small_ops(b, "7 workers", ["pails-w1", "pails-w2"], conns_list=(64,))
 
 
+PG_SCENARIO = "8 postgresql"
+
+
+def scenario8(b: Bench) -> None:
+    """Pails on PostgreSQL next to Pails on SQLite: one gateway (default workers) and three
+    gateways (--workers 1 each, one database, one data directory, connections round-robin)."""
+    names = [n for n in ("pails", "pails-pg", "pails-pg3") if n in b.targets]
+    if not any(b.targets[n].pg for n in names):
+        b.notes.append("scenario 8 skipped: no PostgreSQL-backed Pails started (see the notes above; --pg-url)")
+        log("scenario 8: no PostgreSQL target running, skipped")
+        return
+    small_ops(b, PG_SCENARIO, names)
+    # The listing as Pails leaves its tables: PostgreSQL plans with whatever statistics autovacuum
+    # has gathered (none if the cluster runs with autovacuum off and nothing ANALYZEd the tables),
+    # which can turn each page into a scan of the rest of the bucket: hence a time budget.
+    lnames = [n for n in names if n != "pails-pg3" or n in b.cfg.list_targets]
+    listing(b, PG_SCENARIO, lnames, delimiter=False, budget=max(30.0, 3 * b.cfg.duration))
+    # Then with statistics, as a default cluster's autovacuum would eventually gather them.
+    pgs = [n for n in lnames if b.targets[n].pg]
+    for n in pgs:
+        pg_analyze(b, n, "after the flat listing as Pails left it")
+    listing(b, PG_SCENARIO, pgs, label=" after ANALYZE")
+    # The mixed workload's LISTs use the same plans: every PostgreSQL target runs it with statistics.
+    mixed(b, PG_SCENARIO, names, lambda n: pg_analyze(b, n, "after the mixed preload"))
+
+
+def pg_analyze(b: Bench, n: str, when: str) -> None:
+    """ANALYZE a PostgreSQL target's database (no-op for others); the statistics' state before goes to the notes."""
+    if not b.targets[n].pg:
+        return
+    try:
+        a = b.targets[n].analyze()
+    except Exception as e:  # noqa: BLE001 - reported, the runs go on without statistics
+        b.notes.append(f"scenario 8, {n}: ANALYZE {when} failed: {e!r}")
+        log(f"8: ANALYZE {n} failed: {e!r}")
+        return
+    rt = f"{a['reltuples']:.0f}" if a["reltuples"] is not None else "?"
+    b.notes.append(f"scenario 8, {n}: ANALYZE {when} ({a['seconds']:.1f} s); before it the cluster had "
+                   f"autovacuum={a['autovacuum']} and the objects table reltuples={rt} (-1: never analyzed), "
+                   f"{a['live_rows']} live rows, last analyzed {a['last_analyze']}")
+    log(f"8: ANALYZE {n} {when}: {a}")
+
+
 SCENARIOS = {"1": scenario1, "2": scenario2, "3": scenario3, "4": scenario4, "5": scenario5, "6": scenario6,
-             "7": scenario7}
+             "7": scenario7, "8": scenario8}
 
 
 # ---------------------------------------------------------------- report
@@ -585,10 +698,24 @@ def summarise(rows: list[dict]) -> list[dict]:
         if not ok:
             m["error"] = rs[0]["error"]
         for k in ("rate", "p50_ms", "p99_ms", "cpu_ms_op", "ms_page", "rss_idle_mib", "rss_peak_mib",
-                  "rss_peak_max_proc_mib", "client_cpu_us_op", "seconds", "errors"):
+                  "rss_peak_max_proc_mib", "client_cpu_us_op", "seconds", "errors",
+                  "pails_cpu_ms_op", "pg_cpu_ms_op", "cluster_cpu_ms_op", "pg_procs",
+                  "lock_waiting_mean", "lock_samples_frac", "partial_keys", "xact_per_op"):
             vals = [r[k] for r in ok if k in r and r[k] == r[k]]
             if vals:
                 m[k] = statistics.median(vals)
+        # PostgreSQL counters and waits: over all runs, not a median
+        for k in ("pg_deadlocks", "pg_conflicts", "pg_commits", "pg_rollbacks", "lock_samples"):
+            if any(k in r for r in ok):
+                m[k] = sum(r.get(k, 0) for r in ok)
+        if any("lock_waiting_max" in r for r in ok):
+            m["lock_waiting_max"] = max(r.get("lock_waiting_max", 0) for r in ok)
+        if any("wait_events" in r for r in ok):
+            waits: dict[str, int] = {}
+            for r in ok:
+                for w, c in r.get("wait_events", {}).items():
+                    waits[w] = waits.get(w, 0) + c
+            m["wait_events"] = dict(sorted(waits.items(), key=lambda x: -x[1]))
         if ok and "rss_idle_per_proc" in ok[0]:
             m["rss_idle_per_proc"] = ok[0]["rss_idle_per_proc"]
         out.append(m)
@@ -674,6 +801,80 @@ def target_checks(summary: list[dict], limits: list[dict]) -> list[tuple[str, st
                         f"{two['cpu_ms_op']:.3f} vs {one['cpu_ms_op']:.3f} ms "
                         f"({two['cpu_ms_op'] / one['cpu_ms_op'] - 1:+.0%}); {one['rate']:,.0f} → {two['rate']:,.0f} "
                         "ops/s", verdict(two["cpu_ms_op"] <= 1.1 * one["cpu_ms_op"])))
+    out += pg_checks(by, get, verdict, lims)
+    return out
+
+
+def pg_checks(by: dict, get, verdict, lims: dict) -> list[tuple[str, str, str, str]]:
+    """Scenario 8's targets. CPU of a PostgreSQL-backed target = Pails + PostgreSQL's processes."""
+    out = []
+
+    def split(m: dict) -> str:
+        return f"{m['pails_cpu_ms_op']:.3f} Pails + {m['pg_cpu_ms_op']:.3f} PostgreSQL" if "pg_cpu_ms_op" in m else ""
+
+    for conns in (8, 64):
+        sq, pg = get("8", f"4 KiB GET @{conns} ", "pails"), get("8", f"4 KiB GET @{conns} ", "pails-pg")
+        if sq and pg and "pails_cpu_ms_op" in pg:
+            r = pg["cpu_ms_op"] / sq["cpu_ms_op"]
+            out.append(("8", f"PostgreSQL: CPU per 4 KiB GET @{conns} (Pails + PostgreSQL) ≤ 1.5× SQLite Pails",
+                        f"{pg['cpu_ms_op']:.3f} ms ({split(pg)}) vs {sq['cpu_ms_op']:.3f} ms = {r:.2f}×; Pails "
+                        f"only {pg['pails_cpu_ms_op'] / sq['cpu_ms_op']:.2f}×", verdict(r <= 1.5)))
+    for op in ("PUT", "GET"):
+        for conns in (8, 64):
+            one, three = get("8", f"4 KiB {op} @{conns} ", "pails-pg"), get("8", f"4 KiB {op} @{conns} ", "pails-pg3")
+            if one and three and "pails_cpu_ms_op" in one and "pails_cpu_ms_op" in three:
+                r = three["cpu_ms_op"] / one["cpu_ms_op"]
+                rp = three["pails_cpu_ms_op"] / one["pails_cpu_ms_op"]
+                out.append(("8", f"3 gateways: CPU per 4 KiB {op} @{conns} (Pails + PostgreSQL) ≤ 1.15× one "
+                            "gateway's", f"{three['cpu_ms_op']:.3f} vs {one['cpu_ms_op']:.3f} ms ({r - 1:+.0%}); "
+                            f"Pails only {three['pails_cpu_ms_op']:.3f} vs {one['pails_cpu_ms_op']:.3f} ms "
+                            f"({rp - 1:+.0%})", verdict(r <= 1.15)))
+    def flat8(target: str, analyzed: bool) -> dict | None:
+        for (sc, me, t), m in by.items():
+            if sc == "8" and t == target and me.startswith("flat") and ("ANALYZE" in me) == analyzed and m.get("rate"):
+                return m
+        return None
+
+    sqf = flat8("pails", False)
+    for analyzed in (False, True):
+        flat = flat8("pails-pg", analyzed)
+        if not flat:
+            continue
+        keys = flat["measure"].split(" of ")[1].split()[0]
+        part = (f" (stopped at the time budget after {flat['partial_keys']:,.0f} keys)" if flat.get("partial_keys")
+                else "")
+        out.append(("8", "full ListObjectsV2 on PostgreSQL (1000/page) ≥ 150,000 keys/s, "
+                    + ("after the suite's ANALYZE" if analyzed else "as Pails leaves its tables"),
+                    f"{flat['rate']:,.0f} keys/s over {keys} keys{part}, {flat['cpu_ms_op']:.2f} ms CPU/page "
+                    f"({split(flat)})" + (f"; SQLite {sqf['rate']:,.0f} keys/s, {sqf['cpu_ms_op']:.2f} ms CPU/page"
+                                          if sqf else ""), verdict(flat["rate"] >= 150_000)))
+    for op in ("PUT", "GET"):
+        ms = [(t, get("8", f"4 KiB {op} @64 ", t)) for t in ("pails", "pails-pg", "pails-pg3")]
+        ms = [(t, m) for t, m in ms if m]
+        if len(ms) > 1:
+            bound = lims.get("durable_64") if op == "PUT" else None
+            out.append(("8", f"throughput, 4 KiB {op} @64{' (durable)' if op == 'PUT' else ''}: SQLite, PostgreSQL 1 "
+                        "and 3 gateways (reported; on 2 cores more gateways cannot add throughput)",
+                        " / ".join(f"{t} {m['rate']:,.0f}" for t, m in ms) + " ops/s"
+                        + (f" (raw write+fsync+rename bound {bound:,.0f} files/s)" if bound else ""), "–"))
+    for t in ("pails-pg", "pails-pg3"):
+        rows = [m for (s, _, tt), m in by.items() if s == "8" and tt == t and m.get("lock_samples")]
+        if rows:
+            n = sum(m["lock_samples"] for m in rows)
+            mean = sum(m["lock_waiting_mean"] * m["lock_samples"] for m in rows) / n
+            frac = sum(m["lock_samples_frac"] * m["lock_samples"] for m in rows) / n
+            tot = {k: sum(m[k] for m in rows) for k in ("pg_deadlocks", "pg_conflicts", "pg_rollbacks", "pg_commits")}
+            most = max(m["lock_waiting_max"] for m in rows)
+            out.append(("8", f"{t}: PostgreSQL lock waits over scenario 8's runs (reported)",
+                        f"{mean:.2f} backends waiting on a Lock per sample (max {most}, {frac:.0%} of {n:,} "
+                        f"samples); deadlocks {tot['pg_deadlocks']}, conflicts {tot['pg_conflicts']}, rollbacks "
+                        f"{tot['pg_rollbacks']:,} of {tot['pg_commits'] + tot['pg_rollbacks']:,} transactions", "–"))
+    mixed = [(t, get("8", "16 clients", t)) for t in ("pails", "pails-pg", "pails-pg3")]
+    mixed = [(t, m) for t, m in mixed if m]
+    if len(mixed) > 1:
+        out.append(("8", "mixed 60/30/10, 64 KiB, 16 clients (reported)", "; ".join(
+            f"{t} {m['rate']:,.0f} ops/s p99 {m['p99_ms']:.1f} ms, {m['cpu_ms_op']:.2f} ms CPU/op" for t, m in mixed),
+            "–"))
     return out
 
 
@@ -690,8 +891,9 @@ def report(cfg, info, limits, summary, notes, out: Path, started: float) -> str:
               f"shown), loadgen {cfg.procs} process(es); big object {cfg.big // MiB} MiB; listing bucket "
               f"{cfg.keys} keys. Wall time {(time.time() - started) / 60:.1f} min.", "",
               "Server CPU = utime+stime of the server's whole process tree (from /proc) over the run, per "
-              "operation (per GiB for big objects, per page for listings). Ratio = Pails ÷ that target "
-              "(throughput; > 1 means Pails is faster).", ""]
+              "operation (per GiB for big objects, per page for listings); for Pails on PostgreSQL "
+              "(pails-pg, pails-pg3) it is Pails' processes plus PostgreSQL's (see scenario 8). Ratio = Pails "
+              "÷ that target (throughput; > 1 means Pails is faster).", ""]
     checks = target_checks(summary, limits)
     if checks:
         lines += ["## The issue's targets in this run", "", "| # | target | measured | met |", "|---|---|---|---|"]
@@ -717,6 +919,8 @@ def report(cfg, info, limits, summary, notes, out: Path, started: float) -> str:
                 notes_c.append("FAILED: " + m["error"].replace("|", "/")[:120])
             if "ms_page" in m:
                 notes_c.append(f"{fmt(m['ms_page'], 2)} ms/page")
+            if m.get("partial_keys"):
+                notes_c.append(f"stopped at the time budget after {m['partial_keys']:,.0f} keys")
             if "rss_idle_mib" in m:
                 notes_c.append(f"RSS idle {fmt(m['rss_idle_mib'])} MiB (per process {m.get('rss_idle_per_proc')}), "
                                f"peak {fmt(m.get('rss_peak_mib'))} MiB total, {fmt(m.get('rss_peak_max_proc_mib'))} "
@@ -742,7 +946,9 @@ def report(cfg, info, limits, summary, notes, out: Path, started: float) -> str:
                     if bound:
                         lines.append(f"| {m['target']} | {conns} | {fmt(m['rate'])} | {fmt(bound)} | "
                                      f"{m['rate'] / bound:.2f} |")
-        if sc.startswith("4"):
+        if sc.startswith("8"):
+            lines += pg_tables(ms)
+        if sc.startswith("4") or sc.startswith("8"):
             flat = {m["target"]: m for m in ms if m["measure"].startswith("flat") and "ms_page" in m}
             dl = {m["target"]: m for m in ms if m["measure"].startswith("delimiter") and "ms_page" in m}
             if flat and dl:
@@ -761,6 +967,39 @@ def report(cfg, info, limits, summary, notes, out: Path, started: float) -> str:
     text = "\n".join(lines)
     out.with_suffix(".md").write_text(text)
     return text
+
+
+def pg_tables(ms: list[dict]) -> list[str]:
+    """Scenario 8: where the CPU goes (Pails, PostgreSQL) and what PostgreSQL waited on."""
+    pg = [m for m in ms if "pg_cpu_ms_op" in m]
+    if not pg:
+        return []
+    lines = ["", "Server CPU of the PostgreSQL-backed targets, split (ms per op; per page for listings). "
+             "PostgreSQL = the backends of the target's database plus the cluster's background processes "
+             "(checkpointer, walwriter, ...); \"whole cluster\" = every process of the postmaster's tree, "
+             "other databases included:", "",
+             "| measure | target | Pails | PostgreSQL | Pails + PostgreSQL | whole cluster | PostgreSQL processes |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for m in pg:
+        lines.append(f"| {m['measure']} | {m['target']} | {fmt(m.get('pails_cpu_ms_op'), 3)} | "
+                     f"{fmt(m.get('pg_cpu_ms_op'), 3)} | {fmt(m.get('cpu_ms_op'), 3)} | "
+                     f"{fmt(m.get('cluster_cpu_ms_op'), 3)} | {fmt(m.get('pg_procs'))} |")
+    lines += ["", "PostgreSQL waits during the timed runs: `pg_stat_activity` sampled every 0.1 s (backends of the "
+              "target's database waiting on a heavyweight lock, `wait_event_type = 'Lock'`; the most frequent "
+              "wait events of its active backends) and `pg_stat_database` before and after (summed over the runs):",
+              "", "| measure | target | samples | Lock waiters per sample | max | samples with one | deadlocks "
+              "| conflicts | rollbacks / transactions | transactions per op (reads included) "
+              "| active backends' wait events (samples) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for m in pg:
+        if "lock_samples" not in m:
+            continue
+        waits = ", ".join(f"{w} {c}" for w, c in list(m.get("wait_events", {}).items())[:5])
+        lines.append(f"| {m['measure']} | {m['target']} | {m['lock_samples']:,} | {m['lock_waiting_mean']:.3f} | "
+                     f"{m['lock_waiting_max']} | {m['lock_samples_frac']:.1%} | {m['pg_deadlocks']} | "
+                     f"{m['pg_conflicts']} | {m['pg_rollbacks']:,} / {m['pg_commits'] + m['pg_rollbacks']:,} | "
+                     f"{fmt(m.get('xact_per_op'), 3)} | {waits} |")
+    return lines
 
 
 def chart(summary: list[dict], out: Path, title: str) -> None:
@@ -782,7 +1021,8 @@ def chart(summary: list[dict], out: Path, title: str) -> None:
     cols = 3
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 5.2, rows * 3.4), squeeze=False)
-    colors = {"pails": "#d62728", "pails-w1": "#ff9896", "pails-w2": "#ff9896", "seaweedfs": "#1f77b4",
+    colors = {"pails": "#d62728", "pails-w1": "#ff9896", "pails-w2": "#ff9896", "pails-pg": "#e377c2",
+              "pails-pg3": "#f7b6d2", "seaweedfs": "#1f77b4",
               "juicefs": "#2ca02c", "ceph": "#9467bd", "nginx": "#7f7f7f", "raw disk": "#8c564b"}
     for ax, ((sc, me, unit), ms) in zip(axes.flat, measures.items(), strict=False):
         names = [m["target"] for m in ms]
@@ -812,8 +1052,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true",
                     help="short check that everything works: 3 s runs, 256 MiB objects, 100k listing keys")
-    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7", help="comma-separated scenario numbers")
-    ap.add_argument("--peers", default=",".join(ALL_PEERS), help=f"comma-separated subset of {ALL_PEERS}")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,7",
+                    help="comma-separated scenario numbers; 8 (Pails on PostgreSQL) is not in the default: it "
+                         "needs a PostgreSQL cluster (--pg-url)")
+    ap.add_argument("--peers", default=",".join(ALL_PEERS), help=f"comma-separated subset of {ALL_PEERS}, or none")
     ap.add_argument("--no-ceph", action="store_true", help="skip Ceph RGW (its cluster takes ~1 min to set up)")
     ap.add_argument("--list-targets", default="pails,seaweedfs",
                     help="S3 targets that build the big listing bucket (JuiceFS and Ceph RGW create keys at a few "
@@ -827,6 +1069,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--procs", type=int, default=2, help="loadgen processes")
     ap.add_argument("--workdir", default=str(peers.CACHE / "work"), help="data directories (wiped first)")
     ap.add_argument("--pails-src", default=None, help="directory holding the pails package to run (default: repo)")
+    ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                    help="scenario 8: a PostgreSQL cluster on this machine (a superuser, any database): the "
+                         "suite creates and drops the databases pails_bench_pg and pails_bench_pg3 there")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--no-install", action="store_true")
     cfg = ap.parse_args(argv)
@@ -837,7 +1082,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg.big = (cfg.big or (256 if cfg.smoke else 1024)) * MiB
     cfg.part = 64 * MiB
     cfg.keys = cfg.keys or (100_000 if cfg.smoke else 1_000_000)
-    names = [p for p in cfg.peers.split(",") if p and not (cfg.no_ceph and p == "ceph")]
+    names = [p for p in cfg.peers.split(",") if p and p != "none" and not (cfg.no_ceph and p == "ceph")]
+    if set(names) - set(ALL_PEERS):
+        ap.error(f"unknown peers {sorted(set(names) - set(ALL_PEERS))}; choose from {ALL_PEERS} (or none)")
     scen = [s.strip() for s in cfg.scenarios.split(",") if s.strip()]
     started = time.time()
     info = machine()
@@ -865,6 +1112,11 @@ def main(argv: list[str] | None = None) -> int:
         targets["pails-w1"] = peers.Pails(work, 19001, 1, cfg.pails_src)
     if "7" in scen:
         targets["pails-w2"] = peers.Pails(work, 19002, 2, cfg.pails_src)
+    if "8" in scen:
+        targets["pails-pg"] = peers.PailsPG(work, "pails-pg", 19030, cfg.pg_url, "pails_bench_pg",
+                                            src=cfg.pails_src)
+        targets["pails-pg3"] = peers.PailsPG(work, "pails-pg3", 19040, cfg.pg_url, "pails_bench_pg3", gateways=3,
+                                             workers=1, src=cfg.pails_src)
     for n in names:
         targets[n] = peers.PEERS[n](work)
     cfg.list_targets = cfg.list_targets.split(",")
@@ -878,7 +1130,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 s.start()
                 b.targets[n] = s
-                log(f"started {n} at {s.endpoint} in {time.time() - t0:.0f} s (pids {s.pids()})")
+                log(f"started {n} at {', '.join(s.endpoints)} in {time.time() - t0:.0f} s (pids {s.pids()})")
             except Exception as e:
                 notes.append(f"{n} did not start: {e}")
                 log(f"{n}: start failed: {e}")
