@@ -82,6 +82,8 @@ class Server:
             self.meta_url = create_database()
             _DATABASES.append(self.meta_url)
         env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=ROOT_ACCESS_KEY, PAILS_ROOT_SECRET_KEY=ROOT_SECRET_KEY, **self.env)
+        if self.meta_url and "TMPDIR" not in self.env:
+            env["TMPDIR"] = str(self.data_dir.parent)  # the gateway's bucket counter file goes with the test's files
         self.log_path = self.data_dir.parent / f"{self.log_name or self.data_dir.name}-server.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

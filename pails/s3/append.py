@@ -99,6 +99,7 @@ async def append_object(engine: Engine, req: S3Request, bucket: Bucket) -> Respo
     loop = asyncio.get_running_loop()
     body_writer: BlobWriter | None = body.writer
     staged: list[BlobWriter] = [body_writer] if body_writer is not None else []
+    failure: BaseException | None = None
     try:
         if body_writer is not None:
             await loop.run_in_executor(None, body_writer.seal)
@@ -191,6 +192,9 @@ async def append_object(engine: Engine, req: S3Request, bucket: Bucket) -> Respo
             out.extend(ck.response_headers(new.checksums))
             return Response(200, out)
         raise S3Error("ConditionalRequestConflict", "The object kept changing; please try again.")
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         for w in staged:
-            w.abort()
+            w.abort(failure)

@@ -236,8 +236,8 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
         )
         try:
             version_id = await engine.meta.put_object(version, condition)
-        except Exception:
-            engine.blobs.discard(staged)
+        except Exception as exc:
+            engine.blobs.discard(staged, exc)
             raise
         for new_id in staged:
             engine.blobs.promote(new_id)

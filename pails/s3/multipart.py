@@ -166,8 +166,8 @@ async def upload_part(engine: Engine, req: S3Request) -> Response:
         else:
             writer.seal()
         await engine.meta.put_part(part)
-    except BaseException:
-        writer.abort()
+    except BaseException as exc:
+        writer.abort(exc)
         raise
     engine.blobs.promote(writer.blob_id)
     engine.collect_soon()  # a replaced part's data file

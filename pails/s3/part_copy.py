@@ -202,8 +202,8 @@ async def upload_part_copy(engine: Engine, req: S3Request) -> Response:
                             last_modified=now, blob_id=blob_id, checksums=part_checksums(sums, piece))
         try:
             await engine.meta.put_part(part)
-        except BaseException:
-            engine.blobs.discard([blob_id])
+        except BaseException as exc:
+            engine.blobs.discard([blob_id], exc)
             raise
         engine.blobs.promote(blob_id)
         engine.collect_soon()  # a replaced part's data file

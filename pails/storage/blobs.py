@@ -43,6 +43,8 @@ import shutil
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from pails.storage.meta import may_be_committed
+
 if TYPE_CHECKING:
     from pails.storage.crypto import Sealer
 
@@ -159,10 +161,15 @@ class BlobWriter:
         if self.store.fsync:
             _fsync_dir(os.path.dirname(self.path))
 
-    def abort(self) -> None:
+    def abort(self, failure: BaseException | None = None) -> None:
+        """The write failed (``failure``: why): remove the file, unless its
+        commit may have taken effect (on a shared data directory, its intent
+        removes it later if the commit did not)."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.store.shared and may_be_committed(failure):
+            return
         try:
             os.unlink(self.path)
         except FileNotFoundError:
@@ -287,8 +294,10 @@ class BlobStore:
             for path in {os.path.dirname(self.staging_path(i)) for i in new_ids}:
                 _fsync_dir(path)
 
-    def discard(self, new_ids: Sequence[str]) -> None:
-        """Remove staged files whose commit failed."""
+    def discard(self, new_ids: Sequence[str], failure: BaseException | None = None) -> None:
+        """Remove staged files whose commit failed (as ``BlobWriter.abort``)."""
+        if self.shared and may_be_committed(failure):
+            return
         for new_id in new_ids:
             try:
                 os.unlink(self.staging_path(new_id))

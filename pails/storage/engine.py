@@ -139,8 +139,8 @@ class Engine:
                 else:
                     writer.seal()
                 version_id = await self.meta.put_object(version, condition)
-            except BaseException:
-                writer.abort()
+            except BaseException as exc:
+                writer.abort(exc)
                 raise
             self.blobs.promote(writer.blob_id)
         else:

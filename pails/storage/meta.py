@@ -19,8 +19,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
 from pails.storage.records import Bucket, ContentsRow, ListingRow, ObjectPage, ObjectVersion, User
+
+
+class CommitOutcomeUnknown(S3Error):
+    """The connection to the store was lost while a commit was under way: it
+    may or may not have taken effect.  The client gets 503 (nothing was
+    acknowledged), and the data files the commit would reference must stay
+    (a shared data directory's intents remove them if it did not)."""
+
+    def __init__(self) -> None:
+        super().__init__("ServiceUnavailable", "The metadata database is unavailable; please try again.")
+
+
+def may_be_committed(exc: BaseException | None) -> bool:
+    """Whether the failure ``exc`` of a commit leaves its outcome open."""
+    return isinstance(exc, CommitOutcomeUnknown)
 
 
 class StoreUnavailable(Exception):

@@ -40,6 +40,7 @@ from pails.storage.meta import (
     WriteCondition,
 )
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
+from pails.storage.pg_fast import FastConnection
 from pails.storage.pg_schema import prepare_schema
 from pails.storage.pg_uploads import PgUploads
 from pails.storage.pg_versions import (
@@ -476,7 +477,7 @@ class PgMeta(PgUploads, MetaStore):
 
     async def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
                         owners: bool = False) -> ObjectPage:
-        async def page(conn: psycopg.AsyncConnection[Any]) -> ObjectPage | None:
+        async def page(conn: FastConnection) -> ObjectPage | None:
             return await pg_listing.list_page(conn, bucket_id, prefix, delimiter, after, max_keys, owners)
         result = await self._readers.run(page)
         if result is None:  # rare delimiters: the generic path

@@ -30,6 +30,8 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from pails.errors import S3Error
+from pails.storage.meta import CommitOutcomeUnknown
+from pails.storage.pg_fast import FastConnection
 
 log = logging.getLogger("pails")
 T = TypeVar("T")
@@ -49,7 +51,7 @@ def unavailable() -> S3Error:
 # scans and sorts all of it instead: a page of 1000 common prefixes out of
 # 100k keys took 18.8 s instead of 12.5 ms.  So plans must not hinge on
 # statistics: sequential scans and sorts are priced out (not forbidden).
-_SESSION = "SET enable_seqscan = off; SET enable_sort = off"
+_SESSION = "SET enable_seqscan = off; SET enable_sort = off; SET bytea_output = hex"
 
 
 async def connect(url: str, autocommit: bool) -> psycopg.AsyncConnection[Any]:
@@ -65,30 +67,34 @@ async def connect(url: str, autocommit: bool) -> psycopg.AsyncConnection[Any]:
 
 
 class Readers:
-    """A pool of autocommit connections for reads (at most ``size``)."""
+    """A pool of autocommit connections for reads (at most ``size``), lean
+    ones (``pg_fast``): a read is a prepared statement and one round trip."""
 
     def __init__(self, url: str, size: int = 4) -> None:
         self._url = url
         self._size = size
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._idle: list[FastConnection] = []
         self._open = 0
-        self._waiting: deque[asyncio.Future[psycopg.AsyncConnection[Any]]] = deque()
+        self._waiting: deque[asyncio.Future[FastConnection]] = deque()
 
-    async def _take(self) -> psycopg.AsyncConnection[Any]:
-        if self._idle:
-            return self._idle.pop()
+    async def _take(self) -> FastConnection:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+            self._open -= 1
         if self._open < self._size:
             self._open += 1
             try:
-                return await connect(self._url, True)
+                return await FastConnection.connect(self._url, _SESSION, CONNECT_TIMEOUT)
             except BaseException:
                 self._open -= 1
                 raise
-        fut: asyncio.Future[psycopg.AsyncConnection[Any]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[FastConnection] = asyncio.get_running_loop().create_future()
         self._waiting.append(fut)
         return await fut
 
-    def _give_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def _give_back(self, conn: FastConnection) -> None:
         while self._waiting:
             fut = self._waiting.popleft()
             if not fut.done():
@@ -96,17 +102,17 @@ class Readers:
                 return
         self._idle.append(conn)
 
-    def _drop(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def _drop(self, conn: FastConnection) -> None:
         """A connection in an unknown state (lost, or a statement interrupted)."""
         self._open -= 1
-        asyncio.get_running_loop().create_task(_close_quietly(conn))
+        conn.close()
         while self._waiting:  # a waiter may now open a connection of its own
             fut = self._waiting.popleft()
             if not fut.done():
                 fut.set_exception(_Retry())
                 return
 
-    async def run(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+    async def run(self, fn: Callable[[FastConnection], Awaitable[T]]) -> T:
         """``fn(connection)``; S3Error ServiceUnavailable if the database is unreachable."""
         while True:
             try:
@@ -131,20 +137,37 @@ class Readers:
         return result
 
     async def one(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
-        async def fetch(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...] | None:
-            cur = await conn.execute(sql, args)
-            return await cur.fetchone()
-        return await self.run(fetch)
+        rows = await self.all(sql, args)
+        return rows[0] if rows else None
 
     async def all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        async def fetch(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
-            cur = await conn.execute(sql, args)
-            return await cur.fetchall()
-        return await self.run(fetch)
+        # The pool's take and give back, inline: this is every GET's path.
+        try:
+            conn = self._idle.pop() if self._idle else await self._take()
+        except _Retry:
+            return await self.all(sql, args)
+        except psycopg.OperationalError as exc:
+            raise unavailable() from exc
+        if conn.closed:
+            self._open -= 1
+            return await self.all(sql, args)
+        try:
+            rows = (await conn.execute(sql, args)).rows
+        except psycopg.OperationalError as exc:
+            self._drop(conn)
+            raise unavailable() from exc
+        except psycopg.Error:
+            self._give_back(conn)  # autocommit: a failed statement leaves the connection usable
+            raise
+        except BaseException:
+            self._drop(conn)
+            raise
+        self._give_back(conn)
+        return rows
 
     async def close(self) -> None:
         while self._idle:
-            await _close_quietly(self._idle.pop())
+            self._idle.pop().close()
         self._open = 0
 
 
@@ -295,7 +318,7 @@ class Committer:
             except psycopg.OperationalError:
                 # Lost (maybe during COMMIT: the outcome is unknown, so nothing is acknowledged).
                 await self._reset()
-                _fail(jobs, unavailable())
+                _fail(jobs, CommitOutcomeUnknown())
                 return
             except psycopg.Error:
                 if len(jobs) > 1:
