@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: run test lint clean client-tools postgres bench
+.PHONY: run test lint clean client-tools postgres bench cluster
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(STAMP)
 	@if [ -f data/root-credentials.json ]; then \
 	  echo "root credentials (data/root-credentials.json): $$(cat data/root-credentials.json)"; fi
 	$(PY) -m pails server ./data --address 127.0.0.1:9000
+
+# Three gateways on one PostgreSQL database (pails_cluster) and one data directory (./cluster-data),
+# behind HAProxy on 127.0.0.1:9000 (docs/scale-out.md). CLUSTER_ARGS: e.g. --reset, --gateways 5, --detach.
+cluster: $(STAMP) postgres
+	$(PY) scripts/cluster.py $(CLUSTER_ARGS)
 
 # Unit tests and the behaviour suite on the SQLite store, then the behaviour
 # suite again on the PostgreSQL store (a throw-away database per test server).
