@@ -31,6 +31,9 @@
 #   EXCLUDE_MARKERS marker list to leave out         (default infra; set empty to run everything)
 #   START_TIMEOUT   seconds to wait for the port     (default 30)
 #   KEEP_DATA=1     keep the temp data dir after the run (path is printed)
+#   CLUSTER=N       run against N gateways on a throw-away PostgreSQL database behind the
+#                   load balancer of scripts/cluster.py (HAProxy), instead of one SQLite server
+#   PG_URL          PostgreSQL server for CLUSTER  (default postgresql://postgres@127.0.0.1:5432)
 #   PAILS_ROOT_ACCESS_KEY / PAILS_ROOT_SECRET_KEY   root keys (default: random per run)
 #
 # Exit status: that of run_s3tests.py (0 = run finished, whatever the test
@@ -52,6 +55,8 @@ WORKERS=${WORKERS:-2}
 EXCLUDE_MARKERS=${EXCLUDE_MARKERS-infra}
 START_TIMEOUT=${START_TIMEOUT:-30}
 KEEP_DATA=${KEEP_DATA:-0}
+CLUSTER=${CLUSTER:-0}
+PG_URL=${PG_URL:-postgresql://postgres@127.0.0.1:5432}
 
 SUITE=$S3T_HOME/s3-tests
 VENV=$S3T_HOME/venv
@@ -188,6 +193,11 @@ mkdir -p "$OUT"
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/pails-s3t.XXXXXX")
 SERVER_LOG=$OUT/pails-server.log
 SERVER_PID=
+META_ARGS=()
+if ((CLUSTER)); then
+    DATABASE=pails_s3t_$(rand_hex 4)
+    META_ARGS=(--meta "$PG_URL/$DATABASE")
+fi
 
 # shellcheck disable=SC2317  # invoked via trap
 cleanup() {
@@ -206,6 +216,10 @@ cleanup() {
         fi
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    if ((CLUSTER)); then
+        "$PY" -c 'import sys, psycopg; c = psycopg.connect(sys.argv[1] + "/postgres", autocommit=True); c.execute(
+            "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)" % sys.argv[2])' "$PG_URL" "$DATABASE" || true
+    fi
     if [[ $KEEP_DATA == 1 ]]; then
         log "data dir kept: $DATA"
     else
@@ -217,13 +231,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "starting Pails on 127.0.0.1:$PORT, data $DATA (log: $SERVER_LOG)"
+if ((CLUSTER)); then
+    SERVER_CMD=("$PY" scripts/cluster.py --gateways "$CLUSTER" --port "$PORT" --data "$DATA/cluster"
+                --postgres "$PG_URL" --database "$DATABASE" --reset)
+else
+    SERVER_CMD=("$PY" -m pails server "$DATA" --address "127.0.0.1:$PORT" --no-fsync)
+fi
+log "starting Pails on 127.0.0.1:$PORT, data $DATA (log: $SERVER_LOG): ${SERVER_CMD[*]}"
 (
     cd "$REPO"
     if command -v setsid >/dev/null; then
-        exec setsid "$PY" -m pails server "$DATA" --address "127.0.0.1:$PORT" --no-fsync
+        exec setsid "${SERVER_CMD[@]}"
     else
-        exec "$PY" -m pails server "$DATA" --address "127.0.0.1:$PORT" --no-fsync
+        exec "${SERVER_CMD[@]}"
     fi
 ) >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
@@ -248,7 +268,9 @@ log "Pails is listening (pid $SERVER_PID)"
 # canonical_id (64 hex), display_name, email.  Emit --set args from it.
 USER_SETS=()
 for name in main alt tenant; do
-    if ! json=$(cd "$REPO" && "$PY" -m pails user add "$name" --data "$DATA" \
+    USER_DATA=$DATA
+    ((CLUSTER)) && USER_DATA=$DATA/cluster
+    if ! json=$(cd "$REPO" && "$PY" -m pails user add "$name" --data "$USER_DATA" "${META_ARGS[@]+"${META_ARGS[@]}"}" \
                     --email "$name@example.com" --json 2>"$OUT/user-$name.err"); then
         cat "$OUT/user-$name.err" >&2
         die 1 "'pails user add $name' failed"
