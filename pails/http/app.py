@@ -166,7 +166,7 @@ class PailsApp:
             if "%" in raw_path and _BAD_ESCAPE.search(raw_path):
                 raise S3Error("InvalidURI")
             try:
-                path = unquote_to_bytes(raw_path).decode("utf-8")
+                path = unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8")  # the bytes as sent
             except UnicodeDecodeError:
                 raise S3Error("InvalidURI") from None
             resource = path
