@@ -98,6 +98,32 @@ def valid_version_id(value: str) -> bool:
     return value == "null" or _VERSION_ID.fullmatch(value) is not None
 
 
+def key_range(prefix: str, after: str, inclusive: bool) -> tuple[str, str, str | None]:
+    """A listing's key range as SQL wants it: (">" or ">=", the lower
+    bound, the exclusive upper bound or None)."""
+    op = ">=" if inclusive else ">"
+    if after < prefix:
+        after, op = prefix, ">="
+    return op, after, prefix_successor(prefix) if prefix else None
+
+
+def merge_versions(out: list[ListingRow], current: list[ListingRow], older: list[ListingRow],
+                   limit: int) -> list[ListingRow]:
+    """ListObjectVersions from its two range scans: by key (code point order
+    is UTF-8 byte order), each key's current version first, then its
+    noncurrent ones newest first (``older`` comes so ordered); appended to
+    ``out`` up to ``limit``."""
+    i = j = 0
+    while len(out) < limit and (i < len(current) or j < len(older)):
+        if j >= len(older) or (i < len(current) and current[i].key <= older[j].key):
+            out.append(current[i])
+            i += 1
+        else:
+            out.append(older[j])
+            j += 1
+    return out
+
+
 class MetaStore(ABC):
     # --- users -------------------------------------------------------------
     @abstractmethod

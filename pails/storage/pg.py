@@ -26,7 +26,6 @@ from typing import Any
 import psycopg
 
 from pails.errors import S3Error
-from pails.protocol.keys import prefix_successor
 from pails.storage import pg_listing
 from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
@@ -38,6 +37,8 @@ from pails.storage.meta import (
     MetaStore,
     StoreUnavailable,
     WriteCondition,
+    key_range,
+    merge_versions,
 )
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
 from pails.storage.pg_fast import FastConnection
@@ -400,10 +401,7 @@ class PgMeta(PgUploads, MetaStore):
         n = limit - len(out)
         if n <= 0:
             return out
-        op = ">=" if inclusive else ">"
-        if after < prefix:
-            after, op = prefix, ">="
-        end = prefix_successor(prefix) if prefix else None
+        op, after, end = key_range(prefix, after, inclusive)
         bound = "" if end is None else " AND key < %s"
         args: tuple[Any, ...] = (bucket_id, after, *(() if end is None else (end,)), n)
         current = [_listing_row(r) for r in await self._readers.all(
@@ -412,15 +410,7 @@ class PgMeta(PgUploads, MetaStore):
         older = [_listing_row(r) for r in await self._readers.all(
             f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=%s AND key {op} %s{bound} "
             "ORDER BY key, seq DESC LIMIT %s", args)]
-        i = j = 0  # merge the two range scans: by key, the current version first, then newest first
-        while len(out) < limit and (i < len(current) or j < len(older)):
-            if j >= len(older) or (i < len(current) and current[i].key <= older[j].key):
-                out.append(current[i])
-                i += 1
-            else:
-                out.append(older[j])
-                j += 1
-        return out
+        return merge_versions(out, current, older, limit)
 
     async def _set_version_column(self, bucket_id: int, key: str, version_id: str | None,
                                   change: Callable[[Tx, str, str, tuple[Any, ...]], Any]) -> bool:
@@ -464,10 +454,7 @@ class PgMeta(PgUploads, MetaStore):
 
     async def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                            inclusive: bool = False) -> list[ListingRow]:
-        op = ">=" if inclusive else ">"
-        if after < prefix:
-            after, op = prefix, ">="
-        end = prefix_successor(prefix) if prefix else None
+        op, after, end = key_range(prefix, after, inclusive)
         bound = "" if end is None else " AND key < %s"
         args: tuple[Any, ...] = (bucket_id, after, *(() if end is None else (end,)), limit)
         rows = await self._readers.all(

@@ -36,6 +36,8 @@ from pails.storage.meta import (
     MultipartUpload,
     UploadedPart,
     WriteCondition,
+    key_range,
+    merge_versions,
 )
 from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
 from pails.storage.sqlite_schema import SCHEMA, migrate
@@ -438,10 +440,7 @@ class SqliteMeta(MetaStore):
         n = limit - len(out)
         if n <= 0:
             return out
-        op = ">=" if inclusive else ">"
-        if after < prefix:
-            after, op = prefix, ">="
-        end = prefix_successor(prefix) if prefix else None
+        op, after, end = key_range(prefix, after, inclusive)
         bound = "" if end is None else " AND key < ?"
         args: tuple[Any, ...] = (bucket_id, after, *(() if end is None else (end,)), n)
         current = [_listing_row(r) for r in c.execute(
@@ -450,17 +449,7 @@ class SqliteMeta(MetaStore):
         older = [_noncurrent_row(r) for r in c.execute(
             f"SELECT {_NONCURRENT_COLUMNS} FROM object_versions WHERE bucket_id=? AND key {op} ?{bound} "
             "ORDER BY key, seq DESC LIMIT ?", args)]
-        # Merge the two range scans: by key (code point order is UTF-8 byte
-        # order), the current version first, then noncurrent ones newest first.
-        i = j = 0
-        while len(out) < limit and (i < len(current) or j < len(older)):
-            if j >= len(older) or (i < len(current) and current[i].key <= older[j].key):
-                out.append(current[i])
-                i += 1
-            else:
-                out.append(older[j])
-                j += 1
-        return out
+        return merge_versions(out, current, older, limit)
 
     async def set_object_acl(self, bucket_id: int, key: str, acl: str, version_id: str | None = None) -> bool:
         def tx(c: sqlite3.Connection) -> bool:
@@ -517,10 +506,7 @@ class SqliteMeta(MetaStore):
         return list(islice(self.scan_objects(bucket_id, after, prefix, inclusive), limit))
 
     def scan_objects(self, bucket_id: int, after: str, prefix: str, inclusive: bool = False) -> Iterator[ListingRow]:
-        op = ">=" if inclusive else ">"
-        if after < prefix:
-            after, op = prefix, ">="
-        end = prefix_successor(prefix) if prefix else None
+        op, after, end = key_range(prefix, after, inclusive)
         if end is None:
             sql = (f"SELECT {_LISTING_COLUMNS} FROM objects WHERE bucket_id=? AND key {op} ? AND delete_marker=0 "
                    "ORDER BY key")
