@@ -612,5 +612,5 @@ def test_raw_utf8_bytes_in_the_path_name_the_key(server, s3, bucket):
     them on) addresses the same key as one that percent-encodes them."""
     s3.put_object(Bucket=bucket, Key="edge/\u00fcml", Body=b"umlaut", ACL="public-read")
     out = _raw_socket_exchange(server, f"GET /{bucket}/edge/".encode() + "\u00fcml".encode()
-                               + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                               + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", half_close=False)
     assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"umlaut"), out[:300]
