@@ -189,7 +189,7 @@ class Tx:
 
     __slots__ = ("conn", "wrote")
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: FastConnection) -> None:
         self.conn = conn
         self.wrote = False
 
@@ -233,7 +233,7 @@ class _Rerun(Exception):
 class Committer:
     def __init__(self, url: str) -> None:
         self._url = url
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._conn: FastConnection | None = None
         self._queue: deque[_Job] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -281,10 +281,10 @@ class Committer:
             if job.solo:
                 await self._transaction([job])
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
+    async def _connection(self) -> FastConnection:
+        if self._conn is None or self._conn.closed:
             self._conn = None
-            self._conn = await connect(self._url, False)
+            self._conn = await FastConnection.connect(self._url, _SESSION, CONNECT_TIMEOUT)
         return self._conn
 
     async def _transaction(self, jobs: list[_Job]) -> None:
@@ -296,7 +296,8 @@ class Committer:
                 return
             outcomes: list[tuple[_Job, Any, BaseException | None]] = []
             try:
-                async with conn.transaction():
+                await conn.command("BEGIN")
+                try:
                     for job in jobs:
                         tx = Tx(conn)
                         try:
@@ -307,6 +308,11 @@ class Committer:
                             if tx.wrote:
                                 raise _Rerun from exc
                             outcomes.append((job, None, exc))
+                except BaseException:
+                    if not conn.closed:
+                        await conn.command("ROLLBACK")
+                    raise
+                await conn.command("COMMIT")
             except _Rerun as rerun:
                 if len(jobs) > 1:
                     break  # run each on its own below
@@ -343,7 +349,7 @@ class Committer:
 
     async def _reset(self) -> None:
         if self._conn is not None:
-            await _close_quietly(self._conn)
+            self._conn.close()
         self._conn = None
 
     async def close(self) -> None:

@@ -53,8 +53,12 @@ def _bytes(value: bytes) -> bytes:
 # no number parsing, and a small body comes as it is, not hex-encoded twice over).
 _CONVERTERS: dict[int, Callable[[bytes], Any]] = {
     16: _bool, 17: _bytes, 20: _unpacker(">q"), 21: _unpacker(">h"), 23: _unpacker(">i"), 26: _unpacker(">I"),
-    700: _unpacker(">f"), 701: _unpacker(">d"), 25: _text, 1043: _text, 19: _text, 1042: _text,
+    700: _unpacker(">f"), 701: _unpacker(">d"), 25: _text, 1043: _text, 19: _text, 1042: _text, 2278: _bytes,
 }
+
+
+def _array_item(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _param(value: object) -> bytes | None:
@@ -62,6 +66,10 @@ def _param(value: object) -> bytes | None:
         return None
     if isinstance(value, str):
         return value.encode()
+    if isinstance(value, bytes):
+        return b"\\x" + value.hex().encode()  # bytea, text format
+    if isinstance(value, list):  # text[] (blob ids)
+        return ("{" + ",".join(_array_item(v) for v in value) + "}").encode()
     if isinstance(value, bool):
         return b"t" if value else b"f"
     if isinstance(value, int):
@@ -110,13 +118,14 @@ def _statement(sql: str) -> _Statement:
 
 
 class Rows:
-    """What ``execute`` returns: the rows, read as psycopg's cursor would."""
+    """What ``execute`` returns: the rows, read as psycopg's cursor would,
+    and how many rows the statement affected."""
 
     __slots__ = ("rows", "rowcount")
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int | None = None) -> None:
         self.rows = rows
-        self.rowcount = len(rows)
+        self.rowcount = len(rows) if rowcount is None else rowcount
 
     async def fetchone(self) -> tuple[Any, ...] | None:
         return self.rows[0] if self.rows else None
@@ -193,8 +202,27 @@ class FastConnection:
             if pg.status != pq.ConnStatus.OK:
                 self.close()
                 raise psycopg.OperationalError(message)
-            raise psycopg.DatabaseError(message)
+            sqlstate = last.error_field(pq.DiagnosticField.SQLSTATE)
+            try:  # psycopg's class for the SQLSTATE (DeadlockDetected, UniqueViolation, ...)
+                error = psycopg.errors.lookup(sqlstate.decode()) if sqlstate else psycopg.DatabaseError
+            except KeyError:
+                error = psycopg.DatabaseError
+            raise error(message)
         return last
+
+    async def command(self, sql: str) -> None:
+        """A statement without parameters or rows (BEGIN, COMMIT, ROLLBACK, SET)."""
+        if self.closed:
+            raise psycopg.OperationalError("the connection is closed")
+        try:
+            self._pg.send_query(sql.encode())
+            await self._result()
+        except psycopg.OperationalError:
+            self.close()
+            raise
+        except (pq.PQerror, OSError) as exc:
+            self.close()
+            raise psycopg.OperationalError(str(exc)) from exc
 
     async def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Rows:
         if self.closed:
@@ -217,7 +245,8 @@ class FastConnection:
             raise psycopg.OperationalError(str(exc)) from exc
         ntuples, nfields = result.ntuples, result.nfields
         if not ntuples:
-            return Rows([])
+            affected = result.command_tuples
+            return Rows([], affected or 0)
         convert = [_CONVERTERS.get(result.ftype(c)) for c in range(nfields)]
         if None in convert:
             names = [result.fname(c) for c in range(nfields) if convert[c] is None]
@@ -230,7 +259,7 @@ class FastConnection:
                 value = get(r, c)
                 row.append(None if value is None else convert[c](value))
             rows.append(tuple(row))
-        return Rows(rows)
+        return Rows(rows, result.command_tuples if result.command_tuples is not None else None)
 
     def close(self) -> None:
         if self.closed:
