@@ -1,5 +1,6 @@
 """Connections of one gateway process to PostgreSQL: a few readers, one
-group committer, one listener.  psycopg 3, asyncio.
+group committer, one listener.  psycopg 3 connects; readers and committer
+then run their statements on the lean path of ``pg_fast``.
 
 - Readers are autocommit connections kept in a small pool: a read takes one,
   runs its statement and gives it back.
