@@ -113,26 +113,37 @@ class Readers:
                 fut.set_exception(_Retry())
                 return
 
-    async def run(self, fn: Callable[[FastConnection], Awaitable[T]]) -> T:
-        """``fn(connection)``; S3Error ServiceUnavailable if the database is unreachable."""
+    async def _acquire(self) -> FastConnection:
         while True:
             try:
-                conn = await self._take()
+                conn = self._idle.pop() if self._idle else await self._take()
             except _Retry:
                 continue
             except psycopg.OperationalError as exc:
                 raise unavailable() from exc
-            break
+            if not conn.closed:
+                return conn
+            self._open -= 1  # lost while idle
+
+    def _after_failure(self, conn: FastConnection, exc: BaseException) -> BaseException | None:
+        """Give ``conn`` back or drop it after ``exc``; the error to raise in its place, if any."""
+        if isinstance(exc, psycopg.OperationalError):
+            self._drop(conn)
+            return unavailable()
+        if isinstance(exc, psycopg.Error):
+            self._give_back(conn)  # autocommit: a failed statement leaves the connection usable
+            return None
+        self._drop(conn)  # interrupted mid-statement: its state is unknown
+        return None
+
+    async def run(self, fn: Callable[[FastConnection], Awaitable[T]]) -> T:
+        """``fn(connection)``; S3Error ServiceUnavailable if the database is unreachable."""
+        conn = await self._acquire()
         try:
             result = await fn(conn)
-        except psycopg.OperationalError as exc:
-            self._drop(conn)
-            raise unavailable() from exc
-        except psycopg.Error:
-            self._give_back(conn)  # autocommit: a failed statement leaves the connection usable
-            raise
-        except BaseException:
-            self._drop(conn)
+        except BaseException as exc:
+            if (replacement := self._after_failure(conn, exc)) is not None:
+                raise replacement from exc
             raise
         self._give_back(conn)
         return result
@@ -142,26 +153,13 @@ class Readers:
         return rows[0] if rows else None
 
     async def all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        # The pool's take and give back, inline: this is every GET's path.
-        try:
-            conn = self._idle.pop() if self._idle else await self._take()
-        except _Retry:
-            return await self.all(sql, args)
-        except psycopg.OperationalError as exc:
-            raise unavailable() from exc
-        if conn.closed:
-            self._open -= 1
-            return await self.all(sql, args)
+        # ``run`` without a closure: this is every GET's path.
+        conn = await self._acquire()
         try:
             rows = (await conn.execute(sql, args)).rows
-        except psycopg.OperationalError as exc:
-            self._drop(conn)
-            raise unavailable() from exc
-        except psycopg.Error:
-            self._give_back(conn)  # autocommit: a failed statement leaves the connection usable
-            raise
-        except BaseException:
-            self._drop(conn)
+        except BaseException as exc:
+            if (replacement := self._after_failure(conn, exc)) is not None:
+                raise replacement from exc
             raise
         self._give_back(conn)
         return rows
