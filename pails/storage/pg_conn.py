@@ -174,6 +174,16 @@ class _Retry(Exception):
     pass
 
 
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except BaseException:  # noqa: BLE001 - cancelled
+            pass
+
+
 async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
     try:
         await conn.close()
@@ -352,13 +362,8 @@ class Committer:
         self._conn = None
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except BaseException:  # noqa: BLE001 - cancelled
-                pass
-            self._task = None
+        await _stop(self._task)
+        self._task = None
         await self._reset()
 
 
@@ -406,10 +411,5 @@ class Listener:
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except BaseException:  # noqa: BLE001 - cancelled
-                pass
-            self._task = None
+        await _stop(self._task)
+        self._task = None

@@ -13,6 +13,7 @@ import pytest
 from pails.storage.meta import MetaStore
 from pails.storage.records import ObjectPage
 from pails.storage.sqlite import SqliteMeta
+from tests.listing_model import listing_model
 
 BUCKET = 7
 
@@ -28,34 +29,11 @@ def _meta(tmp_path: Path, keys: list[str], markers: tuple[str, ...] = ()) -> Sql
     return meta
 
 
-def _model(keys: list[str], markers: tuple[str, ...], prefix: str, delimiter: str, after: str,
-           max_keys: int) -> tuple[list[str], list[str], bool, str | None]:
-    """The page by definition: entries (keys, or common prefixes with a key
-    after ``after`` that ``after`` is not inside) in order, the first max_keys."""
-    entries: list[tuple[str, bool]] = []
-    for k in sorted(set(keys) - set(markers)):  # code point order is UTF-8 byte order
-        if not k.startswith(prefix):
-            continue
-        idx = k.find(delimiter, len(prefix)) if delimiter else -1
-        if idx < 0:
-            if k > after:
-                entries.append((k, False))
-            continue
-        cp = k[:idx + len(delimiter)]
-        if k > after and not after.startswith(cp) and (not entries or entries[-1] != (cp, True)):
-            entries.append((cp, True))
-    if max_keys == 0:
-        return [], [], False, None  # as S3: an empty page, not truncated
-    page = entries[:max_keys]
-    return ([e for e, p in page if not p], [e for e, p in page if p], len(entries) > max_keys,
-            page[-1][0] if page else None)
-
-
 def _check(meta: SqliteMeta, keys: list[str], markers: tuple[str, ...], prefix: str, delimiter: str, after: str,
            max_keys: int) -> ObjectPage:
     page = asyncio.run(meta.list_page(BUCKET, prefix, delimiter, after, max_keys))
     generic = asyncio.run(MetaStore.list_page(meta, BUCKET, prefix, delimiter, after, max_keys))
-    want = _model(keys, markers, prefix, delimiter, after, max_keys)
+    want = listing_model(keys, markers, prefix, delimiter, after, max_keys)
     args = (prefix, delimiter, after, max_keys)
     assert ([r[0] for r in page.rows], page.prefixes, page.truncated, page.last) == want, args
     assert page.rows == [r[:5] + ("",) for r in generic.rows], args
@@ -98,7 +76,7 @@ def test_pages_match_model_for_every_after_and_size(tmp_path: Path, prefix: str,
 def test_pagination_returns_every_entry_once(tmp_path: Path, delimiter: str, max_keys: int) -> None:
     meta = _meta(tmp_path, KEYS, MARKERS)
     for prefix in ("", "a/", "b"):
-        rows, prefixes, _, _ = _model(KEYS, MARKERS, prefix, delimiter, "", 10**6)
+        rows, prefixes, _, _ = listing_model(KEYS, MARKERS, prefix, delimiter, "", 10**6)
         assert _pages(meta, prefix, delimiter, max_keys) == (rows, prefixes)
 
 

@@ -8,6 +8,7 @@ import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -16,15 +17,16 @@ from psycopg import sql
 from pails.storage import pg_listing
 from pails.storage.pg_schema import SCHEMA_V1
 from pails.storage.records import ObjectPage
+from tests.listing_model import listing_model
 from tests.pg import ADMIN_URL, throwaway_database
 
-Entries = tuple[list[str], list[str], bool, str | None]
 Run = Callable[[Callable[[psycopg.AsyncConnection], Awaitable[None]]], None]
 _POSITION: dict[int, dict[str, int]] = {}  # bucket id -> key -> its index in the bucket's key list
 
 
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
+@contextmanager
+def _schema_database() -> Iterator[str]:
+    """A throw-away database with the Pails schema (the test skips without PostgreSQL)."""
     try:
         psycopg.connect(ADMIN_URL, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
@@ -33,6 +35,12 @@ def database() -> Iterator[str]:
         with psycopg.connect(url, autocommit=True) as conn:
             for statement in SCHEMA_V1:
                 conn.execute(statement)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    with _schema_database() as url:
         yield url
 
 
@@ -71,36 +79,13 @@ async def _bucket(conn: psycopg.AsyncConnection, keys: list[str], markers: tuple
     return ids[1]
 
 
-def _model(keys: list[str], markers: tuple[str, ...], prefix: str, delimiter: str, after: str,
-           max_keys: int) -> Entries:
-    """The page by definition: entries (keys, or common prefixes with a key
-    after ``after`` that ``after`` is not inside) in order, the first max_keys."""
-    entries: list[tuple[str, bool]] = []
-    for k in sorted(set(keys) - set(markers)):  # code point order is UTF-8 byte order
-        if not k.startswith(prefix):
-            continue
-        idx = k.find(delimiter, len(prefix)) if delimiter else -1
-        if idx < 0:
-            if k > after:
-                entries.append((k, False))
-            continue
-        cp = k[:idx + len(delimiter)]
-        if k > after and not after.startswith(cp) and (not entries or entries[-1] != (cp, True)):
-            entries.append((cp, True))
-    if max_keys == 0:
-        return [], [], False, None  # as S3: an empty page, not truncated
-    page = entries[:max_keys]
-    return ([e for e, p in page if not p], [e for e, p in page if p], len(entries) > max_keys,
-            page[-1][0] if page else None)
-
-
 async def _check(conn: psycopg.AsyncConnection, bucket: int, keys: list[str], markers: tuple[str, ...],
                  prefix: str, delimiter: str, after: str, max_keys: int) -> ObjectPage:
     page = await pg_listing.list_page(conn, bucket, prefix, delimiter, after, max_keys, False)
     args = (prefix, delimiter, after, max_keys)
     assert page is not None, args
     assert ([r[0] for r in page.rows], page.prefixes, page.truncated, page.last) == \
-        _model(keys, markers, prefix, delimiter, after, max_keys), args
+        listing_model(keys, markers, prefix, delimiter, after, max_keys), args
     for row in page.rows:
         i = _POSITION[bucket][row[0]]
         assert row == (row[0], i, f'"{i:032x}"', 1700000000.25 + i * 0.001, "STANDARD", ""), args
@@ -149,7 +134,7 @@ def test_pagination_returns_every_entry_once(run: Run) -> None:
         for max_keys in (1, 2, 3, 1000):
             for delimiter in ("/", "::", "", "\ud7ff"):
                 for prefix in ("", "a/", "b", "\U0010ffff"):
-                    rows, prefixes, _, _ = _model(KEYS, MARKERS, prefix, delimiter, "", 10**6)
+                    rows, prefixes, _, _ = listing_model(KEYS, MARKERS, prefix, delimiter, "", 10**6)
                     assert await _pages(conn, bucket, prefix, delimiter, max_keys) == (rows, prefixes)
     run(body)
 
@@ -171,7 +156,7 @@ def test_random_keys_match_model(run: Run, seed: int) -> None:
         for _ in range(12):
             prefix = rnd.choice(["", "a", "/", "\U0010ffff", rnd.choice(keys)[:2]])
             delimiter = rnd.choice(["/", "//", "é", ""])
-            rows, prefixes, _, _ = _model(keys, markers, prefix, delimiter, "", 10**6)
+            rows, prefixes, _, _ = listing_model(keys, markers, prefix, delimiter, "", 10**6)
             assert await _pages(conn, bucket, prefix, delimiter, rnd.choice([1, 7, 50])) == (rows, prefixes)
     run(body)
 
@@ -189,7 +174,7 @@ def test_every_statement_shape_stays_right_once_prepared(run: Run) -> None:
                         after = ["", "a", "a/b", "b"][i % 4]
                         page = await pg_listing.list_page(conn, bucket, prefix, delimiter, after, 1000, owners)
                         assert page is not None
-                        want = _model(KEYS, MARKERS, prefix, delimiter, after, 1000)
+                        want = listing_model(KEYS, MARKERS, prefix, delimiter, after, 1000)
                         assert ([r[0] for r in page.rows], page.prefixes, page.truncated, page.last) == want
         cur = await conn.execute("SELECT count(*) FROM pg_prepared_statements")
         assert (await cur.fetchone()) == (len(pg_listing._FLAT_SQL) + len(pg_listing._WALK_SQL),)
@@ -332,12 +317,5 @@ def test_plans_do_not_hinge_on_statistics() -> None:
         finally:
             await conn.close()
 
-    try:
-        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc}")
-    with throwaway_database() as url:
-        with psycopg.connect(url, autocommit=True) as setup:
-            for statement in SCHEMA_V1:
-                setup.execute(statement)
+    with _schema_database() as url:  # a database of its own: never analyzed
         asyncio.run(main(url))
