@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from pails.errors import S3Error
-from pails.storage import pg_listing
+from pails.storage import pg_batch, pg_listing
 from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
@@ -40,6 +40,7 @@ from pails.storage.meta import (
     key_range,
     merge_versions,
 )
+from pails.storage.pg_batch import DeleteWrite, PutWrite
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
 from pails.storage.pg_fast import FastConnection
 from pails.storage.pg_schema import prepare_schema
@@ -83,7 +84,7 @@ class PgMeta(PgUploads, MetaStore):
         self.url = url
         self._notify = notify  # False: a database without LISTEN/NOTIFY (bucket changes then wait out the TTL)
         self._readers = Readers(url, readers)
-        self._committer = Committer(url)
+        self._committer = Committer(url, planner=pg_batch.apply)
         # name -> (trusted until, this gateway's bucket epoch when read, record)
         self._buckets: dict[str, tuple[float, int, Bucket | None]] = {}
         self._cached_epochs: dict[int, tuple[str, int]] = {}  # bucket id -> (name, epoch of the cached record)
@@ -285,7 +286,8 @@ class PgMeta(PgUploads, MetaStore):
                 version_id = await install(t, version, old, state)
                 if version_id is not None:
                     return version_id
-        return await self._committer.run(tx, ("o", str(version.bucket_id), version.key))  # type: ignore[no-any-return]
+        return await self._committer.run(  # type: ignore[no-any-return]
+            tx, ("o", str(version.bucket_id), version.key), planned=PutWrite(version, condition))
 
     async def append_object(self, bucket_id: int, key: str, offset: int,
                             build: Callable[[ObjectVersion | None], ObjectVersion]) -> ObjectVersion:
@@ -335,7 +337,8 @@ class PgMeta(PgUploads, MetaStore):
                 version_id = await install(t, marker, old, state)
                 if version_id is not None:
                     return Deleted(version_id, True, True)
-        return await self._committer.run(tx, ("o", str(bucket_id), key))  # type: ignore[no-any-return]
+        return await self._committer.run(  # type: ignore[no-any-return]
+            tx, ("o", str(bucket_id), key), planned=DeleteWrite(bucket_id, key, owner_id, condition))
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
                              condition: DeleteCondition | None = None) -> Deleted:

@@ -225,23 +225,33 @@ class Tx:
 Write = Callable[[Tx], Awaitable[Any]]
 
 
-class _Job:
-    __slots__ = ("fn", "order", "solo", "future")
+# Runs a batch's planned writes (``pg_batch.apply``): their outcomes, and the
+# writes that must run again statement by statement.
+Outcome = tuple[Any, Any, BaseException | None]  # a write, its result, its error
+Planner = Callable[[FastConnection, list[Any]], Awaitable[tuple[list[Outcome], list[Any]]]]
 
-    def __init__(self, fn: Write, order: tuple[str, ...], solo: bool, future: asyncio.Future[Any]) -> None:
+
+class _Job:
+    __slots__ = ("fn", "order", "solo", "planned", "future")
+
+    def __init__(self, fn: Write, order: tuple[str, ...], solo: bool, planned: Any,
+                 future: asyncio.Future[Any]) -> None:
         self.fn = fn
         self.order = order
         self.solo = solo
+        self.planned = planned  # the write as the planner takes it, or None
         self.future = future
 
 
-class _Rerun(Exception):
-    """A write failed after changing rows: the batch must not commit."""
+class Rerun(Exception):
+    """A write failed after changing rows: the batch must not commit (each
+    of its writes runs again in a transaction of its own)."""
 
 
 class Committer:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, planner: Planner | None = None) -> None:
         self._url = url
+        self._planner = planner
         self._conn: FastConnection | None = None
         self._queue: deque[_Job] = deque()
         self._wake: asyncio.Event | None = None
@@ -249,13 +259,15 @@ class Committer:
         self.batches = 0  # transactions committed (for tests and metrics)
         self.retries = 0  # deadlocks and serialization failures retried
 
-    async def run(self, fn: Write, order: tuple[str, ...] = (), solo: bool = False) -> Any:
+    async def run(self, fn: Write, order: tuple[str, ...] = (), solo: bool = False, planned: Any = None) -> Any:
         """Run ``fn`` in a transaction, with other queued writes unless
         ``solo`` (writes that lock several things of different kinds).
-        ``order``: what ``fn`` locks, as the batch is sorted by it."""
+        ``order``: what ``fn`` locks, as the batch is sorted by it.
+        ``planned``: the same write for the planner, which runs the planned
+        writes of a batch together (``fn`` runs it alone, or after a lost race)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._queue.append(_Job(fn, order, solo, fut))
+        self._queue.append(_Job(fn, order, solo, planned, fut))
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._loop())
@@ -290,6 +302,24 @@ class Committer:
             if job.solo:
                 await self._transaction([job])
 
+    def _split(self, jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+        """(the jobs the planner runs together: the first of each key, when
+        there are several; the jobs that run one by one after them)."""
+        if self._planner is None or len(jobs) < 2:
+            return [], list(jobs)
+        planned: list[_Job] = []
+        rest: list[_Job] = []
+        keys: set[tuple[str, ...]] = set()
+        for job in jobs:
+            if job.planned is not None and job.order not in keys:
+                keys.add(job.order)
+                planned.append(job)
+            else:
+                rest.append(job)
+        if len(planned) < 2:
+            return [], list(jobs)
+        return planned, rest
+
     async def _connection(self) -> FastConnection:
         if self._conn is None or self._conn.closed:
             self._conn = None
@@ -304,25 +334,35 @@ class Committer:
                 _fail(jobs, unavailable())
                 return
             outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+            planned, one_by_one = self._split(jobs)
+            written: set[int] = set()  # jobs whose planned part changed rows already
             try:
                 await conn.command("BEGIN")
                 try:
-                    for job in jobs:
+                    if planned:
+                        assert self._planner is not None
+                        job_of = {id(j.planned): j for j in planned}
+                        results, again = await self._planner(conn, [j.planned for j in planned])
+                        outcomes += [(job_of[id(w)], result, exc) for w, result, exc in results]
+                        one_by_one[:0] = [job_of[id(w)] for w in again]
+                        written.update(id(w) for w in again)
+                    for job in one_by_one:
                         tx = Tx(conn)
+                        tx.wrote = id(job.planned) in written
                         try:
                             outcomes.append((job, await job.fn(tx), None))
                         except psycopg.Error:
                             raise
                         except Exception as exc:  # noqa: BLE001 - the request's own error (S3Error, ...)
                             if tx.wrote:
-                                raise _Rerun from exc
+                                raise Rerun from exc
                             outcomes.append((job, None, exc))
                 except BaseException:
                     if not conn.closed:
                         await conn.command("ROLLBACK")
                     raise
                 await conn.command("COMMIT")
-            except _Rerun as rerun:
+            except Rerun as rerun:
                 if len(jobs) > 1:
                     break  # run each on its own below
                 _fail(jobs, rerun.__cause__ or S3Error("InternalError"))  # rolled back

@@ -57,8 +57,17 @@ _CONVERTERS: dict[int, Callable[[bytes], Any]] = {
 }
 
 
-def _array_item(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _array_item(value: object) -> str:
+    """One element of an array parameter in PostgreSQL's text form (the
+    statement casts the array to its type: ``%s::bigint[]``)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = "\\x" + value.hex() if isinstance(value, bytes) else str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _param(value: object) -> bytes | None:
@@ -68,7 +77,7 @@ def _param(value: object) -> bytes | None:
         return value.encode()
     if isinstance(value, bytes):
         return b"\\x" + value.hex().encode()  # bytea, text format
-    if isinstance(value, list):  # text[] (blob ids)
+    if isinstance(value, list):  # an array (blob ids; a batch's columns)
         return ("{" + ",".join(_array_item(v) for v in value) + "}").encode()
     if isinstance(value, bool):
         return b"t" if value else b"f"
