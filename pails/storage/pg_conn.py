@@ -33,6 +33,7 @@ from psycopg import errors as pg_errors
 from pails.errors import S3Error
 from pails.storage.meta import CommitOutcomeUnknown
 from pails.storage.pg_fast import FastConnection
+from pails.storage.pg_pipe import PipelinedConnection
 
 log = logging.getLogger("pails")
 T = TypeVar("T")
@@ -68,8 +69,11 @@ async def connect(url: str, autocommit: bool) -> psycopg.AsyncConnection[Any]:
 
 
 class Readers:
-    """A pool of autocommit connections for reads (at most ``size``), lean
-    ones (``pg_fast``): a read is a prepared statement and one round trip."""
+    """Connections for reads, autocommit and lean (``pg_fast``): a read is a
+    prepared statement and one round trip.  Single statements (``one``,
+    ``all``: every GET's lookup) share one pipelined connection (``pg_pipe``);
+    reads of several statements (``run``: listings) take a connection of a
+    pool of at most ``size`` each."""
 
     def __init__(self, url: str, size: int = 4) -> None:
         self._url = url
@@ -77,6 +81,8 @@ class Readers:
         self._idle: list[FastConnection] = []
         self._open = 0
         self._waiting: deque[asyncio.Future[FastConnection]] = deque()
+        self._pipe: PipelinedConnection | None = None
+        self._pipe_opening: asyncio.Future[PipelinedConnection] | None = None
 
     async def _take(self) -> FastConnection:
         while self._idle:
@@ -153,21 +159,41 @@ class Readers:
         return rows[0] if rows else None
 
     async def all(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        # ``run`` without a closure: this is every GET's path.
-        conn = await self._acquire()
+        pipe = self._pipe
+        if pipe is None or pipe.closed:
+            pipe = await self._open_pipe()
         try:
-            rows = (await conn.execute(sql, args)).rows
+            return (await pipe.execute(sql, args)).rows
+        except psycopg.OperationalError as exc:
+            raise unavailable() from exc
+
+    async def _open_pipe(self) -> PipelinedConnection:
+        """The pipelined connection, opened once for all who ask meanwhile."""
+        opening = self._pipe_opening
+        if opening is not None:
+            return await asyncio.shield(opening)
+        opening = self._pipe_opening = asyncio.get_running_loop().create_future()
+        try:
+            pipe = await PipelinedConnection.connect(self._url, _SESSION, CONNECT_TIMEOUT)
         except BaseException as exc:
-            if (replacement := self._after_failure(conn, exc)) is not None:
-                raise replacement from exc
+            opening.set_exception(unavailable())
+            opening.exception()  # retrieved: only the waiters, if any, raise it
+            if isinstance(exc, psycopg.OperationalError):
+                raise unavailable() from exc
             raise
-        self._give_back(conn)
-        return rows
+        finally:
+            self._pipe_opening = None
+        self._pipe = pipe
+        opening.set_result(pipe)
+        return pipe
 
     async def close(self) -> None:
         while self._idle:
             self._idle.pop().close()
         self._open = 0
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
 
 
 class _Retry(Exception):

@@ -88,7 +88,7 @@ def _param(value: object) -> bytes | None:
     raise TypeError(f"unsupported parameter type {type(value).__name__}")
 
 
-class _Statement:
+class Statement:
     __slots__ = ("name", "sql", "names")
 
     def __init__(self, name: bytes, sql: bytes, names: list[str] | None) -> None:
@@ -97,7 +97,7 @@ class _Statement:
         self.names = names  # parameter names in $n order, for %(name)s statements
 
 
-def _compile(sql: str, number: int) -> _Statement:
+def _compile(sql: str, number: int) -> Statement:
     names: list[str] = []
     positional = 0
 
@@ -113,13 +113,13 @@ def _compile(sql: str, number: int) -> _Statement:
     text = _PLACEHOLDER.sub(replace, sql)
     if names and positional:
         raise ValueError("mixed placeholders")
-    return _Statement(f"pails_{number}".encode(), text.encode(), names or None)
+    return Statement(f"pails_{number}".encode(), text.encode(), names or None)
 
 
-_STATEMENTS: dict[str, _Statement] = {}  # the same name on every connection of the process
+_STATEMENTS: dict[str, Statement] = {}  # the same name on every connection of the process
 
 
-def _statement(sql: str) -> _Statement:
+def _statement(sql: str) -> Statement:
     st = _STATEMENTS.get(sql)
     if st is None:
         st = _STATEMENTS[sql] = _compile(sql, len(_STATEMENTS))
@@ -141,6 +141,48 @@ class Rows:
 
     async def fetchall(self) -> list[tuple[Any, ...]]:
         return self.rows
+
+
+def error_of(result: pq.abc.PGresult, pg: pq.abc.PGconn) -> psycopg.Error:
+    """The psycopg error for a failed statement: OperationalError when the
+    connection is gone, else psycopg's class for the SQLSTATE
+    (DeadlockDetected, UniqueViolation, ...)."""
+    message = (result.error_message or b"").decode(errors="replace")
+    if pg.status != pq.ConnStatus.OK:
+        return psycopg.OperationalError(message)
+    sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+    try:
+        error = psycopg.errors.lookup(sqlstate.decode()) if sqlstate else psycopg.DatabaseError
+    except KeyError:
+        error = psycopg.DatabaseError
+    return error(message)
+
+
+def rows_of(result: pq.abc.PGresult) -> Rows:
+    """A statement's rows, each value converted by its column's type."""
+    ntuples, nfields = result.ntuples, result.nfields
+    if not ntuples:
+        return Rows([], result.command_tuples or 0)
+    convert = [_CONVERTERS.get(result.ftype(c)) for c in range(nfields)]
+    if None in convert:
+        names = [result.fname(c) for c in range(nfields) if convert[c] is None]
+        raise psycopg.NotSupportedError(f"no binary conversion for columns {names}")
+    get = result.get_value
+    rows = []
+    for r in range(ntuples):
+        row = []
+        for c in range(nfields):
+            value = get(r, c)
+            row.append(None if value is None else convert[c](value))
+        rows.append(tuple(row))
+    return Rows(rows, result.command_tuples if result.command_tuples is not None else None)
+
+
+def statement(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[Statement, list[bytes | None]]:
+    """The prepared statement for ``sql`` and its parameters, encoded."""
+    st = _statement(sql)
+    values = [params[n] for n in st.names] if st.names is not None else params  # type: ignore[index,call-overload]
+    return st, [_param(v) for v in values]
 
 
 class FastConnection:
@@ -205,18 +247,10 @@ class FastConnection:
             last = result
         if last is None:
             raise psycopg.OperationalError("the connection returned no result")
-        status = last.status
-        if status == pq.ExecStatus.FATAL_ERROR:
-            message = (last.error_message or b"").decode(errors="replace")
+        if last.status == pq.ExecStatus.FATAL_ERROR:
             if pg.status != pq.ConnStatus.OK:
                 self.close()
-                raise psycopg.OperationalError(message)
-            sqlstate = last.error_field(pq.DiagnosticField.SQLSTATE)
-            try:  # psycopg's class for the SQLSTATE (DeadlockDetected, UniqueViolation, ...)
-                error = psycopg.errors.lookup(sqlstate.decode()) if sqlstate else psycopg.DatabaseError
-            except KeyError:
-                error = psycopg.DatabaseError
-            raise error(message)
+            raise error_of(last, pg)
         return last
 
     async def command(self, sql: str) -> None:
@@ -229,46 +263,29 @@ class FastConnection:
         except psycopg.OperationalError:
             self.close()
             raise
-        except (pq.PQerror, OSError) as exc:
+        except OSError as exc:
             self.close()
             raise psycopg.OperationalError(str(exc)) from exc
 
     async def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Rows:
         if self.closed:
             raise psycopg.OperationalError("the connection is closed")
-        st = _statement(sql)
-        values = [params[n] for n in st.names] if st.names is not None else params  # type: ignore[index,call-overload]
+        st, values = statement(sql, params)
         pg = self._pg
         try:
             if st.name not in self._prepared:
                 pg.send_prepare(st.name, st.sql)
                 await self._result()
                 self._prepared.add(st.name)
-            pg.send_query_prepared(st.name, [_param(v) for v in values], result_format=pq.Format.BINARY)
+            pg.send_query_prepared(st.name, values, result_format=pq.Format.BINARY)
             result = await self._result()
         except psycopg.OperationalError:
             self.close()
             raise
-        except (pq.PQerror, OSError) as exc:  # libpq refused to send: the connection is gone
+        except OSError as exc:  # libpq refused to send: the connection is gone
             self.close()
             raise psycopg.OperationalError(str(exc)) from exc
-        ntuples, nfields = result.ntuples, result.nfields
-        if not ntuples:
-            affected = result.command_tuples
-            return Rows([], affected or 0)
-        convert = [_CONVERTERS.get(result.ftype(c)) for c in range(nfields)]
-        if None in convert:
-            names = [result.fname(c) for c in range(nfields) if convert[c] is None]
-            raise psycopg.NotSupportedError(f"no binary conversion for columns {names}")
-        get = result.get_value
-        rows = []
-        for r in range(ntuples):
-            row = []
-            for c in range(nfields):
-                value = get(r, c)
-                row.append(None if value is None else convert[c](value))
-            rows.append(tuple(row))
-        return Rows(rows, result.command_tuples if result.command_tuples is not None else None)
+        return rows_of(result)
 
     def close(self) -> None:
         if self.closed:
