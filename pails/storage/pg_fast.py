@@ -66,7 +66,9 @@ def _array_item(value: object) -> str:
         return "t" if value else "f"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = "\\x" + value.hex() if isinstance(value, bytes) else str(value)
+    if isinstance(value, bytes):  # bytea: \x and hex digits, nothing to escape but the backslash
+        return '"\\\\x' + value.hex() + '"'
+    text = str(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
