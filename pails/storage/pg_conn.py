@@ -16,7 +16,8 @@ then run their statements on the lean path of ``pg_fast``.
   a reconnection it tells it that anything may have.
 
 A lost connection answers the requests that used it ``503 ServiceUnavailable``
-and is replaced by the next request that needs one.
+and is replaced by the next request that needs one.  A full database disk
+(SQLSTATE 53100) answers ``507 InsufficientStorage``; the connection stays.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from psycopg import errors as pg_errors
 from pails.errors import S3Error
 from pails.storage.meta import CommitOutcomeUnknown
 from pails.storage.pg_fast import FastConnection
+from pails.storage.space import StorageFull
 
 log = logging.getLogger("pails")
 T = TypeVar("T")
@@ -44,6 +46,14 @@ _RETRIES = 5  # deadlocks and serialization failures (40P01, 40001) are retried
 
 def unavailable() -> S3Error:
     return S3Error("ServiceUnavailable", "The metadata database is unavailable; please try again.")
+
+
+def statement_error(exc: psycopg.Error) -> S3Error | None:
+    """The S3 error for a statement PostgreSQL refused on a working
+    connection, where it is not Pails' fault; None for the others."""
+    if isinstance(exc, pg_errors.DiskFull):  # 53100: the database's disk is full
+        return StorageFull("The disk of the metadata database is full; delete objects or add space, then retry.")
+    return None
 
 
 # Every Pails statement is meant to walk an index (a listing page seeks the
@@ -127,12 +137,12 @@ class Readers:
 
     def _after_failure(self, conn: FastConnection, exc: BaseException) -> BaseException | None:
         """Give ``conn`` back or drop it after ``exc``; the error to raise in its place, if any."""
-        if isinstance(exc, psycopg.OperationalError):
+        if isinstance(exc, psycopg.OperationalError) and conn.closed:
             self._drop(conn)
             return unavailable()
         if isinstance(exc, psycopg.Error):
             self._give_back(conn)  # autocommit: a failed statement leaves the connection usable
-            return None
+            return statement_error(exc)
         self._drop(conn)  # interrupted mid-statement: its state is unknown
         return None
 
@@ -330,6 +340,11 @@ class Committer:
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                 self.retries += 1
                 continue
+            except pg_errors.DiskFull as exc:
+                if len(jobs) > 1:
+                    break  # each on its own below: a delete needs no new room and still commits
+                _fail(jobs, statement_error(exc) or S3Error("InternalError"))
+                return
             except psycopg.OperationalError:
                 # Lost (maybe during COMMIT: the outcome is unknown, so nothing is acknowledged).
                 await self._reset()
