@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import AlreadyExists, StoreUnavailable
 from pails.storage.records import User
+from pails.storage.space import parse_reserve
 from pails.users import CREDENTIALS_FILE, ensure_root, make_user, user_json
 
 T = TypeVar("T")
@@ -25,13 +26,21 @@ def _parse_address(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _reserve(value: str) -> str:
+    try:
+        parse_reserve(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def cmd_server(args: argparse.Namespace) -> int:
     from pails.http.server import serve
 
     data_dir = os.path.abspath(args.data_dir)
     settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
                         meta_url=_meta_url(args), intent_timeout=args.intent_timeout,
-                        meta_notify=not args.no_notify)
+                        meta_notify=not args.no_notify, disk_reserve=args.disk_reserve)
 
     async def prepare() -> tuple[tuple[int, int, int], tuple[User, bool]]:
         engine = Engine(settings)
@@ -177,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-notify", action="store_true",
                    help="with --meta: for PostgreSQL-compatible databases without LISTEN/NOTIFY; bucket changes "
                    "then reach other gateways within 1 s (GET and HEAD see them at once)")
+    s.add_argument("--disk-reserve", type=_reserve, default="", metavar="SIZE|PCT",
+                   help="free space writes leave in DATA_DIR, for deletes and metadata: a size (1GiB, 512M) or a "
+                   "percentage of the filesystem (5%%); 0: no reserve (default: 5%%, at least 32MiB, at most 1GiB)")
     s.set_defaults(func=cmd_server)
 
     u = sub.add_parser("user", help="manage users (works while the server runs)")

@@ -28,6 +28,7 @@ from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import BucketChanged
 from pails.storage.records import User
+from pails.storage.space import StorageFull, is_full
 
 log = logging.getLogger("pails")
 
@@ -54,6 +55,7 @@ def settings_from_env() -> Settings:
         meta_url=os.environ.get("PAILS_META_URL") or None,
         intent_timeout=float(os.environ.get("PAILS_INTENT_TIMEOUT", "86400")),
         meta_notify=os.environ.get("PAILS_META_NOTIFY", "1") != "0",
+        disk_reserve=os.environ.get("PAILS_DISK_RESERVE", ""),
     )
 
 
@@ -157,6 +159,10 @@ class PailsApp:
         request_id = f"{self._id_prefix}{self._served:08X}"
         method = scope["method"]
         resource = scope.get("path", "/")
+        probe = routes.PATHS.get(resource) if method in ("GET", "HEAD") else None
+        if probe is not None and not _address(resource, _host(scope), engine.settings.domain)[2]:
+            await self._send(await probe(engine), request_id, method, send, engine, False)
+            return
         body: RequestBody | None = None
         headers: dict[str, str] = {}
         try:
@@ -213,6 +219,12 @@ class PailsApp:
             response = _error_response(err, resource, request_id, method)
         except ClientDisconnected:
             return
+        except OSError as exc:
+            if is_full(exc):  # the disk filled up where no layer below expected it: not Pails' fault
+                response = _error_response(StorageFull(), resource, request_id, method)
+            else:
+                log.exception("internal error in %s %s", method, resource)
+                response = _error_response(S3Error("InternalError"), resource, request_id, method)
         except Exception:
             log.exception("internal error in %s %s", method, resource)
             response = _error_response(S3Error("InternalError"), resource, request_id, method)
@@ -295,6 +307,13 @@ async def _drain(receive: Any, limit: int) -> bool:
             return False
         if not message.get("more_body", False):
             return True
+
+
+def _host(scope: dict[str, Any]) -> str:
+    for name, value in scope["headers"]:
+        if name.lower() == b"host":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _announces_body(raw: list[tuple[bytes, bytes]]) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from pails.http import health
 from pails.s3 import (
     acl,
     attributes,
@@ -117,6 +118,13 @@ ROUTES: tuple[Route, ...] = (
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
 )
+
+# Fixed paths (GET and HEAD) answered before S3 addressing and without
+# authentication: MinIO's health checks (the bucket name "minio" is reserved).
+PATHS: dict[str, Callable[[Engine], Awaitable[Response]]] = {
+    "/minio/health/live": health.live,
+    "/minio/health/ready": health.ready,
+}
 
 # The IAM action a bucket policy sees for each route, where it is not "s3:" + the route's name.
 IAM_ACTIONS: dict[str, str] = {

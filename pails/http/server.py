@@ -23,6 +23,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         os.environ["PAILS_META_URL"] = settings.meta_url
     os.environ["PAILS_INTENT_TIMEOUT"] = str(settings.intent_timeout)
     os.environ["PAILS_META_NOTIFY"] = "1" if settings.meta_notify else "0"
+    os.environ["PAILS_DISK_RESERVE"] = settings.disk_reserve
     Granian(
         "pails.http.app:app",
         address=host,

@@ -9,6 +9,8 @@ from pails.errors import S3Error
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _IPV4_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 MAX_KEY_BYTES = 1024
+# Paths under /minio/ answer MinIO's health checks (pails.http.health): no bucket may take the name.
+RESERVED_BUCKETS = frozenset({"minio"})
 
 
 def valid_bucket_name(name: str) -> bool:
@@ -19,7 +21,7 @@ def valid_bucket_name(name: str) -> bool:
         return False
     if name.startswith("xn--") or name.endswith("-s3alias") or name.endswith("--ol-s3"):
         return False
-    return True
+    return name not in RESERVED_BUCKETS
 
 
 def check_bucket_name(name: str) -> None:

@@ -152,6 +152,8 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
     Without ``allow_inline`` there is always a data file, even for an empty body."""
     md5_expected = expected_md5(req)
     given, trailing = requested_checksums(req)
+    # Before any body byte is read: a body that would take the disk's reserve is refused now.
+    engine.admit(req.body.declared_length, inline=allow_inline)
     hashers = [ck.new_checksum(a) for a in (*given, *trailing)]
     hashers += [ck.new_checksum(a) for a in compute if a not in given and a not in trailing]
     inline_max = engine.settings.inline_max if allow_inline else -1

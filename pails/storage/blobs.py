@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pails.storage.meta import may_be_committed
+from pails.storage.space import SpaceGuard, StorageFull, is_full
 
 if TYPE_CHECKING:
     from pails.storage.crypto import Sealer
@@ -61,6 +62,7 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _WRITEBACK_STEP = 8 * 1024 * 1024
 _SYNC_FILE_RANGE_WRITE = 2  # start writeback of dirty pages, do not wait
 _SYNC_FILE_RANGE_WAIT = 1 | 2 | 4  # wait for writeback in flight, start the rest, wait for it
+_SPACE_STEP = 8 * 1024 * 1024  # a streaming body looks at the free space this often (SpaceGuard.check_streaming)
 
 
 def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -89,13 +91,18 @@ class BlobWriter:
     arrive, so the body is never held in memory."""
 
     __slots__ = ("store", "blob_id", "path", "fd", "md5", "size", "extra_hashes", "sealer", "_written",
-                 "_flushed", "_dropped")
+                 "_flushed", "_dropped", "_space_check")
 
     def __init__(self, store: BlobStore, blob_id: str) -> None:
         self.store = store
         self.blob_id = blob_id
         self.path = store.final_path(blob_id) if store.shared else os.path.join(store.tmp_dir, blob_id)
-        self.fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+        try:
+            self.fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+        except OSError as exc:
+            if is_full(exc):  # no room for the directory entry
+                raise StorageFull() from None
+            raise
         self.md5 = hashlib.md5()
         self.size = 0
         self.extra_hashes: list[object] = []
@@ -103,6 +110,7 @@ class BlobWriter:
         self._written = 0  # bytes in the file
         self._flushed = 0  # bytes whose writeback has been started
         self._dropped = 0  # bytes on disk and out of the page cache
+        self._space_check = _SPACE_STEP  # look at the free space when the file gets this large
 
     def write(self, data: bytes | memoryview) -> None:
         """Write plaintext: hashed as it is, encrypted on the way to disk when
@@ -129,11 +137,20 @@ class BlobWriter:
             if self.sealer is not None:
                 data = self.sealer.update(data)
             view = memoryview(data)
-            while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
-                self._written += n
+            try:
+                while view:
+                    n = os.write(self.fd, view)
+                    view = view[n:]
+                    self._written += n
+            except OSError as exc:
+                if is_full(exc):  # the caller aborts the writer: the partial file goes
+                    raise StorageFull() from None
+                raise
             self.size += n_plain
+        if self._written >= self._space_check:
+            self._space_check = self._written + _SPACE_STEP
+            if self.store.space is not None:
+                self.store.space.check_streaming()
         if self._written - self._flushed >= _WRITEBACK_STEP and self.store.fsync and _sync_file_range is not None:
             self._write_back()
 
@@ -154,12 +171,17 @@ class BlobWriter:
         if self.sealer is not None:
             self.sealer.finish()
             self.sealer = None
-        if self.store.fsync:
-            os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = -1
-        if self.store.fsync:
-            _fsync_dir(os.path.dirname(self.path))
+        try:
+            if self.store.fsync:
+                os.fsync(self.fd)  # where space is allocated late (NFS, thin volumes) it may be found missing here
+            os.close(self.fd)
+            self.fd = -1
+            if self.store.fsync:
+                _fsync_dir(os.path.dirname(self.path))
+        except OSError as exc:
+            if is_full(exc):
+                raise StorageFull() from None
+            raise
 
     def abort(self, failure: BaseException | None = None) -> None:
         """The write failed (``failure``: why): remove the file, unless its
@@ -181,8 +203,10 @@ def new_blob_id() -> str:
 
 
 class BlobStore:
-    def __init__(self, root: str, *, fsync: bool = True, shared: bool = False) -> None:
+    def __init__(self, root: str, *, fsync: bool = True, shared: bool = False,
+                 space: SpaceGuard | None = None) -> None:
         self.root = root
+        self.space = space  # streaming writers stop when free space runs low
         self.fsync = fsync
         self.shared = shared  # many gateways write here: intents, no tmp (see the module's docstring)
         self.tmp_dir = os.path.join(root, "tmp")
@@ -274,19 +298,24 @@ class BlobStore:
         target = self.staging_path(new_id)
         src = self.source_path(blob_id)
         try:
-            os.link(src, target)
-        except FileNotFoundError:  # renamed from tmp to blobs meanwhile
-            os.link(self.source_path(blob_id), target)
+            try:
+                os.link(src, target)
+            except FileNotFoundError:  # renamed from tmp to blobs meanwhile
+                os.link(self.source_path(blob_id), target)
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise
+                shutil.copyfile(src, target)  # copy_file_range / sendfile: in the kernel
+                if self.fsync:
+                    fd = os.open(target, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
         except OSError as exc:
-            if exc.errno not in _NO_LINK:
-                raise
-            shutil.copyfile(src, target)  # copy_file_range / sendfile: in the kernel
-            if self.fsync:
-                fd = os.open(target, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            if is_full(exc):  # the caller discards what was staged
+                raise StorageFull() from None
+            raise
 
     def sync_staged(self, new_ids: Sequence[str]) -> None:
         """Make the names of staged files durable (their directories fsync'd)."""

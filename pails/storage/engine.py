@@ -10,9 +10,11 @@ import asyncio
 import ctypes
 import gc
 import hashlib
+import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,9 @@ from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id
 from pails.storage.crypto import KeyRing
 from pails.storage.meta import DeleteCondition, Deleted, MetaStore, StoreUnavailable, WriteCondition
 from pails.storage.records import ObjectVersion
+from pails.storage.space import SpaceGuard, is_full
+
+log = logging.getLogger("pails")
 
 
 @dataclass(slots=True)
@@ -41,14 +46,19 @@ class Settings:
     # PostgreSQL: bucket changes are announced with NOTIFY (off: for compatible
     # databases without it; other gateways then see a change within 1 s).
     meta_notify: bool = True
+    # Free space writes leave in the data directory: a size (1GiB, 512M), a
+    # percentage of the filesystem (5%), or "" for min(1 GiB, 5%); 0 turns
+    # the check off (pails.storage.space).
+    disk_reserve: str = ""
 
 
 _COLLECT_INTERVAL = 0.25
 _REAP_INTERVAL = 5.0  # shared data directory: how often a gateway looks for stale intents
 
 
-def open_meta(settings: Settings) -> MetaStore:
-    """The metadata store the settings name (chosen once, at start-up)."""
+def open_meta(settings: Settings, make_room: Callable[[], bool] | None = None) -> MetaStore:
+    """The metadata store the settings name (chosen once, at start-up).
+    ``make_room``: frees some disk space, for a delete that found the disk full."""
     if settings.meta_url:
         from pails.storage.pg import PgMeta  # psycopg is only imported when PostgreSQL is used
 
@@ -58,15 +68,20 @@ def open_meta(settings: Settings) -> MetaStore:
         return PgMeta(settings.meta_url, epoch_path, notify=settings.meta_notify)
     from pails.storage.sqlite import SqliteMeta
 
-    return SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync)
+    return SqliteMeta(os.path.join(settings.data_dir, "meta.sqlite3"), fsync=settings.fsync, make_room=make_room)
 
 
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         os.makedirs(settings.data_dir, exist_ok=True)
-        self.meta: MetaStore = open_meta(settings)
-        self.blobs = BlobStore(settings.data_dir, fsync=settings.fsync, shared=self.meta.shared_blobs)
+        self.space = SpaceGuard(settings.data_dir, settings.disk_reserve)
+        self.meta: MetaStore = open_meta(settings, self.space.release_ballast)
+        if self.meta.commits_in_data_dir:
+            self.space.keep_ballast()
+        self.space.reusable = self.meta.reusable_bytes
+        self.blobs = BlobStore(settings.data_dir, fsync=settings.fsync, shared=self.meta.shared_blobs,
+                               space=self.space)
         self.keys = KeyRing(settings.data_dir)  # server-side encryption keys, created on first use
         self._collecting = False
         self._collect_checked = 0.0
@@ -81,6 +96,9 @@ class Engine:
             try:
                 self.blobs.check_shared()
             except OSError as exc:
+                if is_full(exc):  # cannot be checked now; refusing to start would keep deletes from freeing space
+                    log.warning("the data directory %s is full: its sharing check is skipped", self.settings.data_dir)
+                    return
                 raise StoreUnavailable(f"the data directory {self.settings.data_dir} cannot be shared: {exc}") \
                     from None
 
@@ -111,8 +129,16 @@ class Engine:
             collected += await self._reap()
         return finished, removed, collected
 
+    def admit(self, length: int | None, inline: bool = False) -> None:
+        """Refuse (507 InsufficientStorage) a write of ``length`` bytes (None:
+        not said) that would take the data directory's reserve; ``inline``:
+        a body this small may go into the metadata row."""
+        small = inline and length is not None and length <= self.settings.inline_max
+        self.space.admit(length, small)
+
     async def new_blob_ids(self, count: int) -> list[str]:
         """Ids for data files about to be staged (announced on a shared data directory)."""
+        self.space.admit(None)
         ids = [new_blob_id() for _ in range(count)]
         if self.blobs.shared:
             for blob_id in ids:
@@ -122,6 +148,7 @@ class Engine:
     async def create_blob(self) -> BlobWriter:
         """A new data file to stream a body into; on a shared data directory
         it is announced (an intent) before it exists."""
+        self.space.admit(None)
         blob_id = new_blob_id()
         if self.blobs.shared:
             await self.meta.add_blob_intent(blob_id)
@@ -178,7 +205,9 @@ class Engine:
 
     def tick(self) -> None:
         """Called about once a second: a shared data directory is checked
-        for stale intents even when this gateway writes nothing."""
+        for stale intents even when this gateway writes nothing; free space
+        is looked at (and the ballast laid down) even when nothing is written."""
+        self.space.poll()
         if self.blobs.shared and time.monotonic() - self._reaped_at > _REAP_INTERVAL:
             self.collect_soon(now=True)
 

@@ -315,6 +315,18 @@ class MetaStore(ABC):
     # (see pails.storage.blobs).  False: one machine, the tmp + rename
     # protocol and start-up recovery of ``tmp``.
     shared_blobs: bool = False
+    # Commits write files in the data directory (SQLite's WAL): a delete then
+    # needs room there, and a ballast file keeps some (pails.storage.space).
+    commits_in_data_dir: bool = False
+
+    def reusable_bytes(self) -> int:
+        """Room inside the store's files that new rows reuse without growing
+        them (SQLite's free pages); 0 where the data directory holds no metadata."""
+        return 0
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """A trivial read: raises if the store cannot be reached (health checks)."""
 
     async def add_blob_intent(self, blob_id: str) -> None:
         """Announce a data file about to be written (shared blobs only)."""

@@ -116,6 +116,9 @@ class PgMeta(PgUploads, MetaStore):
     def release_memory(self) -> None:
         self._buckets.clear()
 
+    async def ping(self) -> None:
+        await self._readers.one("SELECT 1")
+
     # --- users -------------------------------------------------------------
     async def get_user(self, access_key: str) -> User | None:
         r = await self._readers.one(f"SELECT {_USER_COLUMNS} FROM users WHERE access_key=%s", (access_key,))

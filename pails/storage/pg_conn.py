@@ -16,7 +16,8 @@ then run their statements on the lean path of ``pg_fast``.
   a reconnection it tells it that anything may have.
 
 A lost connection answers the requests that used it ``503 ServiceUnavailable``
-and is replaced by the next request that needs one.
+and is replaced by the next request that needs one.  A full database disk
+(SQLSTATE 53100) answers ``507 InsufficientStorage``; the connection stays.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pails.errors import S3Error
 from pails.storage.meta import CommitOutcomeUnknown
 from pails.storage.pg_fast import FastConnection
 from pails.storage.pg_pipe import PipelinedConnection
+from pails.storage.space import StorageFull
 
 log = logging.getLogger("pails")
 T = TypeVar("T")
@@ -45,6 +47,14 @@ _RETRIES = 5  # deadlocks and serialization failures (40P01, 40001) are retried
 
 def unavailable() -> S3Error:
     return S3Error("ServiceUnavailable", "The metadata database is unavailable; please try again.")
+
+
+def statement_error(exc: psycopg.Error) -> S3Error | None:
+    """The S3 error for a statement PostgreSQL refused on a working
+    connection, where it is not Pails' fault; None for the others."""
+    if isinstance(exc, pg_errors.DiskFull):  # 53100: the database's disk is full
+        return StorageFull("The disk of the metadata database is full; delete objects or add space, then retry.")
+    return None
 
 
 # Every Pails statement is meant to walk an index (a listing page seeks the
@@ -133,12 +143,12 @@ class Readers:
 
     def _after_failure(self, conn: FastConnection, exc: BaseException) -> BaseException | None:
         """Give ``conn`` back or drop it after ``exc``; the error to raise in its place, if any."""
-        if isinstance(exc, psycopg.OperationalError):
+        if isinstance(exc, psycopg.OperationalError) and conn.closed:
             self._drop(conn)
             return unavailable()
         if isinstance(exc, psycopg.Error):
             self._give_back(conn)  # autocommit: a failed statement leaves the connection usable
-            return None
+            return statement_error(exc)
         self._drop(conn)  # interrupted mid-statement: its state is unknown
         return None
 
@@ -164,8 +174,12 @@ class Readers:
             pipe = await self._open_pipe()
         try:
             return (await pipe.execute(sql, args)).rows
-        except psycopg.OperationalError as exc:
-            raise unavailable() from exc
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError) and pipe.closed:
+                raise unavailable() from exc
+            if (replacement := statement_error(exc)) is not None:
+                raise replacement from exc
+            raise
 
     async def _open_pipe(self) -> PipelinedConnection:
         """The pipelined connection, opened once for all who ask meanwhile."""
@@ -396,6 +410,11 @@ class Committer:
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                 self.retries += 1
                 continue
+            except pg_errors.DiskFull as exc:
+                if len(jobs) > 1:
+                    break  # each on its own below: a delete needs no new room and still commits
+                _fail(jobs, statement_error(exc) or S3Error("InternalError"))
+                return
             except psycopg.OperationalError:
                 # Lost (maybe during COMMIT: the outcome is unknown, so nothing is acknowledged).
                 await self._reset()

@@ -262,8 +262,8 @@ class FastConnection:
         try:
             self._pg.send_query(sql.encode())
             await self._result()
-        except psycopg.OperationalError:
-            self.close()
+        except psycopg.OperationalError as exc:
+            self._close_if_lost(exc)
             raise
         except OSError as exc:
             self.close()
@@ -281,13 +281,20 @@ class FastConnection:
                 self._prepared.add(st.name)
             pg.send_query_prepared(st.name, values, result_format=pq.Format.BINARY)
             result = await self._result()
-        except psycopg.OperationalError:
-            self.close()
+        except psycopg.OperationalError as exc:
+            self._close_if_lost(exc)
             raise
         except OSError as exc:  # libpq refused to send: the connection is gone
             self.close()
             raise psycopg.OperationalError(str(exc)) from exc
         return rows_of(result)
+
+    def _close_if_lost(self, exc: psycopg.OperationalError) -> None:
+        """An OperationalError with a SQLSTATE on a healthy connection is the
+        statement's failure (53100 disk_full, 53200 out of memory, ...): the
+        connection stays usable.  Any other means it is lost."""
+        if exc.sqlstate is None or self._pg.status != pq.ConnStatus.OK:
+            self.close()
 
     def close(self) -> None:
         if self.closed:

@@ -177,7 +177,7 @@ class PipelinedConnection:
             future.set_exception(psycopg.OperationalError("the connection returned no result"))
         elif status == _FAILED:
             error = error_of(result, self._pg)
-            if isinstance(error, psycopg.OperationalError):  # the server ends the session (AdminShutdown, ...)
+            if isinstance(error, psycopg.OperationalError) and _ends_session(error):
                 self._lost = error
             future.set_exception(error)
         else:
@@ -206,3 +206,10 @@ class PipelinedConnection:
             pass
         self._pg.finish()
 
+
+def _ends_session(error: psycopg.OperationalError) -> bool:
+    """Whether the server ends the session after ``error``: a lost connection
+    (no SQLSTATE, class 08) or an operator's shutdown (class 57P: admin,
+    crash); not a statement's own failure (53100 disk full, 53200 out of memory)."""
+    state = error.sqlstate
+    return state is None or state.startswith(("08", "57P"))

@@ -40,6 +40,7 @@ from pails.storage.meta import (
     merge_versions,
 )
 from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
+from pails.storage.space import StorageFull
 from pails.storage.sqlite_schema import SCHEMA, migrate
 from pails.storage.sqlite_versions import (
     OBJECT_COLUMNS,
@@ -71,22 +72,40 @@ _USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, crea
 
 _BUCKET_CACHE_SIZE = 4096
 # Queued to the committer: empty its page cache (see release_memory).
-_SHRINK: Any = ("shrink", None)
+_SHRINK: Any = ("shrink", None, False)
+# A queued write: (fn, (loop, future), whether it frees space).
+_Job = tuple[Callable[[sqlite3.Connection], Any], Any, bool]
 
 
 class SqliteMeta(MetaStore):
-    def __init__(self, path: str, *, fsync: bool = True) -> None:
+    commits_in_data_dir = True
+
+    def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:
         self.path = path
         self.fsync = fsync
+        # Frees some disk space (the ballast, pails.storage.space) when a
+        # commit that frees space finds the disk full.  True: try again.
+        self._make_room = make_room
         self._local = threading.local()
         self._bucket_epoch = SharedCounter(path + "-buckets.epoch")
         self._buckets: dict[str, tuple[int, Bucket | None]] = {}  # name -> (epoch when read, record)
+        self._page_size = 4096
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:
+            # A full disk can keep SQLite from even opening its WAL: the room held for deletes serves here too.
+            if not (_is_full(exc) and make_room is not None and make_room()):
+                raise
+            self._prepare()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._committer: threading.Thread | None = None
+        self._committer_lock = threading.Lock()
+
+    def _prepare(self) -> None:
         conn = self._connect()
         conn.executescript(SCHEMA)
         migrate(conn)
-        self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Any] | None] = queue.SimpleQueue()
-        self._committer: threading.Thread | None = None
-        self._committer_lock = threading.Lock()
+        self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
 
     # --- connections -------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -116,6 +135,12 @@ class SqliteMeta(MetaStore):
 
     async def open(self) -> None:
         pass  # the schema was created or migrated when the file was opened
+
+    async def ping(self) -> None:
+        self._conn.execute("SELECT 1 FROM buckets LIMIT 1").fetchone()
+
+    def reusable_bytes(self) -> int:
+        return int(self._conn.execute("PRAGMA freelist_count").fetchone()[0]) * self._page_size
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -164,8 +189,7 @@ class SqliteMeta(MetaStore):
                 fcntl.flock(turn, fcntl.LOCK_UN)
             _resolve_all(outcomes)
 
-    def _commit_group(self, conn: sqlite3.Connection, job: tuple[Callable[[sqlite3.Connection], Any], Any]
-                      ) -> list[tuple[Any, Any, BaseException | None]]:
+    def _commit_group(self, conn: sqlite3.Connection, job: _Job) -> list[tuple[Any, Any, BaseException | None]]:
         q = self._queue
         batch = [job]  # and whatever else has queued up (one fsync for all)
         while len(batch) < 512:
@@ -177,14 +201,39 @@ class SqliteMeta(MetaStore):
                 q.put(nxt)
                 break
             batch.append(nxt)
+        outcomes, error = self._run_group(conn, batch)
+        if error is None:
+            return outcomes
+        if not _is_full(error):
+            return [(waiter, None, _storage_error(error)) for _, waiter, _ in batch]
+        # The disk is full.  Writes that add something fail; writes that free
+        # space (deletes) must still commit: on their own, then, if the disk
+        # is that full, once more after the ballast made room.
+        outcomes = [(waiter, None, StorageFull()) for _, waiter, frees in batch if not frees]
+        freeing = [j for j in batch if j[2]]
+        if freeing:
+            done, error = self._run_group(conn, freeing)
+            if error is not None and _is_full(error) and self._make_room is not None and self._make_room():
+                done, error = self._run_group(conn, freeing)
+            if error is not None:
+                done = [(waiter, None, _storage_error(error)) for _, waiter, _ in freeing]
+            outcomes += done
+        return outcomes
+
+    def _run_group(self, conn: sqlite3.Connection, batch: list[_Job]
+                   ) -> tuple[list[tuple[Any, Any, BaseException | None]], sqlite3.Error | None]:
+        """One transaction for ``batch``: the outcome of each job, or the
+        error that rolled the whole transaction back."""
         outcomes: list[tuple[Any, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, waiter in batch:
+            for fn, waiter, _frees in batch:
                 conn.execute("SAVEPOINT job")
                 try:
                     result = fn(conn)
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+                    if isinstance(exc, sqlite3.Error) and _is_full(exc):
+                        raise  # the whole transaction cannot commit
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((waiter, None, exc))
@@ -195,15 +244,16 @@ class SqliteMeta(MetaStore):
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            err = _storage_error(exc)
-            outcomes = [(waiter, None, err) for _, waiter in batch]
-        return outcomes
+            return [], exc
+        return outcomes, None
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], frees: bool = False) -> T:
+        """Run ``fn`` in the next group commit.  ``frees``: it frees space
+        (a delete), so it must commit even on a full disk."""
         self._ensure_committer()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, (loop, fut)))
+        self._queue.put((fn, (loop, fut), frees))
         return await fut
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -265,11 +315,11 @@ class SqliteMeta(MetaStore):
         self._buckets[name] = (epoch, bucket)
         return bucket
 
-    async def _write_bucket(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write_bucket(self, fn: Callable[[sqlite3.Connection], T], frees: bool = False) -> T:
         """A write that changes bucket records: cached copies in every worker
         are dropped once it has committed (see pails.storage.epoch)."""
         try:
-            return await self._write(fn)
+            return await self._write(fn, frees)
         finally:
             self._bucket_epoch.bump()
 
@@ -302,7 +352,7 @@ class SqliteMeta(MetaStore):
                 c.execute("DELETE FROM multipart_parts WHERE upload_id=?", (upload_id,))
             c.execute("DELETE FROM multipart_uploads WHERE bucket_id=?", (bucket_id,))
             c.execute("DELETE FROM buckets WHERE id=?", (bucket_id,))
-        await self._write_bucket(tx)
+        await self._write_bucket(tx, frees=True)
 
     async def update_bucket(self, bucket_id: int, *, acl: str | None = None, props: str | None = None,
                             versioning: str | None = None) -> None:
@@ -374,7 +424,7 @@ class SqliteMeta(MetaStore):
                 headers="{}", acl="{}", owner_id=owner_id, storage_class="STANDARD", inline=None, blob_id=None,
                 manifest=None, checksums=None, delete_marker=True)
             return Deleted(install(c, marker, old), True, True)
-        return await self._write(tx)
+        return await self._write(tx, frees=True)
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
                              condition: DeleteCondition | None = None) -> Deleted:
@@ -404,7 +454,7 @@ class SqliteMeta(MetaStore):
             collect(c, r[2], r[3], r[7])
             c.execute("DELETE FROM object_versions WHERE bucket_id=? AND key=? AND seq=?", (bucket_id, key, r[8]))
             return Deleted(version_id, bool(r[1]), versioned)
-        return await self._write(tx)
+        return await self._write(tx, frees=True)
 
     async def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
         c = self._conn
@@ -588,7 +638,7 @@ class SqliteMeta(MetaStore):
                       (upload_id,))
             c.execute("DELETE FROM multipart_parts WHERE upload_id=?", (upload_id,))
             return True
-        return await self._write(tx)
+        return await self._write(tx, frees=True)
 
     async def list_uploads(self, bucket_id: int, prefix: str, after_key: str, after_upload_id: str | None,
                      limit: int) -> list[MultipartUpload]:
@@ -619,7 +669,7 @@ class SqliteMeta(MetaStore):
     async def forget_garbage(self, blob_ids: list[str]) -> None:
         def tx(c: sqlite3.Connection) -> None:
             c.executemany("DELETE FROM blob_garbage WHERE blob_id=?", [(b,) for b in blob_ids])
-        await self._write(tx)
+        await self._write(tx, frees=True)
 
     async def blob_is_referenced(self, blob_id: str) -> bool:
         c = self._conn
@@ -637,10 +687,16 @@ class SqliteMeta(MetaStore):
                          (pattern,)).fetchone() is not None
 
 
+def _is_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "database or disk is full" in str(exc)
+
+
 def _storage_error(exc: sqlite3.Error) -> S3Error:
-    text = str(exc).lower()
-    if "full" in text or "disk" in text:
-        return S3Error("ServiceUnavailable", "Insufficient storage space to commit the request.")
+    if _is_full(exc):
+        return StorageFull("The disk holding the metadata database is full; delete objects or add space, then retry.")
+    if "disk" in str(exc).lower():  # disk I/O error
+        return S3Error("ServiceUnavailable", "The metadata database cannot be written; please try again.")
     return S3Error("InternalError")
 
 
