@@ -25,8 +25,18 @@ def _parse_address(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of seconds") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError("expected a positive number of seconds")
+    return number
+
+
 def cmd_server(args: argparse.Namespace) -> int:
-    from pails.http.server import serve
+    from pails.http.server import HttpLimits, serve
 
     data_dir = os.path.abspath(args.data_dir)
     settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
@@ -57,7 +67,9 @@ def cmd_server(args: argparse.Namespace) -> int:
               f"{collected} unreferenced files collected", flush=True)
     if args.no_fsync:
         print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
-    serve(settings, host, port, args.workers)
+    serve(settings, host, port, args.workers,
+          HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
+                     max_concurrency=args.max_concurrency))
     return 0
 
 
@@ -177,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-notify", action="store_true",
                    help="with --meta: for PostgreSQL-compatible databases without LISTEN/NOTIFY; bucket changes "
                    "then reach other gateways within 1 s (GET and HEAD see them at once)")
+    s.add_argument("--body-timeout", type=_positive, default=20.0, metavar="SECONDS",
+                   help="a request body that sends nothing for this long is refused with RequestTimeout "
+                   "and discarded (default: 20)")
+    s.add_argument("--send-timeout", type=_positive, default=60.0, metavar="SECONDS",
+                   help="a client that reads nothing of a response for this long is disconnected (default: 60)")
+    s.add_argument("--max-concurrency", type=int, default=None, metavar="N",
+                   help="requests each worker serves at once; more connections wait to be accepted "
+                   "(default: 2048 / workers)")
     s.set_defaults(func=cmd_server)
 
     u = sub.add_parser("user", help="manage users (works while the server runs)")
