@@ -85,6 +85,7 @@ class PailsApp:
         return await asyncio.shield(self._starting)
 
     async def _open_engine(self) -> Engine:
+        self._id_prefix = secrets.token_hex(4).upper()  # here: workers forked from one process differ
         self.body_timeout = float(os.environ.get("PAILS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
         self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
         configure_listeners(self.send_timeout + _KERNEL_GRACE)
