@@ -11,12 +11,12 @@ from typing import Any
 from pails.storage.engine import Settings
 
 # A worker that keeps dying within this long of being replaced (the third
-# time in a row and on) is replaced a second later, not at once: a worker that
-# cannot start costs one process a second instead of a busy loop.  (Granian's
+# time in a row and on) is replaced half a second later, not at once: a worker that
+# cannot start costs two processes a second instead of a busy loop.  (Granian's
 # own rule would stop the whole server at the second death.)
 _CRASH_LOOP_WINDOW = 5.0
 _CRASH_LOOP_STREAK = 2
-_CRASH_LOOP_DELAY = 1.0
+_CRASH_LOOP_DELAY = 0.5
 
 
 @dataclass(frozen=True)
