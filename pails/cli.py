@@ -34,8 +34,18 @@ def _reserve(value: str) -> str:
     return value
 
 
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of seconds") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError("expected a positive number of seconds")
+    return number
+
+
 def cmd_server(args: argparse.Namespace) -> int:
-    from pails.http.server import serve
+    from pails.http.server import HttpLimits, serve
 
     data_dir = os.path.abspath(args.data_dir)
     settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
@@ -66,7 +76,9 @@ def cmd_server(args: argparse.Namespace) -> int:
               f"{collected} unreferenced files collected", flush=True)
     if args.no_fsync:
         print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
-    serve(settings, host, port, args.workers)
+    serve(settings, host, port, args.workers,
+          HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
+                     max_concurrency=args.max_concurrency))
     return 0
 
 
@@ -189,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--disk-reserve", type=_reserve, default="", metavar="SIZE|PCT",
                    help="free space writes leave in DATA_DIR, for deletes and metadata: a size (1GiB, 512M) or a "
                    "percentage of the filesystem (5%%); 0: no reserve (default: 5%%, at least 32MiB, at most 1GiB)")
+    s.add_argument("--body-timeout", type=_positive, default=20.0, metavar="SECONDS",
+                   help="a request body that sends nothing for this long is refused with RequestTimeout "
+                   "and discarded (default: 20)")
+    s.add_argument("--send-timeout", type=_positive, default=60.0, metavar="SECONDS",
+                   help="a client that reads nothing of a response for this long is disconnected (default: 60)")
+    s.add_argument("--max-concurrency", type=int, default=None, metavar="N",
+                   help="requests each worker serves at once; more connections wait to be accepted "
+                   "(default: 2048 / workers)")
     s.set_defaults(func=cmd_server)
 
     u = sub.add_parser("user", help="manage users (works while the server runs)")

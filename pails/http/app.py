@@ -21,8 +21,8 @@ from pails.access.authenticate import ANONYMOUS, authenticate
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
 from pails.http import routes
-from pails.http.body import ClientDisconnected, RequestBody
-from pails.http.sockets import set_nodelay_on_listeners
+from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
+from pails.http.sockets import configure_listeners
 from pails.protocol import xml
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine, Settings
@@ -38,6 +38,12 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DRAIN_LIMIT = 8 * 1024 * 1024  # unread request bodies up to this size are read away to keep the connection
 _USER_TTL = 2.0  # seconds a cached access key stays valid (users change while serving)
 _IDLE_CHECK = 1.0  # seconds without a request after which memory is given back
+DEFAULT_SEND_TIMEOUT = 60.0  # seconds a response may make no progress (``pails server --send-timeout``)
+# The kernel resets a connection whose response stalled for the send timeout
+# and this much more (sockets.py): later than the per-send timeout below, so a
+# response streamed from Python is given up by Pails first, and never keeps
+# reading a data file for a connection that is gone.
+_KERNEL_GRACE = 1.0
 
 
 class _UserNotCached(Exception):
@@ -71,6 +77,9 @@ class PailsApp:
         self._served = 0  # requests so far
         self._served_at_tick = 0  # ... when the idle timer last looked
         self._released = True  # memory given back since the last request
+        # Settings of the HTTP edge (read at start-up: workers get them in the environment).
+        self.body_timeout = DEFAULT_BODY_TIMEOUT
+        self.send_timeout = DEFAULT_SEND_TIMEOUT
 
     async def start(self) -> Engine:
         if self._starting is None:
@@ -78,8 +87,18 @@ class PailsApp:
         return await asyncio.shield(self._starting)
 
     async def _open_engine(self) -> Engine:
+        self._id_prefix = secrets.token_hex(4).upper()  # here: workers forked from one process differ
+        self.body_timeout = float(os.environ.get("PAILS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
+        self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
+        configure_listeners(self.send_timeout + _KERNEL_GRACE)
         engine = Engine(self._settings or settings_from_env())
         await engine.open()
+        # A worker replacing one that died finishes or removes what the dead
+        # one left half-written (the others' writes are theirs to finish).
+        finished, removed = await engine.recover_dead_writers()
+        if finished or removed:
+            log.warning("worker %d: %d writes of dead workers finished, %d interrupted writes removed",
+                        os.getpid(), finished, removed)
         self.engine = engine
         asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
         return engine
@@ -154,7 +173,7 @@ class PailsApp:
         engine = self.engine or await self.start()
         if not self._nodelay_done:
             self._nodelay_done = True
-            set_nodelay_on_listeners()
+            configure_listeners(self.send_timeout + _KERNEL_GRACE)
         self._served += 1
         request_id = f"{self._id_prefix}{self._served:08X}"
         method = scope["method"]
@@ -200,7 +219,7 @@ class PailsApp:
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             user = await self._lookup_user(auth.access_key) if auth.access_key else None
-            body = RequestBody(receive, headers, auth)
+            body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
                             routes.iam_action(route), client[0] if client else "", auth.presigned)
@@ -218,7 +237,9 @@ class PailsApp:
         except S3Error as err:
             response = _error_response(err, resource, request_id, method)
         except ClientDisconnected:
-            return
+            # Closed (or half-closed) before the body was whole: nothing was
+            # committed; the answer reaches a client that still reads.
+            response = _error_response(S3Error("IncompleteBody"), resource, request_id, method)
         except OSError as exc:
             if is_full(exc):  # the disk filled up where no layer below expected it: not Pails' fault
                 response = _error_response(StorageFull(), resource, request_id, method)
@@ -238,12 +259,16 @@ class PailsApp:
                 close = True
         elif body is None and _announces_body(scope["headers"]):
             expect = next((v for n, v in scope["headers"] if n.lower() == b"expect"), b"")
-            close = b"100-continue" in expect.lower() or not await _drain(receive, _DRAIN_LIMIT)
+            close = b"100-continue" in expect.lower() or not await _drain(receive, _DRAIN_LIMIT, self.body_timeout)
         pathsend = "http.response.pathsend" in (scope.get("extensions") or {})
         await self._send(response, request_id, method, send, engine, close, pathsend)
 
     async def _send(self, response: Response, request_id: str, method: str, send: Any, engine: Engine,
                     close: bool, pathsend: bool = False) -> None:
+        """Write the response.  Granian waits as long as the client does not
+        read; a body streamed from here is given up after ``send_timeout``
+        seconds without progress (the kernel then resets the connection,
+        ``sockets.py``), and one Granian sends itself is reset by the kernel."""
         hdrs = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode()),
                 (b"server", b"Pails")]
         if close:
@@ -281,7 +306,13 @@ class PailsApp:
                     pos += len(data)
                     if opener is not None:
                         data = opener.update(data)
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                    try:
+                        async with asyncio.timeout(self.send_timeout):
+                            await send({"type": "http.response.body", "body": data, "more_body": True})
+                    except TimeoutError:
+                        log.info("response %s abandoned: the client read nothing for %g s",
+                                 request_id, self.send_timeout)
+                        return
                 if opener is not None:
                     opener.finish()  # the integrity tag, on whole-piece reads: raising aborts the response
             finally:
@@ -296,10 +327,13 @@ def _file_size(path: str) -> int:
         return -1
 
 
-async def _drain(receive: Any, limit: int) -> bool:
+async def _drain(receive: Any, limit: int, timeout: float) -> bool:
     seen = 0
     while True:
-        message = await receive()
+        try:
+            message = await receive_within(receive, timeout)
+        except S3Error:  # stalled
+            return False
         if message["type"] == "http.disconnect":
             return False
         seen += len(message.get("body", b""))

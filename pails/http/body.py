@@ -3,6 +3,7 @@ aws-chunked decoded, and verified against what the signature promised."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,18 +15,32 @@ from pails.errors import S3Error
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 _STREAMING = "STREAMING-"
+DEFAULT_BODY_TIMEOUT = 20.0  # seconds a request body may make no progress (``pails server --body-timeout``)
 
 
 class ClientDisconnected(Exception):
     """The client went away mid-body; nothing is committed."""
 
 
-class RequestBody:
-    __slots__ = ("_receive", "declared_length", "_content_length", "_decoder", "_sha256", "_expected_sha256",
-                 "_trailers", "_consumed", "_finished", "_has_body")
+async def receive_within(receive: Receive, timeout: float) -> dict[str, Any]:
+    """The next ASGI message, or ``RequestTimeout`` once the client has sent
+    nothing for ``timeout`` seconds (Granian waits for a stalled body
+    forever).  One timer per message: no task is created."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await receive()
+    except TimeoutError:
+        raise S3Error("RequestTimeout") from None
 
-    def __init__(self, receive: Receive, headers: dict[str, str], auth: AuthResult) -> None:
+
+class RequestBody:
+    __slots__ = ("_receive", "_timeout", "declared_length", "_content_length", "_decoder", "_sha256",
+                 "_expected_sha256", "_trailers", "_consumed", "_finished", "_has_body")
+
+    def __init__(self, receive: Receive, headers: dict[str, str], auth: AuthResult,
+                 timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
         self._receive = receive
+        self._timeout = timeout
         self._trailers: dict[str, str] = {}
         self._consumed = False
         self._finished = False
@@ -64,9 +79,9 @@ class RequestBody:
         if self._consumed:
             return
         self._consumed = True
-        receive = self._receive
+        receive, timeout = self._receive, self._timeout
         while True:
-            message = await receive()
+            message = await receive_within(receive, timeout)
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             data = message.get("body", b"")
@@ -126,7 +141,7 @@ class RequestBody:
                 seen += len(data)
                 if seen > limit:
                     return False
-        except ClientDisconnected:
+        except (ClientDisconnected, S3Error):  # gone, or stalled (RequestTimeout)
             return False
         return True
 

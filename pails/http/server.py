@@ -4,14 +4,55 @@
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
+from typing import Any
 
 from pails.storage.engine import Settings
 
+# A worker that keeps dying within this long of being replaced (the third
+# time in a row and on) is replaced half a second later, not at once: a worker that
+# cannot start costs two processes a second instead of a busy loop.  (Granian's
+# own rule would stop the whole server at the second death.)
+_CRASH_LOOP_WINDOW = 5.0
+_CRASH_LOOP_STREAK = 2
+_CRASH_LOOP_DELAY = 0.5
 
-def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """The HTTP edge's timeouts and limits (``pails server`` options)."""
+
+    body_timeout: float = 20.0  # a request body that sends nothing this long: RequestTimeout
+    send_timeout: float = 60.0  # a response the client reads nothing of this long: connection reset
+    max_concurrency: int | None = None  # requests one worker serves at once (Granian's backpressure)
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLimits = HttpLimits()) -> None:
     from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
     from granian.http import HTTP1Settings
+
+    spawned: dict[int, float] = {}  # worker index: when it was last replaced
+    streak: dict[int, int] = {}  # worker index: deaths in a row, each soon after being replaced
+
+    class Supervisor(Granian):  # type: ignore[misc,valid-type]
+        """Granian, replacing a worker that dies (SIGKILL, out of memory, a
+        crash) as soon as it is gone, however often that happens."""
+
+        def _respawn_workers(self, workers: Any, spawn_target: Any, target_loader: Any, delay: float = 0) -> Any:
+            now = time.monotonic()
+            for idx in workers:
+                streak[idx] = streak.get(idx, 0) + 1 if now - spawned.get(idx, -1e9) < _CRASH_LOOP_WINDOW else 0
+            if any(streak[idx] >= _CRASH_LOOP_STREAK for idx in workers):
+                time.sleep(_CRASH_LOOP_DELAY)
+            result = super()._respawn_workers(workers, spawn_target, target_loader, delay)
+            for idx in workers:
+                spawned[idx] = time.monotonic()
+            # Granian stops the whole server when a worker it just replaced
+            # dies within 5.5 s; the delay above is Pails' rule instead.
+            self.respawned_wrks.clear()
+            return result
 
     # Workers are separate processes that import the app: settings travel in the environment.
     os.environ["PAILS_DATA_DIR"] = settings.data_dir
@@ -24,7 +65,13 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     os.environ["PAILS_INTENT_TIMEOUT"] = str(settings.intent_timeout)
     os.environ["PAILS_META_NOTIFY"] = "1" if settings.meta_notify else "0"
     os.environ["PAILS_DISK_RESERVE"] = settings.disk_reserve
-    Granian(
+    os.environ["PAILS_BODY_TIMEOUT"] = str(limits.body_timeout)
+    os.environ["PAILS_SEND_TIMEOUT"] = str(limits.send_timeout)
+    # Imported once here: forked workers (and their replacements) start
+    # without importing it again (the app reads its settings when it starts).
+    import pails.http.app  # noqa: F401
+
+    Supervisor(
         "pails.http.app:app",
         address=host,
         port=port,
@@ -32,9 +79,18 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         workers=workers,
         http=HTTPModes.http1,
         loop=Loops.auto,
+        # Real asyncio tasks: the body and send timeouts cancel the request's task.
+        task_impl=TaskImpl.asyncio,
         http1_settings=HTTP1Settings(keep_alive=True),
         log_access=False,
         backlog=2048,
+        backpressure=limits.max_concurrency,
+        # A worker that dies is replaced at once (its in-flight requests fail;
+        # every acknowledged write is durable, and the new worker finishes or
+        # removes what the dead one left half-written).  The interval is how
+        # long a reload (SIGHUP) keeps an old worker next to its replacement.
+        respawn_failed_workers=True,
+        respawn_interval=1.0,
         # A worker still busy 10 s after SIGTERM is killed (every acknowledged
         # write is already durable; recovery at the next start undoes the rest).
         # Without it, a worker that got SIGTERM while starting never stops.

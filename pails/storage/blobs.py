@@ -199,7 +199,30 @@ class BlobWriter:
 
 
 def new_blob_id() -> str:
-    return secrets.token_hex(16)
+    """32 hex digits: 24 random, then the writing process's id, so that a
+    worker replacing one that died can tell the dead one's files in ``tmp``
+    from those other live workers are writing (``writer_is_gone``)."""
+    return f"{secrets.token_hex(12)}{os.getpid() & 0xFFFFFFFF:08x}"
+
+
+def writer_is_gone(blob_id: str) -> bool:
+    """The process that created ``blob_id`` has exited (False when unsure:
+    an id of another form, or a process of that id exists, maybe a new one)."""
+    if len(blob_id) != 32:
+        return False
+    try:
+        pid = int(blob_id[24:], 16)
+    except ValueError:
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, another user's
+        return False
+    return False
 
 
 class BlobStore:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pails.errors import S3Error
-from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id
+from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id, writer_is_gone
 from pails.storage.crypto import KeyRing
 from pails.storage.meta import DeleteCondition, Deleted, MetaStore, StoreUnavailable, WriteCondition
 from pails.storage.records import ObjectVersion
@@ -110,11 +110,9 @@ class Engine:
         finished = removed = 0
         if not self.blobs.shared:
             for blob_id in self.blobs.pending_writes():
-                if await self.meta.blob_is_referenced(blob_id):
-                    self.blobs.promote(blob_id)
+                if await self._settle(blob_id):
                     finished += 1
                 else:
-                    self.blobs.delete(blob_id)
                     removed += 1
         collected = 0
         while garbage := await self.meta.pending_garbage(1000):
@@ -135,6 +133,32 @@ class Engine:
         a body this small may go into the metadata row."""
         small = inline and length is not None and length <= self.settings.inline_max
         self.space.admit(length, small)
+    async def recover_dead_writers(self) -> tuple[int, int]:
+        """``recover`` while serving, for the files in ``tmp`` whose writer
+        process has exited (a worker that died): run by the worker that
+        replaces it, so no restart is needed.  Returns (finished, removed).
+        A dead process commits nothing more, so its files' fate is decided.
+        A shared data directory needs nothing: the dead writer's intents
+        expire as a crashed gateway's do."""
+        finished = removed = 0
+        if self.blobs.shared:
+            return 0, 0
+        for blob_id in self.blobs.pending_writes():
+            if writer_is_gone(blob_id):
+                if await self._settle(blob_id):
+                    finished += 1
+                else:
+                    removed += 1
+        return finished, removed
+
+    async def _settle(self, blob_id: str) -> bool:
+        """A file in ``tmp`` nobody is writing: committed ones finish their
+        rename (True), the rest are deleted."""
+        if await self.meta.blob_is_referenced(blob_id):
+            self.blobs.promote(blob_id)
+            return True
+        self.blobs.delete(blob_id)
+        return False
 
     async def new_blob_ids(self, count: int) -> list[str]:
         """Ids for data files about to be staged (announced on a shared data directory)."""
