@@ -137,3 +137,12 @@ def test_post_object_field_with_control_characters(server, s3, public_bucket: st
     assert re.search(rb"<Code>InvalidArgument</Code>", r.body), r.body
     with pytest.raises(ClientError):
         s3.head_object(Bucket=public_bucket, Key="posted")
+
+
+# --- JSON nested past Python's recursion limit ------------------------------------------------------------------
+
+def test_bucket_policy_nested_too_deep(server, keyed: str) -> None:
+    r = request(server, "PUT", f"/{keyed}", [("policy", "")], body=b"[" * 15_000)
+    assert_s3_error(r, 400, "MalformedPolicy")
+    r = request(server, "PUT", f"/{keyed}", [("policy", "")], body=b'{"Statement":' * 1_500)
+    assert_s3_error(r, 400, "MalformedPolicy")
