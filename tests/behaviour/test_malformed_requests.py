@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.behaviour.test_hostile import assert_s3_error, request
-from tests.behaviour.test_post_object import form_body, post
+from tests.behaviour.test_post_object import form_body, post, signed_v2
 
 BOGUS = b'<?xml version="1.0" encoding="bogus"?>'
 
@@ -146,3 +146,42 @@ def test_bucket_policy_nested_too_deep(server, keyed: str) -> None:
     assert_s3_error(r, 400, "MalformedPolicy")
     r = request(server, "PUT", f"/{keyed}", [("policy", "")], body=b'{"Statement":' * 1_500)
     assert_s3_error(r, 400, "MalformedPolicy")
+
+
+# --- dates past what a datetime holds ---------------------------------------------------------------------------
+
+HUGE_DATE = "0 NOV 3000000000 0:0 GMT"
+
+
+@pytest.mark.parametrize("header", ["if-modified-since", "if-unmodified-since"])
+def test_conditional_read_with_an_overflowing_date_is_ignored(server, keyed: str, header: str) -> None:
+    r = request(server, "GET", f"/{keyed}/k", headers={header: HUGE_DATE})  # AWS ignores a date it cannot read
+    assert r.status == 200 and r.body == b"hello"
+
+
+def test_copy_condition_with_an_overflowing_date_is_ignored(server, keyed: str) -> None:
+    r = request(server, "PUT", f"/{keyed}/copied", headers={"x-amz-copy-source": f"/{keyed}/k",
+                                                           "x-amz-copy-source-if-unmodified-since": HUGE_DATE})
+    assert r.status == 200, r.body
+
+
+def test_delete_condition_with_an_overflowing_date(server, keyed: str) -> None:
+    r = request(server, "DELETE", f"/{keyed}/k", headers={"x-amz-if-match-last-modified-time": HUGE_DATE})
+    assert_s3_error(r, 400, "InvalidArgument")
+
+
+@pytest.mark.parametrize("date", ["Sun, 06 Nov 0000 08:49:37 GMT", "06 Nov 99999 08:49:37 GMT"])
+@pytest.mark.parametrize("header", ["date", "x-amz-date"])
+def test_sigv2_date_outside_the_calendar(server, keyed: str, header: str, date: str) -> None:
+    r = request(server, "GET", f"/{keyed}/k", headers={header: date, "authorization": f"AWS {server.access_key}:c2ln"},
+                sign=False)
+    assert_s3_error(r, 403, "AccessDenied")
+
+
+def test_post_policy_expiration_outside_the_calendar(server, s3, bucket: str) -> None:
+    fields = [("key", "up/x"), ("Content-Type", "a"),
+              *signed_v2(server, bucket, expiration="0000-01-01T00:00:00.000Z")]
+    r = post(server, bucket, form_body(fields))
+    assert (r.status, r.code()) == (400, "InvalidPolicyDocument"), r.body
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="up/x")
