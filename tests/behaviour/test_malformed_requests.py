@@ -185,3 +185,27 @@ def test_post_policy_expiration_outside_the_calendar(server, s3, bucket: str) ->
     assert (r.status, r.code()) == (400, "InvalidPolicyDocument"), r.body
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="up/x")
+
+
+# --- checksum values that are not a digest ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("header,value", [("x-amz-checksum-crc32", "!!!"), ("x-amz-checksum-crc32", "AAAAAAAA"),
+                                          ("x-amz-checksum-sha256", "AAAA"), ("x-amz-checksum-crc64nvme", "x"),
+                                          ("x-amz-checksum-sha1", "")])
+def test_malformed_checksum_value(server, s3, bucket: str, header: str, value: str) -> None:
+    r = request(server, "PUT", f"/{bucket}/k", headers={header: value}, body=b"x")
+    root = assert_s3_error(r, 400, "InvalidRequest")
+    assert root is not None and root.findtext("Message") == f"Value for {header} header is invalid."
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="k")
+
+
+def test_malformed_trailing_checksum_value(server, s3, bucket: str) -> None:
+    body = b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:not-base64!\r\n\r\n"
+    r = request(server, "PUT", f"/{bucket}/k", headers={"content-encoding": "aws-chunked",
+                                                        "x-amz-decoded-content-length": "5",
+                                                        "x-amz-trailer": "x-amz-checksum-crc32"},
+                body=body, payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    assert_s3_error(r, 400, "InvalidRequest")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="k")
