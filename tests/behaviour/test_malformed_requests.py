@@ -209,3 +209,12 @@ def test_malformed_trailing_checksum_value(server, s3, bucket: str) -> None:
     assert_s3_error(r, 400, "InvalidRequest")
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="k")
+
+
+def test_post_object_filename_star_with_a_nul_charset(server, s3, public_bucket: str) -> None:
+    body = (b'--B\r\nContent-Disposition: form-data; name="key"\r\n\r\nposted\r\n'
+            b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename*=\x00''%41\r\n\r\nhello\r\n--B--\r\n")
+    r = post(server, public_bucket, body, content_type="multipart/form-data; boundary=B")
+    assert (r.status, r.code()) == (400, "MalformedPOSTRequest"), r.body
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=public_bucket, Key="posted")
