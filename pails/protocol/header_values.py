@@ -14,8 +14,6 @@ from pails.errors import S3Error
 # is obs-text, which HTTP carries.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
-
-
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
@@ -24,10 +22,6 @@ def check_name(name: str) -> None:
     ``x-amz-meta-*`` field names become header names)."""
     if _TOKEN.fullmatch(name) is None:
         raise S3Error("InvalidArgument", "Header name is not a valid HTTP token.", ArgumentName=name[:256])
-
-
-def sendable(value: str) -> bool:
-    return _UNSENDABLE.search(value) is None
 
 
 def check(name: str, value: str, *, latin1: bool = True) -> None:

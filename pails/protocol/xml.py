@@ -34,7 +34,7 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000
 # The declared encodings expat decodes itself; any other name would reach
 # Python's codec registry (an unknown name raises LookupError, a multi-byte
-# codec ValueError).  AWS, like any strict parser, refuses them.
+# codec ValueError); they are refused as malformed.
 _ENCODINGS = frozenset({"utf-8", "utf-16", "utf-16le", "utf-16be", "iso-8859-1", "us-ascii"})
 
 
