@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: run test lint clean client-tools postgres bench cluster
+.PHONY: run test lint clean client-tools postgres bench cluster reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ cluster: $(STAMP) postgres
 test: $(STAMP) client-tools postgres
 	$(PY) -m ruff check pails tests
 	$(PY) -m pytest -q -n 2 tests
-	PAILS_TEST_STORE=postgresql $(PY) -m pytest -q -n 2 tests/behaviour
+	PAILS_TEST_STORE=postgresql $(PY) -m pytest -q -n 2 tests/behaviour tests/reliability
+
+# The reliability suite in full mode (docs/reliability.md): kills, faults and fuzzing for about half an hour.
+reliability: $(STAMP) postgres
+	PAILS_RELIABILITY=full $(PY) -m pytest -q -p no:randomly tests/reliability
+	PAILS_RELIABILITY=full PAILS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:randomly tests/reliability
 
 postgres:
 	@scripts/ensure-postgres.sh
