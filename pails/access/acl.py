@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pails.errors import S3Error
+from pails.protocol import xml
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -329,35 +330,7 @@ def acl_from_request_headers(
 # AccessControlPolicy XML
 
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-_MAX_DEPTH = 16
 _MAX_ELEMENTS = 2000
-
-
-class _Rejected(Exception):
-    pass
-
-
-class _SafeBuilder(ET.TreeBuilder):
-    """TreeBuilder refusing DOCTYPEs (hence entity declarations), deep nesting and bulk."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._depth = 0
-        self._count = 0
-
-    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
-        raise _Rejected("DOCTYPE not allowed")
-
-    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
-        self._depth += 1
-        self._count += 1
-        if self._depth > _MAX_DEPTH or self._count > _MAX_ELEMENTS:
-            raise _Rejected("document too deep or too large")
-        return super().start(tag, attrs)
-
-    def end(self, tag: str) -> ET.Element:
-        self._depth -= 1
-        return super().end(tag)
 
 
 def _malformed() -> S3Error:
@@ -391,17 +364,7 @@ def _text(kids: dict[str, list[ET.Element]], name: str, *, required: bool) -> st
 
 
 def _parse_xml(xml_body: bytes) -> ET.Element:
-    if not xml_body or not xml_body.strip():
-        raise _malformed()
-    if b"<!DOCTYPE" in xml_body or b"<!ENTITY" in xml_body:
-        raise _malformed()
-    parser = ET.XMLParser(target=_SafeBuilder())
-    try:
-        parser.feed(xml_body)
-        root = parser.close()
-    except (ET.ParseError, _Rejected, ValueError) as e:
-        raise _malformed() from e
-    return root
+    return xml.parse(xml_body, "MalformedACLError", max_elements=_MAX_ELEMENTS)
 
 
 def parse_access_control_policy(xml_body: bytes, resolve_email: ResolveEmail, resolve_id: ResolveId) -> Acl:

@@ -433,6 +433,7 @@ def _parse_http_date(value: str) -> int | None:
 
 
 def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int | None:
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
+    if not (1 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60
+            and second <= 60):  # timegm goes through datetime.date: years 1 to 9999
         return None
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))

@@ -156,7 +156,7 @@ def parse_policy(text: str | bytes, bucket: str) -> Policy:
         raise _malformed("Policies must be under 20KB")
     try:
         doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's limit
         raise _malformed("Policies must be valid JSON") from None
     if not isinstance(doc, dict):
         raise _malformed("Policies must be valid JSON")

@@ -179,8 +179,8 @@ def _parse_expiration(value: str) -> int | None:
     if m is None:
         return None
     year, month, day, hour, minute, second = (int(g) for g in m.groups())
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        return None
+    if not (1 <= year and 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        return None  # year 0 is not a date (timegm raises)
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 

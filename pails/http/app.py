@@ -282,7 +282,18 @@ class PailsApp:
             length = len(response.body)
         if response.status not in (204, 304):
             hdrs.append((b"content-length", str(length).encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": hdrs})
+        try:
+            await send({"type": "http.response.start", "status": response.status, "headers": hdrs})
+        except RuntimeError:
+            # The server refused a header value (one stored before such values were refused on the
+            # way in): our fault, but told as S3 XML, not the server's plain-text 500.
+            log.exception("response headers refused by the HTTP server")
+            err = _error_response(S3Error("InternalError"), "", request_id, method)
+            await send({"type": "http.response.start", "status": 500, "headers": [
+                (b"x-amz-request-id", request_id.encode()), (b"content-type", b"application/xml"),
+                (b"content-length", str(len(err.body)).encode()), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": err.body})
+            return
         if method == "HEAD" or file is None:
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
             return

@@ -82,6 +82,22 @@ def header_name(algorithm: str) -> str:
     return _HEADER_PREFIX + _canonical(algorithm).lower()
 
 
+_DIGEST_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
+
+
+def check_value(algorithm: str, value: str, *, trailer: bool = False) -> None:
+    """A sent checksum value must be the base64 of a digest of the
+    algorithm's size; anything else is InvalidRequest, as AWS (a mismatch of
+    a well-formed value is BadDigest, decided after the body)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != _DIGEST_SIZES[_canonical(algorithm)]:
+        kind = "trailing header" if trailer else "header"
+        raise S3Error("InvalidRequest", f"Value for {header_name(algorithm)} {kind} is invalid.")
+
+
 def algorithm_for_header(name: str) -> str | None:
     """``x-amz-checksum-crc32`` (any case) -> ``CRC32``; None for other headers."""
     return _BY_HEADER.get(name.lower())

@@ -41,7 +41,7 @@ def parse_http_date(value: str) -> float | None:
     """Seconds since the epoch, or None when the value is not a date."""
     try:
         dt = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year past a C int
         return None
     if dt is None:
         return None

@@ -255,5 +255,5 @@ def _rfc5987(value: str) -> str:
         return value
     try:
         return unquote(encoded, encoding=charset or "utf-8", errors="strict")
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):  # ValueError: a charset with a NUL in it, or undecodable bytes
         raise malformed("bad filename* parameter") from None

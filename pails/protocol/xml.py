@@ -1,11 +1,13 @@
 """XML in and out.  Rendering is string building (fast, exact AWS shapes);
-parsing goes through expat via ElementTree with DOCTYPEs refused outright, so
-no entity tricks reach us."""
+parsing drives expat directly into an ElementTree with DOCTYPEs refused
+outright (so no entity, internal or external, is ever declared), only the
+encodings expat knows itself, and bounded depth and element count."""
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from xml.parsers import expat
 
 from pails.errors import S3Error
 
@@ -24,6 +26,16 @@ _SPECIAL_RE = re.compile("[" + re.escape("".join(sorted(_SPECIAL))) + "]")
 _SPECIAL_BYTES = "".join(sorted(c for c in _SPECIAL if c.isascii())).encode()
 _SPECIAL_BYTES_NO_QUOTE = _SPECIAL_BYTES.replace(b'"', b"")
 MAX_XML_BODY = 1024 * 1024
+# Far beyond any S3 request document (AccessControlPolicy/AccessControlList/
+# Grant/Grantee/ID is 5 deep), and small enough that nothing downstream recurses far.
+MAX_DEPTH = 32
+# Per document unless the caller says otherwise: a 1 MiB body of "<a/>" would
+# otherwise be a quarter of a million elements held at once.
+MAX_ELEMENTS = 10_000
+# The declared encodings expat decodes itself; any other name would reach
+# Python's codec registry (an unknown name raises LookupError, a multi-byte
+# codec ValueError); they are refused as malformed.
+_ENCODINGS = frozenset({"utf-8", "utf-16", "utf-16le", "utf-16be", "iso-8859-1", "us-ascii"})
 
 
 def escape(text: str) -> str:
@@ -58,20 +70,56 @@ def document_of(root: str, parts: list[str]) -> bytes:
     return "".join([XML_DECL, f'<{root} xmlns="{S3_NS}">', *parts, f"</{root}>"]).encode()
 
 
-def parse(body: bytes, error_code: str = "MalformedXML") -> ET.Element:
-    """Parse a request body; strip namespaces so callers match local names."""
+class _Refused(Exception):
+    """A document this parser will not build (DOCTYPE, encoding, size)."""
+
+
+def parse(body: bytes, error_code: str = "MalformedXML", *, max_elements: int = MAX_ELEMENTS) -> ET.Element:
+    """Parse a request body into elements named by their local names
+    (namespaces stripped; attribute names keep theirs as ``{uri}name``).
+    Anything not well-formed, or refused as above: ``S3Error(error_code)``."""
     if not body.strip():
         raise S3Error(error_code)
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise S3Error(error_code)
+    builder = ET.TreeBuilder()
+    depth = 0
+    count = 0
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal depth, count
+        depth += 1
+        count += 1
+        if depth > MAX_DEPTH or count > max_elements:
+            raise _Refused("too deep or too many elements")
+        if attrs:
+            attrs = {("{" + k if "}" in k else k): v for k, v in attrs.items()}
+        builder.start(name.rpartition("}")[2], attrs)
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        builder.end(name.rpartition("}")[2])
+
+    def declaration(version: str, encoding: str | None, standalone: int) -> None:
+        if encoding is not None and encoding.lower() not in _ENCODINGS:
+            raise _Refused(f"encoding {encoding!r}")
+
+    def doctype(*_args: object) -> None:
+        raise _Refused("DOCTYPE")
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.buffer_text = True
+    parser.XmlDeclHandler = declaration
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype  # unreachable without a DOCTYPE; refused all the same
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = builder.data
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
+        parser.Parse(body, True)
+        return builder.close()
+    except (expat.ExpatError, _Refused, LookupError, ValueError) as exc:
         raise S3Error(error_code) from exc
-    for el in root.iter():
-        if isinstance(el.tag, str) and el.tag[:1] == "{":
-            el.tag = el.tag.split("}", 1)[1]
-    return root
 
 
 def child_text(el: ET.Element, name: str) -> str | None:

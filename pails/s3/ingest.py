@@ -125,6 +125,7 @@ def requested_checksums(req: S3Request) -> tuple[dict[str, str], list[str]]:
             alg = ck.algorithm_for_header(name)
             if alg is None:
                 raise S3Error("InvalidRequest", f"Unsupported checksum header {name}")
+            ck.check_value(alg, value.strip())
             given[alg] = value.strip()
     trailing: list[str] = []
     trailer = req.headers.get("x-amz-trailer")
@@ -232,6 +233,7 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
                 if sent is None:
                     raise S3Error("InvalidRequest", f"The trailer {ck.header_name(alg)} was declared but "
                                                     "not sent.")
+                ck.check_value(alg, sent, trailer=True)
             computed = h.b64digest()
             if sent != computed:
                 raise S3Error("BadDigest", f"The {alg} you specified did not match the calculated checksum.")

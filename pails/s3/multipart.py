@@ -37,6 +37,7 @@ MIN_PART_SIZE = 5 * 1024 * 1024  # every part but the last
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_LIST = 1000
 _MAX_COMPLETE_BODY = 8 * 1024 * 1024  # 10,000 <Part> elements with checksums fit comfortably
+_MAX_COMPLETE_ELEMENTS = 100_000  # 10,000 parts of PartNumber, ETag and five checksums each, and the root
 _CHECKSUM_TYPES = frozenset({"COMPOSITE", "FULL_OBJECT"})
 
 
@@ -198,7 +199,7 @@ def _part_sums(part: UploadedPart) -> dict[str, str]:
 # --- CompleteMultipartUpload -------------------------------------------------------------------------------------
 
 def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
-    root = xml.parse(body)
+    root = xml.parse(body, max_elements=_MAX_COMPLETE_ELEMENTS)
     if root.tag != "CompleteMultipartUpload":
         raise S3Error("MalformedXML")
     out = []

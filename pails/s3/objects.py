@@ -7,7 +7,7 @@ import time
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
-from pails.protocol import sse
+from pails.protocol import header_values, sse
 from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import http_date, parse_http_date
 from pails.protocol.names import check_key
@@ -53,6 +53,7 @@ def stored_headers(req: S3Request) -> dict[str, str]:
     for name in _STORED_HEADERS:
         value = h.get(name)
         if value is not None:
+            header_values.check(name, value, latin1=False)  # a POST form's fields are not HTTP-checked
             out[_CANONICAL_NAMES[name]] = value
     enc = out.get("Content-Encoding")
     if enc is not None and "aws-chunked" in enc:
@@ -64,6 +65,8 @@ def stored_headers(req: S3Request) -> dict[str, str]:
     out.setdefault("Content-Type", "binary/octet-stream")
     for name, value in h.items():
         if name.startswith("x-amz-meta-"):
+            header_values.check_name(name)
+            header_values.check(name, value, latin1=False)
             out[name] = value
             meta_size += len(name) - 11 + len(value.encode("latin-1", "replace"))
     if meta_size > MAX_USER_METADATA:
@@ -197,6 +200,7 @@ def _object_headers(obj: ObjectVersion, req: S3Request, bucket: Bucket | None = 
     for name, param in _RESPONSE_OVERRIDES.items():
         value = req.query.get(name)
         if value is not None:
+            header_values.check(name, value)  # from the query string: CR LF would split the response
             stored[param] = value
     tags = stored.pop(tagging.TAGS_KEY, None)
     stored.pop(encryption.RECORD_KEY, None)

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from pails.access import post_policy
 from pails.errors import S3Error
-from pails.protocol import xml
+from pails.protocol import header_values, xml
 from pails.protocol.multipart_form import (
     Data,
     End,
@@ -171,6 +171,9 @@ async def _post(engine: Engine, req: S3Request, reader: _FormReader) -> Response
     filename = _basename(file_part.filename or "")
     fields = {n: (v.replace("${filename}", filename) if n not in _NO_SUBSTITUTION else v)
               for n, v in fields.items()}
+    for name in ("success_action_redirect", "redirect"):
+        if name in fields:  # becomes the Location header
+            header_values.check(name, fields[name])
     key = fields.get("key")
     if key is None:
         raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, please "

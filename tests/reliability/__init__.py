@@ -1,4 +1,5 @@
-"""The reliability suite (docs/reliability.md): quick by default, full with PAILS_RELIABILITY=full."""
+"""The reliability suite (docs/reliability.md): quick by default, inside
+`make test`; full with PAILS_RELIABILITY=full (`make reliability`)."""
 
 from __future__ import annotations
 
