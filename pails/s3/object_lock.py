@@ -47,7 +47,7 @@ _STATE_LOCKED = "An Object Lock configuration is present on this bucket, so the 
 Config = dict[str, object]
 
 
-# --- bucket configuration (pure) -------------------------------------------------------------------------------------
+# --- bucket configuration (pure) --------------------------------------------------------------------------------------
 
 def config_of(bucket: Bucket) -> Config | None:
     """The bucket's Object Lock configuration, or None when lock is not enabled."""
@@ -141,7 +141,7 @@ def default_retention(cfg: Config | None, now: float) -> Retention | None:
     return Retention(str(rule["mode"]), format_date(until))
 
 
-# --- a version's retention and legal hold (pure) ---------------------------------------------------------------------
+# --- a version's retention and legal hold (pure) ----------------------------------------------------------------------
 
 def parse_retention(body: bytes, now: float) -> Retention | None:
     """A ``Retention`` document: ``Mode`` and ``RetainUntilDate`` (in the
@@ -228,7 +228,7 @@ def set_stored(headers: dict[str, str], retention: Retention | None, hold: str |
         headers[HOLD] = hold
 
 
-# --- what writes take from it ----------------------------------------------------------------------------------------
+# --- what writes take from it -----------------------------------------------------------------------------------------
 
 def apply_to_write(req: S3Request, bucket: Bucket, headers: dict[str, str], *, checksum_required: bool = False,
                    use_default: bool = True) -> None:
@@ -282,7 +282,7 @@ def may_bypass(req: S3Request, bucket: Bucket, key: str) -> bool:
     return req.principal_id is not None and req.principal_id == bucket.owner_id
 
 
-# --- bucket handlers -----------------------------------------------------------------------------------------------
+# --- bucket handlers --------------------------------------------------------------------------------------------------
 
 async def get_object_lock_configuration(engine: Engine, req: S3Request) -> Response:
     bucket = await get_bucket(engine, req)
@@ -318,7 +318,7 @@ def versioning_change(status: str) -> BucketChange:
     return change
 
 
-# --- object handlers -----------------------------------------------------------------------------------------------
+# --- object handlers --------------------------------------------------------------------------------------------------
 
 async def _locked_version(engine: Engine, req: S3Request, action: str) -> tuple[Bucket, ObjectVersion]:
     """The version addressed, in a bucket with lock, by a principal allowed

@@ -33,7 +33,7 @@ def _rule(inner: str) -> str:
     return f"<Rule><DefaultRetention>{inner}</DefaultRetention></Rule>"
 
 
-# --- bucket configuration --------------------------------------------------------------------------------------------
+# --- bucket configuration ---------------------------------------------------------------------------------------------
 
 def test_configuration_round_trips() -> None:
     assert s3lock.parse_configuration(_config()) == {"enabled": True}
@@ -102,7 +102,7 @@ def test_versioning_cannot_be_suspended_under_lock() -> None:
     assert s3lock.versioning_change("Suspended")("Enabled", {}) == ("Suspended", None)
 
 
-# --- retention and legal hold documents ------------------------------------------------------------------------------
+# --- retention and legal hold documents -------------------------------------------------------------------------------
 
 def test_retention_document() -> None:
     body = f"<Retention {NS}><Mode>GOVERNANCE</Mode><RetainUntilDate>2030-01-01T00:00:00Z</RetainUntilDate>" \
@@ -158,7 +158,7 @@ def test_integrity_headers() -> None:
     assert not s3lock.has_integrity_header({"content-length": "3"})
 
 
-# --- the decisions of the stores -------------------------------------------------------------------------------------
+# --- the decisions of the stores --------------------------------------------------------------------------------------
 
 def _stored(mode: str | None = None, until: float | None = None, hold: str | None = None) -> dict[str, str]:
     h = {"Content-Type": "text/plain"}
