@@ -29,6 +29,7 @@ from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.meta import BucketChange
 from pails.storage.object_lock import HOLD, MODE, MODES, UNTIL, LockChange, Retention, format_date, parse_date
+from pails.storage.object_lock import MARK as MARK  # objects.py tests it on the GET path
 from pails.storage.records import Bucket, ObjectVersion
 
 BUCKET_PROP = "object_lock"
@@ -318,6 +319,26 @@ def versioning_change(status: str) -> BucketChange:
     return change
 
 
+def _may(req: S3Request, bucket: Bucket, obj: ObjectVersion, action: str) -> bool:
+    """Whether the requester may ``action`` on a version's lock: a bucket
+    policy decides; without one, the bucket owner or the object's owner."""
+    decision = policy_decision(req, bucket, obj.key, obj, action)
+    if decision is not None:
+        return decision == "Allow"
+    return req.principal_id is not None and req.principal_id in (bucket.owner_id, obj.owner_id)
+
+
+def hide_unreadable(req: S3Request, bucket: Bucket, obj: ObjectVersion, stored: dict[str, str]) -> None:
+    """GET/HEAD return a version's retention only to those allowed
+    s3:GetObjectRetention, its legal hold only to those allowed
+    s3:GetObjectLegalHold, as AWS."""
+    if MODE in stored and not _may(req, bucket, obj, "s3:GetObjectRetention"):
+        stored.pop(MODE, None)
+        stored.pop(UNTIL, None)
+    if HOLD in stored and not _may(req, bucket, obj, "s3:GetObjectLegalHold"):
+        stored.pop(HOLD, None)
+
+
 # --- object handlers --------------------------------------------------------------------------------------------------
 
 async def _locked_version(engine: Engine, req: S3Request, action: str) -> tuple[Bucket, ObjectVersion]:
@@ -330,10 +351,7 @@ async def _locked_version(engine: Engine, req: S3Request, action: str) -> tuple[
     if config_of(bucket) is None:
         raise S3Error("InvalidRequest", _MISSING_CONFIG)
     bucket, obj = await locate(engine, req)
-    decision = policy_decision(req, bucket, obj.key, obj, action)
-    if decision == "Allow":
-        return bucket, obj
-    if decision == "Deny" or req.principal_id is None or req.principal_id not in (bucket.owner_id, obj.owner_id):
+    if not _may(req, bucket, obj, action):
         raise S3Error("AccessDenied")
     return bucket, obj
 

@@ -202,6 +202,8 @@ def _object_headers(obj: ObjectVersion, req: S3Request, bucket: Bucket | None = 
             stored[param] = value
     tags = stored.pop(tagging.TAGS_KEY, None)
     stored.pop(encryption.RECORD_KEY, None)
+    if object_lock.MARK in obj.headers and bucket is not None:
+        object_lock.hide_unreadable(req, bucket, obj, stored)
     out.extend(stored.items())
     if tags:
         out.append(("x-amz-tagging-count", str(tagging.count(tags))))

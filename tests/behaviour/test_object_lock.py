@@ -490,6 +490,22 @@ def test_get_and_head_return_the_lock(s3, locked) -> None:
     s3.delete_object(Bucket=locked, Key="plain", VersionId=plain)
 
 
+def test_get_and_head_show_the_lock_only_to_those_allowed_to_read_it(s3, alt_s3, alt_user, locked) -> None:
+    alt = {"CanonicalUser": alt_user["canonical_id"]}
+    s3.put_bucket_policy(Bucket=locked, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": alt, "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{locked}/*"},
+        {"Effect": "Allow", "Principal": alt, "Action": "s3:GetObjectRetention",
+         "Resource": f"arn:aws:s3:::{locked}/retention"}]}))
+    for key in ("retention", "none"):
+        s3.put_object(Bucket=locked, Key=key, Body=b"x", ObjectLockMode="GOVERNANCE",
+                      ObjectLockRetainUntilDate=_in(3600), ObjectLockLegalHoldStatus="ON")
+        assert {"ObjectLockMode", "ObjectLockLegalHoldStatus"} <= set(s3.head_object(Bucket=locked, Key=key))
+    seen = {k for k in alt_s3.head_object(Bucket=locked, Key="retention") if k.startswith("ObjectLock")}
+    assert seen == {"ObjectLockMode", "ObjectLockRetainUntilDate"}
+    got = alt_s3.get_object(Bucket=locked, Key="none")
+    assert got["Body"].read() == b"x" and not [k for k in got if k.startswith("ObjectLock")]
+
+
 def test_retention_of_a_noncurrent_version(s3, locked) -> None:
     old = s3.put_object(Bucket=locked, Key="k", Body=b"1")["VersionId"]
     s3.put_object(Bucket=locked, Key="k", Body=b"2")
