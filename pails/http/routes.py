@@ -25,6 +25,7 @@ from pails.s3 import (
     listing,
     multidelete,
     multipart,
+    object_lock,
     objects,
     ownership,
     part_copy,
@@ -114,6 +115,13 @@ ROUTES: tuple[Route, ...] = (
           ownership.put_bucket_ownership_controls),
     Route("DeleteBucketOwnershipControls", Target.BUCKET, "DELETE", "ownershipControls",
           ownership.delete_bucket_ownership_controls),
+    # object lock
+    Route("GetObjectLockConfiguration", Target.BUCKET, "GET", "object-lock", object_lock.get_object_lock_configuration),
+    Route("PutObjectLockConfiguration", Target.BUCKET, "PUT", "object-lock", object_lock.put_object_lock_configuration),
+    Route("GetObjectRetention", Target.OBJECT, "GET", "retention", object_lock.get_object_retention),
+    Route("PutObjectRetention", Target.OBJECT, "PUT", "retention", object_lock.put_object_retention),
+    Route("GetObjectLegalHold", Target.OBJECT, "GET", "legal-hold", object_lock.get_object_legal_hold),
+    Route("PutObjectLegalHold", Target.OBJECT, "PUT", "legal-hold", object_lock.put_object_legal_hold),
     # CORS preflight
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
@@ -153,6 +161,8 @@ IAM_ACTIONS: dict[str, str] = {
     "GetBucketEncryption": "s3:GetEncryptionConfiguration",
     "PutBucketEncryption": "s3:PutEncryptionConfiguration",
     "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
     "PreflightBucket": "s3:GetObject",
     "PreflightObject": "s3:GetObject",
 }

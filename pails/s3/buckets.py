@@ -11,6 +11,7 @@ from pails.errors import S3Error
 from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_bucket_name
+from pails.s3 import object_lock
 from pails.s3.permissions import (
     OWNERSHIP_MODES,
     OWNERSHIP_PROP,
@@ -63,12 +64,19 @@ async def create_bucket(engine: Engine, req: S3Request) -> Response:
             raise S3Error("MalformedXML")
         location = (xml.child_text(root, "LocationConstraint") or "").strip()
     acl = await acl_from_request(engine, req, req.user.canonical_id, req.user.display_name)
+    lock = object_lock.requested_at_creation(req.headers)
+    props = _initial_props(req, acl)
+    if lock:  # Object Lock needs versioning, which it turns on for good
+        props = json.dumps({**json.loads(props), object_lock.BUCKET_PROP: {"enabled": True}})
     bucket = Bucket(id=0, name=req.bucket, owner_id=req.user.canonical_id, created=time.time(),
-                    location=location, acl=acl.to_json(), versioning=None, props=_initial_props(req, acl))
+                    location=location, acl=acl.to_json(), versioning="Enabled" if lock else None, props=props)
     created, holder = await engine.meta.create_bucket(bucket)
     # Re-creating your own bucket succeeds (us-east-1) unless it asks for a different ACL.
     if not created and (holder.owner_id != req.user.canonical_id or holder.acl != bucket.acl):
         raise S3Error("BucketAlreadyExists", BucketName=req.bucket)
+    if not created and lock and object_lock.config_of(holder) is None:
+        # Never a 200 that leaves the caller believing the bucket is locked.
+        raise S3Error("BucketAlreadyOwnedByYou", BucketName=req.bucket)
     return Response(200, [("Location", f"/{req.bucket}")])
 
 
@@ -125,7 +133,7 @@ async def put_bucket_versioning(engine: Engine, req: S3Request) -> Response:
         return Response(200)
     if status not in ("Enabled", "Suspended"):
         raise S3Error("MalformedXML")
-    await engine.meta.update_bucket(bucket.id, versioning=status)
+    await engine.meta.change_bucket(bucket.id, object_lock.versioning_change(status))
     return Response(200)
 
 

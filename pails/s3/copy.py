@@ -33,7 +33,7 @@ from pails.protocol import xml
 from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_key
-from pails.s3 import encryption, tagging
+from pails.s3 import encryption, object_lock, tagging
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header, write_condition
 from pails.s3.permissions import acl_from_request, bucket_allows, get_bucket, require_bucket, require_object
 from pails.s3.request import Response, S3Request
@@ -196,6 +196,8 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
         tags = request_tags if tagging_directive == "REPLACE" else source_tags
         if tags:
             headers[tagging.TAGS_KEY] = tags
+        object_lock.strip(headers)  # the copy's lock is its own: the request's, else the bucket's default
+        object_lock.apply_to_write(req, bucket, headers)
         inline = None
         blob_id = manifest = None
         staged: list[str] = []

@@ -12,6 +12,7 @@ from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol import xml
 from pails.protocol.dates import parse_http_date
+from pails.s3 import object_lock
 from pails.s3.objects import object_owner
 from pails.s3.permissions import bucket_allows, get_bucket
 from pails.s3.request import Response, S3Request
@@ -118,7 +119,8 @@ async def delete_objects(engine: Engine, req: S3Request) -> Response:
             owner_id, _name = object_owner(req, bucket.owner_id)
             jobs.append(engine.delete_object(bucket.id, key, owner_id, condition))
         else:
-            jobs.append(engine.delete_version(bucket.id, key, version_id, condition))
+            jobs.append(engine.delete_version(bucket.id, key, version_id, condition,
+                                              object_lock.may_bypass(req, bucket, key)))
     results = await asyncio.gather(*jobs, return_exceptions=True)
     it = iter(zip(entries, results, strict=True))
     for i, item in enumerate(out):

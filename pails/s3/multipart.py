@@ -23,7 +23,7 @@ from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.keys import prefix_successor
 from pails.protocol.names import check_key
-from pails.s3 import encryption, ingest
+from pails.s3 import encryption, ingest, object_lock
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header
 from pails.s3.permissions import acl_from_request, get_bucket, require_bucket
 from pails.s3.request import Response, S3Request, query_int
@@ -90,6 +90,7 @@ async def create_multipart_upload(engine: Engine, req: S3Request) -> Response:
     check_key(req.key)
     require_bucket(req, bucket, "WRITE")
     headers = stored_headers(req)
+    object_lock.apply_to_write(req, bucket, headers, use_default=False)  # the default applies at completion
     sc = storage_class(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
     acl = await acl_from_request(engine, req, owner_id, owner_name, bucket)
@@ -360,8 +361,8 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
     algorithm = json.loads(upload.props or "{}").get("checksum_algorithm")
     version = ObjectVersion(
         bucket_id=bucket.id, key=upload.key, version_id="null", size=sum(p.size for p in chosen), etag=etag,
-        last_modified=time.time(), headers=_with_encryption(upload.headers, enc), acl=upload.acl,
-        owner_id=upload.owner_id,
+        last_modified=time.time(), headers=object_lock.with_default(_with_encryption(upload.headers, enc), bucket),
+        acl=upload.acl, owner_id=upload.owner_id,
         storage_class=upload.storage_class, inline=None, blob_id=None,
         manifest=_compact([_manifest_entry(p, algorithm) for p in chosen]), checksums=checksums)
     version_id = await engine.meta.complete_upload(upload.upload_id, version, condition, if_none_match)

@@ -12,7 +12,7 @@ from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import http_date, parse_http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
-from pails.s3 import encryption, ingest, tagging
+from pails.s3 import encryption, ingest, object_lock, tagging
 from pails.s3.permissions import (
     acl_from_request,
     bucket_allows,
@@ -102,7 +102,8 @@ def object_owner(req: S3Request, bucket_owner: str) -> tuple[str, str]:
     return req.user.canonical_id, req.user.display_name
 
 
-async def put_object(engine: Engine, req: S3Request) -> Response:
+async def put_object(engine: Engine, req: S3Request, form: bool = False) -> Response:
+    """``form``: a POST Object's upload (its fields as headers; no Content-MD5 to require)."""
     bucket = await get_bucket(engine, req)
     assert req.key is not None
     check_key(req.key)
@@ -115,6 +116,7 @@ async def put_object(engine: Engine, req: S3Request) -> Response:
 
         return await append_object(engine, req, bucket)
     headers = stored_headers(req)
+    object_lock.apply_to_write(req, bucket, headers, checksum_required=not form)
     sc = storage_class(req)
     condition = write_condition(req)
     owner_id, owner_name = object_owner(req, bucket.owner_id)
@@ -204,6 +206,8 @@ def _object_headers(obj: ObjectVersion, req: S3Request, bucket: Bucket | None = 
             stored[param] = value
     tags = stored.pop(tagging.TAGS_KEY, None)
     stored.pop(encryption.RECORD_KEY, None)
+    if object_lock.MARK in obj.headers and bucket is not None:
+        object_lock.hide_unreadable(req, bucket, obj, stored)
     out.extend(stored.items())
     if tags:
         out.append(("x-amz-tagging-count", str(tagging.count(tags))))
@@ -320,7 +324,8 @@ async def delete_object(engine: Engine, req: S3Request) -> Response:
         owner_id, _name = object_owner(req, bucket.owner_id)
         result = await engine.delete_object(bucket.id, req.key, owner_id, condition)
     else:
-        result = await engine.delete_version(bucket.id, req.key, version_id, condition)
+        result = await engine.delete_version(bucket.id, req.key, version_id, condition,
+                                             object_lock.may_bypass(req, bucket, req.key))
     headers: list[tuple[str, str]] = []
     if result.delete_marker:
         headers.append(("x-amz-delete-marker", "true"))

@@ -203,7 +203,7 @@ async def _post(engine: Engine, req: S3Request, reader: _FormReader) -> Response
 
     put = S3Request("PUT", req.bucket, key, {}, _put_headers(fields), user, file_body, req.request_id,
                     "v4" if "x-amz-signature" in fields else ("v2" if access_key else "anonymous"))
-    result = await objects.put_object(engine, put)
+    result = await objects.put_object(engine, put, form=True)
     return _success(req, key, fields, result)
 
 

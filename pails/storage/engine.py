@@ -206,8 +206,8 @@ class Engine:
         return result
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
-                             condition: DeleteCondition | None = None) -> Deleted:
-        result = await self.meta.delete_version(bucket_id, key, version_id, condition)
+                             condition: DeleteCondition | None = None, bypass_governance: bool = False) -> Deleted:
+        result = await self.meta.delete_version(bucket_id, key, version_id, condition, bypass_governance)
         self.collect_soon(now=True)
         return result
 

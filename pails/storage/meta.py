@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
+from pails.storage.object_lock import LockChange
 from pails.storage.records import Bucket, ContentsRow, ListingRow, ObjectPage, ObjectVersion, User
 
 
@@ -124,6 +125,10 @@ def merge_versions(out: list[ListingRow], current: list[ListingRow], older: list
     return out
 
 
+# change(versioning, props) -> (new versioning or None, new props or None); see MetaStore.change_bucket
+BucketChange = Callable[[str | None, dict[str, object]], tuple[str | None, dict[str, object] | None]]
+
+
 class MetaStore(ABC):
     # --- users -------------------------------------------------------------
     @abstractmethod
@@ -163,6 +168,14 @@ class MetaStore(ABC):
     async def update_bucket(self, bucket_id: int, *, acl: str | None = None, props: str | None = None,
                             versioning: str | None = None) -> None: ...
 
+    @abstractmethod
+    async def change_bucket(self, bucket_id: int, change: BucketChange) -> None:
+        """Read the bucket's versioning state and props under its write lock,
+        call ``change(versioning, props)`` (pure and quick; it may raise an
+        S3Error, and nothing changes) and write what it returns: (the new
+        versioning state or None to keep it, the new props or None to keep
+        them).  NoSuchBucket if the bucket is gone."""
+
     # --- objects -----------------------------------------------------------
     @abstractmethod
     async def get_object(self, bucket_id: int, key: str) -> ObjectVersion | None:
@@ -197,10 +210,14 @@ class MetaStore(ABC):
 
     @abstractmethod
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
-                             condition: DeleteCondition | None = None) -> Deleted:
+                             condition: DeleteCondition | None = None, bypass_governance: bool = False) -> Deleted:
         """Remove one version permanently (its data files go to blob
         collection in the same commit); if it was current, the newest
-        noncurrent version becomes current.  An unknown version is a no-op."""
+        noncurrent version becomes current.  An unknown version is a no-op.
+        A version under Object Lock is refused (AccessDenied, decided by
+        ``object_lock.check_delete`` under the key's write lock);
+        ``bypass_governance``: the caller may and asked to bypass GOVERNANCE
+        retention."""
 
     @abstractmethod
     async def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
@@ -232,6 +249,14 @@ class MetaStore(ABC):
         """Set (``value`` None: remove) one entry of the current version's (or
         ``version_id``'s) stored ``headers``, read-modify-write in one commit;
         False if there is no such version (or it is a delete marker)."""
+
+    @abstractmethod
+    async def update_object_lock(self, bucket_id: int, key: str, version_id: str, change: LockChange) -> bool:
+        """Apply a retention or legal hold ``change`` to version ``version_id``
+        (``object_lock.apply_change`` on its stored headers, under the key's
+        write lock, with the commit's clock: a shortening racing another change
+        is decided on the latest state); False if there is no such version (or
+        it is a delete marker); AccessDenied if the lock forbids the change."""
 
     @abstractmethod
     async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:

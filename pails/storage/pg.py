@@ -26,11 +26,12 @@ from typing import Any
 import psycopg
 
 from pails.errors import S3Error
-from pails.storage import pg_batch, pg_listing
+from pails.storage import object_lock, pg_batch, pg_listing
 from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     AlreadyExists,
+    BucketChange,
     BucketChanged,
     DeleteCondition,
     Deleted,
@@ -267,6 +268,18 @@ class PgMeta(PgUploads, MetaStore):
                           (json.dumps(props, separators=(",", ":")), bucket_id))
         await self._bucket_write(tx, lambda t: self._bucket_name(t, bucket_id))
 
+    async def change_bucket(self, bucket_id: int, change: BucketChange) -> None:
+        async def tx(t: Tx) -> None:
+            r = await t.one("SELECT versioning, props FROM buckets WHERE id=%s FOR UPDATE", (bucket_id,))
+            if r is None:
+                raise S3Error("NoSuchBucket")
+            versioning, props = change(r[0], json.loads(r[1] or "{}"))
+            await t.write("UPDATE buckets SET versioning=COALESCE(%s, versioning), props=COALESCE(%s, props), "
+                          "epoch=epoch+1 WHERE id=%s",
+                          (versioning, None if props is None else json.dumps(props, separators=(",", ":")),
+                           bucket_id))
+        await self._bucket_write(tx, lambda t: self._bucket_name(t, bucket_id))
+
     async def bucket_is_empty(self, bucket_id: int) -> bool:
         return await self._readers.one("SELECT 1 FROM objects WHERE bucket_id=%s LIMIT 1", (bucket_id,)) is None
 
@@ -344,13 +357,16 @@ class PgMeta(PgUploads, MetaStore):
             tx, ("o", str(bucket_id), key), planned=DeleteWrite(bucket_id, key, owner_id, condition))
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
-                             condition: DeleteCondition | None = None) -> Deleted:
+                             condition: DeleteCondition | None = None, bypass_governance: bool = False) -> Deleted:
         async def tx(t: Tx) -> Deleted:
             state, old = await lock_current(t, bucket_id, key)
             versioned = state is not None
             if old is not None and old[4] == version_id:
                 if condition is not None:
                     check_delete(condition, old, by_version=True)
+                headers = await t.one("SELECT headers FROM objects WHERE bucket_id=%s AND key=%s", (bucket_id, key))
+                assert headers is not None  # the row is locked
+                object_lock.check_delete(headers[0], time.time(), bypass_governance)
                 await garbage(t, blob_ids(old[2], old[3]))
                 newest = await t.write_returning(
                     "DELETE FROM object_versions WHERE bucket_id=%s AND key=%s AND seq = (SELECT max(seq) FROM "
@@ -366,12 +382,13 @@ class PgMeta(PgUploads, MetaStore):
                 return Deleted(version_id, bool(old[1]), versioned)
             if old is None:  # no current row: the key has no versions
                 return Deleted(None, False, versioned)
-            r = await t.one(f"SELECT {OLD_COLUMNS}, seq FROM object_versions WHERE bucket_id=%s AND key=%s "
-                            "AND version_id=%s", (bucket_id, key, version_id))
+            r = await t.one(f"SELECT {OLD_COLUMNS}, seq, headers FROM object_versions WHERE bucket_id=%s "
+                            "AND key=%s AND version_id=%s", (bucket_id, key, version_id))
             if r is None:
                 return Deleted(None, False, versioned)
             if condition is not None:
                 check_delete(condition, r, by_version=True)
+            object_lock.check_delete(r[8], time.time(), bypass_governance)
             await garbage(t, blob_ids(r[2], r[3]))
             await t.write("DELETE FROM object_versions WHERE bucket_id=%s AND key=%s AND seq=%s",
                           (bucket_id, key, r[7]))
@@ -442,21 +459,35 @@ class PgMeta(PgUploads, MetaStore):
             return await t.write(f"UPDATE {table} SET acl=%s WHERE {where}", (acl, *args)) > 0
         return await self._set_version_column(bucket_id, key, version_id, change)
 
-    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
-                                version_id: str | None = None) -> bool:
+    async def _update_headers(self, bucket_id: int, key: str, version_id: str | None,
+                              update: Callable[[dict[str, str]], None]) -> bool:
+        """Read-modify-write of one version's stored headers under the key's
+        row lock (``update`` changes them in place, or raises and nothing changes)."""
         async def change(t: Tx, table: str, where: str, args: tuple[Any, ...]) -> bool:
             r = await t.one(f"SELECT headers FROM {table} WHERE {where}", args)
             if r is None:
                 return False
             headers = json.loads(r[0])
-            if value is None:
-                headers.pop(name, None)
-            else:
-                headers[name] = value
+            update(headers)
             await t.write(f"UPDATE {table} SET headers=%s WHERE {where}",
                           (json.dumps(headers, separators=(",", ":")), *args))
             return True
         return await self._set_version_column(bucket_id, key, version_id, change)
+
+    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
+                                version_id: str | None = None) -> bool:
+        def update(headers: dict[str, str]) -> None:
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+        return await self._update_headers(bucket_id, key, version_id, update)
+
+    async def update_object_lock(self, bucket_id: int, key: str, version_id: str,
+                                 change: object_lock.LockChange) -> bool:
+        def update(headers: dict[str, str]) -> None:
+            object_lock.apply_change(headers, change, time.time())
+        return await self._update_headers(bucket_id, key, version_id, update)
 
     async def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                            inclusive: bool = False) -> list[ListingRow]:

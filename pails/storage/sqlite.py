@@ -25,11 +25,12 @@ from typing import Any, TypeVar
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
-from pails.storage import sqlite_listing
+from pails.storage import object_lock, sqlite_listing
 from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     AlreadyExists,
+    BucketChange,
     DeleteCondition,
     Deleted,
     MetaStore,
@@ -365,6 +366,19 @@ class SqliteMeta(MetaStore):
                 c.execute("UPDATE buckets SET versioning=? WHERE id=?", (versioning, bucket_id))
         await self._write_bucket(tx)
 
+    async def change_bucket(self, bucket_id: int, change: BucketChange) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            r = c.execute("SELECT versioning, props FROM buckets WHERE id=?", (bucket_id,)).fetchone()
+            if r is None:
+                raise S3Error("NoSuchBucket")
+            versioning, props = change(r[0], json.loads(r[1] or "{}"))
+            if versioning is not None:
+                c.execute("UPDATE buckets SET versioning=? WHERE id=?", (versioning, bucket_id))
+            if props is not None:
+                c.execute("UPDATE buckets SET props=? WHERE id=?",
+                          (json.dumps(props, separators=(",", ":")), bucket_id))
+        await self._write_bucket(tx)
+
     async def bucket_is_empty(self, bucket_id: int) -> bool:
         return self._conn.execute("SELECT 1 FROM objects WHERE bucket_id=? LIMIT 1", (bucket_id,)).fetchone() is None
 
@@ -427,13 +441,16 @@ class SqliteMeta(MetaStore):
         return await self._write(tx, frees=True)
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
-                             condition: DeleteCondition | None = None) -> Deleted:
+                             condition: DeleteCondition | None = None, bypass_governance: bool = False) -> Deleted:
         def tx(c: sqlite3.Connection) -> Deleted:
             versioned = versioning_state(c, bucket_id) is not None
             old = current_row(c, bucket_id, key)
             if old is not None and old[4] == version_id:
                 if condition is not None:
                     check_delete(condition, old, by_version=True)
+                headers = c.execute("SELECT headers FROM objects WHERE bucket_id=? AND key=?",
+                                    (bucket_id, key)).fetchone()[0]
+                object_lock.check_delete(headers, time.time(), bypass_governance)
                 collect(c, old[2], old[3], old[7])
                 c.execute("DELETE FROM objects WHERE bucket_id=? AND key=?", (bucket_id, key))
                 newest = c.execute("SELECT seq FROM object_versions WHERE bucket_id=? AND key=? "
@@ -445,12 +462,13 @@ class SqliteMeta(MetaStore):
                     c.execute("DELETE FROM object_versions WHERE bucket_id=? AND key=? AND seq=?",
                               (bucket_id, key, newest[0]))
                 return Deleted(version_id, bool(old[1]), versioned)
-            r = c.execute(f"SELECT {OLD_COLUMNS}, seq FROM object_versions WHERE bucket_id=? AND key=? "
+            r = c.execute(f"SELECT {OLD_COLUMNS}, seq, headers FROM object_versions WHERE bucket_id=? AND key=? "
                           "AND version_id=?", (bucket_id, key, version_id)).fetchone()
             if r is None:
                 return Deleted(None, False, versioned)
             if condition is not None:
                 check_delete(condition, r, by_version=True)
+            object_lock.check_delete(r[9], time.time(), bypass_governance)
             collect(c, r[2], r[3], r[7])
             c.execute("DELETE FROM object_versions WHERE bucket_id=? AND key=? AND seq=?", (bucket_id, key, r[8]))
             return Deleted(version_id, bool(r[1]), versioned)
@@ -513,8 +531,10 @@ class SqliteMeta(MetaStore):
             return False
         return await self._write(tx)
 
-    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
-                                version_id: str | None = None) -> bool:
+    async def _update_headers(self, bucket_id: int, key: str, version_id: str | None,
+                              update: Callable[[dict[str, str]], None]) -> bool:
+        """Read-modify-write of one version's stored headers in one commit
+        (``update`` changes them in place, or raises and nothing changes)."""
         def tx(c: sqlite3.Connection) -> bool:
             for table in ("objects", "object_versions"):
                 if version_id is None:
@@ -528,15 +548,27 @@ class SqliteMeta(MetaStore):
                 if r is None:
                     continue
                 headers = json.loads(r[0])
-                if value is None:
-                    headers.pop(name, None)
-                else:
-                    headers[name] = value
+                update(headers)
                 c.execute(f"UPDATE {table} SET headers=? WHERE {where}",
                           (json.dumps(headers, separators=(",", ":")), *args))
                 return True
             return False
         return await self._write(tx)
+
+    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
+                                version_id: str | None = None) -> bool:
+        def update(headers: dict[str, str]) -> None:
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+        return await self._update_headers(bucket_id, key, version_id, update)
+
+    async def update_object_lock(self, bucket_id: int, key: str, version_id: str,
+                                 change: object_lock.LockChange) -> bool:
+        def update(headers: dict[str, str]) -> None:
+            object_lock.apply_change(headers, change, time.time())
+        return await self._update_headers(bucket_id, key, version_id, update)
 
     async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:
         def tx(c: sqlite3.Connection) -> None:
