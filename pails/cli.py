@@ -1,4 +1,4 @@
-"""The ``pails`` command: ``pails server`` and ``pails user``."""
+"""The ``pails`` command: ``pails server``, ``pails user`` and ``pails backup-meta``."""
 
 from __future__ import annotations
 
@@ -169,6 +169,23 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup_meta(args: argparse.Namespace) -> int:
+    from pails.storage.sqlite_backup import BackupError, backup_sqlite
+
+    if _meta_url(args):
+        sys.exit("pails: the metadata is in PostgreSQL: back it up with PostgreSQL's tools, pg_dump for a "
+                 "consistent copy or pg_basebackup with WAL archiving for point-in-time recovery "
+                 "(docs/scale-out.md, Backups)")
+    if not os.path.isdir(args.data):
+        sys.exit(f"pails: no data directory {args.data}")
+    try:
+        size = backup_sqlite(os.path.abspath(args.data), args.dest)
+    except (BackupError, OSError) as exc:
+        sys.exit(f"pails: {exc}")
+    print(f"metadata of {args.data} copied to {args.dest} ({size} bytes)")
+    return 0
+
+
 def default_workers() -> int:
     """One worker process per CPU (each is one Python interpreter, so one
     core's worth of request handling); past 4 they mostly wait on SQLite's
@@ -232,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--data", default="./data")
     rm.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     rm.set_defaults(func=cmd_user_remove)
+
+    b = sub.add_parser("backup-meta", help="copy the SQLite metadata database, consistently, while the server runs")
+    b.add_argument("dest", help="the copy (a new file)")
+    b.add_argument("--data", default="./data")
+    b.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL: says to use pg_dump / pg_basebackup")
+    b.set_defaults(func=cmd_backup_meta)
     return p
 
 
