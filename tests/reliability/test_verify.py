@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 
 from tests.conftest import client
-from tests.pails_server import STORE, Server
+from tests.pails_server import STORE, Server, free_port, wait_for_port
 
 SSE_C_KEY = b"k" * 32
 MIB = 1024 * 1024
@@ -141,8 +141,15 @@ def test_verify_finds_corruption_and_get_refuses_it(tmp_path: Path) -> None:
         assert s3.get_object(Bucket="rot", Key="inline", VersionId=old[0])["Body"].read() == b"small body " * 100
         # Ranges are not checked (the checksum covers the whole object).
         assert s3.get_object(Bucket="rot", Key="inline", Range="bytes=0-1")["Body"].read() == b"a "
+        # An encrypted data file is streamed through Python: its integrity tag fails before the last slice
+        # (here the only one: the HTTP server, which has sent no byte yet, answers a bare 500).
+        with pytest.raises((ClientError, IncompleteReadError, ResponseStreamingError)) as cut:
+            once.get_object(Bucket="rot", Key="sse-s3")["Body"].read()
+        if isinstance(cut.value, ClientError):
+            assert cut.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
         log = (srv.log_path or Path()).read_text()
         assert log.count("does not match its ETag") == 1 and "Traceback" not in log
+        assert log.count("does not match its encryption integrity tag; response cut short") == 1
     finally:
         srv.stop()
 
@@ -190,3 +197,50 @@ def test_verify_while_objects_are_overwritten_and_deleted(tmp_path: Path) -> Non
             t.join()
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(STORE != "sqlite", reason="uvicorn serves a SQLite data directory here")
+def test_a_streamed_data_file_is_checked_against_its_etag(tmp_path: Path) -> None:
+    """Where the HTTP server cannot send files itself (uvicorn: no
+    ``pathsend``), a whole data file passes through Python and its MD5 is
+    checked before the last slice: a damaged one ends the response short."""
+    import http.client
+
+    data = tmp_path / "data"
+    data.mkdir()
+    user = json.loads(subprocess.run([sys.executable, "-m", "pails", "user", "add", "u", "--data", str(data),
+                                      "--json"], check=True, capture_output=True, text=True).stdout)
+    port = free_port()
+    log = open(tmp_path / "uvicorn.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "pails.http.app:app", "--port", str(port),
+                             "--log-level", "warning"], env=dict(os.environ, PAILS_DATA_DIR=str(data)),
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id=user["access_key"], aws_secret_access_key=user["secret_key"])
+        s3.create_bucket(Bucket="stream")
+        body = os.urandom(3 * MIB)
+        s3.put_object(Bucket="stream", Key="k", Body=body, ACL="public-read")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/stream/k")
+        assert conn.getresponse().read() == body  # intact: served whole
+        with sqlite3.connect(data / "meta.sqlite3") as c:
+            (blob,) = c.execute("SELECT blob_id FROM objects WHERE key='k'").fetchone()
+        _flip(data / "blobs" / blob[:2] / blob, 2 * MIB + 5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/stream/k")
+        response = conn.getresponse()
+        assert response.status == 200
+        with pytest.raises(http.client.IncompleteRead):
+            response.read()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/stream/k", headers={"Range": "bytes=0-99"})  # ranges are not checked
+        assert conn.getresponse().read() == body[:100]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+    assert (tmp_path / "uvicorn.log").read_text().count("does not match its ETag") == 1
