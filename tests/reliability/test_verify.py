@@ -91,6 +91,8 @@ def test_verify_finds_corruption_and_get_refuses_it(tmp_path: Path) -> None:
         s3.put_object(Bucket="rot", Key="multi-2", Body=b"")
         s3.copy_object(Bucket="rot", Key="multi-2", CopySource={"Bucket": "rot", "Key": "multi"})
         s3.put_object(Bucket="fine", Key="k", Body=b"untouched")
+        for offset, size in ((0, 100_000), (100_000, 100_000), (200_000, 50_000)):  # appends: a chained ETag
+            s3.put_object(Bucket="fine", Key="appended", Body=os.urandom(size), WriteOffsetBytes=offset)
 
         stored = sum(len(s3.list_object_versions(Bucket=b).get("Versions", [])) for b in ("rot", "fine"))
         assert stored >= 12
@@ -128,7 +130,7 @@ def test_verify_finds_corruption_and_get_refuses_it(tmp_path: Path) -> None:
         assert "MISSING: rot/multi (version" in text.stdout
         assert text.stdout.splitlines()[-1].endswith(f"{stored - 6} ok, 4 corrupt, 1 missing, 1 not checkable")
         assert _verify(srv, "fine") == (0, {"problems": [], "summary": {
-            "versions": 1, "bytes": 9, "ok": 1, "corrupt": 0, "missing": 0, "unverifiable": 0}})
+            "versions": 2, "bytes": 250_009, "ok": 2, "corrupt": 0, "missing": 0, "unverifiable": 0}})
 
         # A GET of the corrupted small object fails loudly; the old version (intact) still reads.
         once = client(srv, retries={"total_max_attempts": 1})  # SDKs retry a 500: one request, one log line
