@@ -1,4 +1,4 @@
-"""The ``pails`` command: ``pails server`` and ``pails user``."""
+"""The ``pails`` command: ``pails server``, ``pails user``, ``pails backup-meta`` and ``pails verify``."""
 
 from __future__ import annotations
 
@@ -169,6 +169,60 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup_meta(args: argparse.Namespace) -> int:
+    from pails.storage.sqlite_backup import BackupError, backup_sqlite
+
+    if _meta_url(args):
+        sys.exit("pails: the metadata is in PostgreSQL: back it up with PostgreSQL's tools, pg_dump for a "
+                 "consistent copy or pg_basebackup with WAL archiving for point-in-time recovery "
+                 "(docs/scale-out.md, Backups)")
+    if not os.path.isdir(args.data):
+        sys.exit(f"pails: no data directory {args.data}")
+    try:
+        size = backup_sqlite(os.path.abspath(args.data), args.dest)
+    except (BackupError, OSError) as exc:
+        sys.exit(f"pails: {exc}")
+    print(f"metadata of {args.data} copied to {args.dest} ({size} bytes)")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pails.storage.scrub_rows import open_source
+    from pails.verify import Problem, Verifier
+
+    if not os.path.isdir(args.data):
+        sys.exit(f"pails: no data directory {args.data}")
+    data_dir = os.path.abspath(args.data)
+    try:
+        source = open_source(data_dir, _meta_url(args))
+    except StoreUnavailable as exc:
+        sys.exit(f"pails: {exc}")
+    first = True
+
+    def report(p: Problem) -> None:
+        nonlocal first
+        if args.json:  # one JSON document, written as it goes (constant memory)
+            print(("" if first else ",") + json.dumps(p.as_json()), flush=True)
+        else:
+            print(f"{p.kind.upper()}: {p.bucket}/{p.key} (version {p.version_id}): {p.detail}", flush=True)
+        first = False
+
+    if args.json:
+        print('{"problems": [', flush=True)
+    try:
+        summary = Verifier(data_dir, source).run(args.bucket, report)
+    finally:
+        source.close()
+    counts = {"versions": summary.versions, "bytes": summary.bytes, "ok": summary.ok, "corrupt": summary.corrupt,
+              "missing": summary.missing, "unverifiable": summary.unverifiable}
+    if args.json:
+        print("], " + json.dumps({"summary": counts})[1:])
+    else:
+        print(f"{summary.versions} versions ({summary.bytes} bytes) read: {summary.ok} ok, {summary.corrupt} corrupt, "
+              f"{summary.missing} missing, {summary.unverifiable} not checkable")
+    return 1 if summary.failed else 0
+
+
 def default_workers() -> int:
     """One worker process per CPU (each is one Python interpreter, so one
     core's worth of request handling); past 4 they mostly wait on SQLite's
@@ -232,6 +286,20 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--data", default="./data")
     rm.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     rm.set_defaults(func=cmd_user_remove)
+
+    b = sub.add_parser("backup-meta", help="copy the SQLite metadata database, consistently, while the server runs")
+    b.add_argument("dest", help="the copy (a new file)")
+    b.add_argument("--data", default="./data")
+    b.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL: says to use pg_dump / pg_basebackup")
+    b.set_defaults(func=cmd_backup_meta)
+
+    v = sub.add_parser("verify", help="read every stored object version and check it against its checksums "
+                       "(works while the server runs); exit status 1 if anything is corrupt or missing")
+    v.add_argument("bucket", nargs="?", help="only this bucket")
+    v.add_argument("--data", default="./data")
+    v.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
+    v.add_argument("--json", action="store_true", help='one JSON object: {"problems": [...], "summary": {...}}')
+    v.set_defaults(func=cmd_verify)
     return p
 
 

@@ -8,6 +8,7 @@ requests), route, run the handler, write the response.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBod
 from pails.http.sockets import configure_listeners
 from pails.protocol import xml
 from pails.s3.request import Response, S3Request
+from pails.storage.crypto import IntegrityError
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import BucketChanged
 from pails.storage.records import User
@@ -305,7 +307,11 @@ class PailsApp:
             if not key and offset == 0 and _file_size(path) == size:
                 await send({"type": "http.response.pathsend", "path": path})
                 return
-        for blob_id, offset, size, *key in file.pieces:
+        # The MD5 of a whole single-part plaintext object, checked before its
+        # last slice goes out (as the integrity tag of an encrypted piece):
+        # damaged data ends the response short, never with a clean end.
+        md5 = hashlib.md5() if file.md5 is not None else None
+        for index, (blob_id, offset, size, *key) in enumerate(file.pieces):
             opener = key[0]() if key else None  # an encrypted piece: decrypt each slice (pails.storage.crypto)
             fd = engine.blobs.open(blob_id)
             try:
@@ -317,6 +323,10 @@ class PailsApp:
                     pos += len(data)
                     if opener is not None:
                         data = opener.update(data)
+                    if md5 is not None:
+                        md5.update(data)
+                    if pos >= end and not self._whole_is_sound(opener, md5, file, index, request_id, blob_id):
+                        return  # without the last slice and the end of the body: the connection is dropped
                     try:
                         async with asyncio.timeout(self.send_timeout):
                             await send({"type": "http.response.body", "body": data, "more_body": True})
@@ -324,11 +334,26 @@ class PailsApp:
                         log.info("response %s abandoned: the client read nothing for %g s",
                                  request_id, self.send_timeout)
                         return
-                if opener is not None:
-                    opener.finish()  # the integrity tag, on whole-piece reads: raising aborts the response
             finally:
                 os.close(fd)
         await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    def _whole_is_sound(opener: Any, md5: Any, file: Any, index: int, request_id: str, blob_id: str) -> bool:
+        """Before the last slice of a piece: its integrity tag (encrypted,
+        whole-piece reads) and, after the last piece, the object's MD5."""
+        if opener is not None:
+            try:
+                opener.finish()
+            except IntegrityError:
+                log.error("response %s: data file %s does not match its encryption integrity tag; response cut "
+                          "short (run pails verify)", request_id, blob_id)
+                return False
+        if md5 is not None and index == len(file.pieces) - 1 and md5.hexdigest() != file.md5:
+            log.error("response %s: data file %s does not match its ETag %s; response cut short (run pails "
+                      "verify)", request_id, blob_id, file.md5)
+            return False
+        return True
 
 
 def _file_size(path: str) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
 
 from pails.errors import S3Error
@@ -25,6 +27,8 @@ from pails.s3.request import FileBody, Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.meta import DeleteCondition, WriteCondition, valid_version_id
 from pails.storage.records import Bucket, ObjectVersion
+
+log = logging.getLogger("pails")
 
 MAX_USER_METADATA = 2048
 # Request headers stored with an object and replayed on GET/HEAD.
@@ -246,6 +250,22 @@ def _pieces(obj: ObjectVersion, first: int, length: int) -> list[tuple[str, int,
     return pieces
 
 
+# Bodies up to this size are checked against their ETag on every whole GET:
+# the MD5 costs about 6 µs of the 235 µs of CPU a 4 KiB GET takes (2.5 %); at
+# 64 KiB it would be 90 µs (+36 %).  Larger ones: ``pails verify``.
+CHECKED_ON_READ = 4096
+
+
+def _check_whole(obj: ObjectVersion, data: bytes) -> None:
+    """A small body read whole must have the MD5 its ETag says: bytes
+    damaged at rest are refused, not served (docs/reliability.md, "Bit rot")."""
+    etag = obj.etag
+    if "-" not in etag and hashlib.md5(data).hexdigest() != etag[1:-1]:
+        log.error("object %s in bucket %s (version %s): stored data does not match its ETag %s; not served "
+                  "(run pails verify)", obj.key, obj.bucket_id, obj.version_id, etag)
+        raise S3Error("InternalError", "The object's stored data does not match its checksum (damaged at rest).")
+
+
 async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Response:
     bucket, obj = await locate(engine, req)
     require_object(req, obj, "READ")
@@ -280,11 +300,14 @@ async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Resp
         return Response(status, headers, content_length=length)
     if obj.inline is not None or obj.size == 0:
         data = encryption.plain_inline(engine, enc, obj) if enc is not None else (obj.inline or b"")
+        if rng is None and enc is None and 0 < len(data) <= CHECKED_ON_READ:
+            _check_whole(obj, data)
         return Response(status, headers, data[first:first + length] if rng is not None else data)
     if enc is not None:
         return Response(status, headers, file=FileBody(encryption.file_pieces(engine, enc, obj, first, length)),
                         content_length=length)
-    return Response(status, headers, file=FileBody(_pieces(obj, first, length)), content_length=length)
+    whole_md5 = obj.etag[1:-1] if rng is None and obj.blob_id and "-" not in obj.etag else None
+    return Response(status, headers, file=FileBody(_pieces(obj, first, length), whole_md5), content_length=length)
 
 
 async def head_object(engine: Engine, req: S3Request) -> Response:

@@ -39,7 +39,7 @@ from pails.storage.meta import (
 )
 from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
 from pails.storage.space import StorageFull
-from pails.storage.sqlite_schema import SCHEMA, migrate
+from pails.storage.sqlite_schema import migrate
 from pails.storage.sqlite_uploads import SqliteUploads
 from pails.storage.sqlite_versions import (
     OBJECT_COLUMNS,
@@ -100,8 +100,7 @@ class SqliteMeta(SqliteUploads, MetaStore):
 
     def _prepare(self) -> None:
         conn = self._connect()
-        conn.executescript(SCHEMA)
-        migrate(conn)
+        migrate(conn, self.path)
         self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
 
     # --- connections -------------------------------------------------------

@@ -1,9 +1,21 @@
-"""The SQLite metadata schema, and the migration of data directories made by
-earlier versions (run on every open; a no-op once done)."""
+"""The SQLite metadata schema, its version, and the migration of data
+directories made by earlier versions (run on every open; a no-op once done).
+
+The version is SQLite's ``PRAGMA user_version`` (in the database header, so
+it changes in the same transaction as the tables).  0: a data directory made
+before versions existed (small bodies in an ``inline`` column, or today's
+tables unmarked); 1: today's tables.  A migration runs in one transaction that
+ends by setting the new version: a crash during it leaves the old schema and
+version, never half of each.  A database marked newer than ``SCHEMA_VERSION``
+is refused (a downgrade could misread it)."""
 
 from __future__ import annotations
 
 import sqlite3
+
+from pails.storage.meta import StoreUnavailable
+
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -104,24 +116,60 @@ CREATE INDEX IF NOT EXISTS object_versions_by_blob ON object_versions (blob_id) 
 """
 
 
-def migrate(c: sqlite3.Connection) -> None:
+def _statements(script: str) -> list[str]:
+    """SCHEMA as single statements: ``executescript`` would commit the
+    migration's transaction first."""
+    out, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    return out
+
+
+def _refuse_newer(version: int, path: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreUnavailable(f"the metadata database {path} has schema version {version}, newer than this Pails "
+                               f"knows ({SCHEMA_VERSION}): it was written by a later Pails; run that version "
+                               "(downgrades are refused)")
+
+
+def migrate(c: sqlite3.Connection, path: str = "the SQLite database") -> None:
+    """Create the schema or bring it to SCHEMA_VERSION, atomically; refuse a newer one."""
+    version = int(c.execute("PRAGMA user_version").fetchone()[0])
+    _refuse_newer(version, path)
+    if version == SCHEMA_VERSION:
+        return
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(c.execute("PRAGMA user_version").fetchone()[0])  # another process may have migrated it
+        _refuse_newer(version, path)
+        if version < SCHEMA_VERSION:
+            for statement in _statements(SCHEMA):
+                c.execute(statement)
+            _move_inline_bodies(c)
+            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+
+
+def _move_inline_bodies(c: sqlite3.Connection) -> None:
     """Data directories made before inline_data kept small bodies in their
-    version rows: move them out, in batches, once."""
+    version rows: move them out (inside the migration's transaction)."""
     for table, key in (("objects", "bucket_id, key"), ("object_versions", "bucket_id, key, seq")):
         columns = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
         if "inline" not in columns:
             continue
         where = " AND ".join(f"{k.strip()}=?" for k in key.split(","))
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            if "inline_id" not in columns:
-                c.execute(f"ALTER TABLE {table} ADD COLUMN inline_id INTEGER")
-            while rows := c.execute(f"SELECT {key}, inline FROM {table} WHERE inline IS NOT NULL LIMIT 500").fetchall():
-                for *pk, data in rows:
-                    new_id = c.execute("INSERT INTO inline_data (data) VALUES (?)", (data,)).lastrowid
-                    c.execute(f"UPDATE {table} SET inline_id=?, inline=NULL WHERE {where}", (new_id, *pk))
-            c.execute(f"ALTER TABLE {table} DROP COLUMN inline")
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        if "inline_id" not in columns:
+            c.execute(f"ALTER TABLE {table} ADD COLUMN inline_id INTEGER")
+        while rows := c.execute(f"SELECT {key}, inline FROM {table} WHERE inline IS NOT NULL LIMIT 500").fetchall():
+            for *pk, data in rows:
+                new_id = c.execute("INSERT INTO inline_data (data) VALUES (?)", (data,)).lastrowid
+                c.execute(f"UPDATE {table} SET inline_id=?, inline=NULL WHERE {where}", (new_id, *pk))
+        c.execute(f"ALTER TABLE {table} DROP COLUMN inline")

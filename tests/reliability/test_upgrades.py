@@ -1,0 +1,137 @@
+"""Safe upgrades of SQLite data directories (docs/reliability.md, "Upgrades"):
+the previous layouts open and migrate, a migration is one transaction, and
+a database marked newer than this Pails is refused.  (The PostgreSQL store's
+refusal of a newer schema: tests/behaviour/test_pg_store.py.)"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pails.storage.sqlite_schema import SCHEMA_VERSION
+from tests.conftest import client
+from tests.pails_server import STORE, Server
+
+pytestmark = pytest.mark.skipif(STORE != "sqlite", reason="SQLite data directories (the SQLite pass)")
+
+BODIES = {"a": b"first small body", "b": b"second small body", "c": b"x" * 3000}
+
+
+def _pails(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pails", *args], capture_output=True, text=True, timeout=60)
+
+
+def _make_data_dir(data: Path) -> None:
+    """A data directory of today's layout with small objects, current and
+    noncurrent (a versioned bucket), left unversioned (user_version 0)."""
+    srv = Server(data).start()
+    try:
+        s3 = client(srv)
+        s3.create_bucket(Bucket="plain")
+        s3.create_bucket(Bucket="versioned")
+        s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+        for key, body in BODIES.items():
+            s3.put_object(Bucket="plain", Key=key, Body=body)
+            s3.put_object(Bucket="versioned", Key=key, Body=b"old " + body)
+            s3.put_object(Bucket="versioned", Key=key, Body=body)
+    finally:
+        srv.stop()
+    with sqlite3.connect(data / "meta.sqlite3") as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        c.execute("PRAGMA user_version=0")
+
+
+def _to_inline_column_layout(db: Path) -> None:
+    """Rewrite to the layout before inline_data: small bodies in an
+    ``inline`` column of the version rows."""
+    c = sqlite3.connect(db, isolation_level=None)
+    try:
+        for table in ("objects", "object_versions"):
+            c.execute(f"ALTER TABLE {table} ADD COLUMN inline BLOB")
+            c.execute(f"UPDATE {table} SET inline=(SELECT data FROM inline_data WHERE id=inline_id)")
+            c.execute(f"ALTER TABLE {table} DROP COLUMN inline_id")
+        c.execute("DELETE FROM inline_data")
+        assert c.execute("SELECT count(*) FROM object_versions WHERE inline IS NOT NULL").fetchone()[0] == 3
+    finally:
+        c.close()
+
+
+def _columns(db: Path, table: str) -> set[str]:
+    with sqlite3.connect(db) as c:
+        return {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
+
+
+def _user_version(db: Path) -> int:
+    with sqlite3.connect(db) as c:
+        return int(c.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_objects(data: Path) -> None:
+    srv = Server(data).start()
+    try:
+        s3 = client(srv)
+        for key, body in BODIES.items():
+            assert s3.get_object(Bucket="plain", Key=key)["Body"].read() == body
+            assert s3.get_object(Bucket="versioned", Key=key)["Body"].read() == body
+            versions = s3.list_object_versions(Bucket="versioned", Prefix=key)["Versions"]
+            old = [v["VersionId"] for v in versions if not v["IsLatest"]]
+            assert len(old) == 1
+            assert s3.get_object(Bucket="versioned", Key=key, VersionId=old[0])["Body"].read() == b"old " + body
+        s3.put_object(Bucket="plain", Key="new", Body=b"written after the upgrade")
+        assert s3.get_object(Bucket="plain", Key="new")["Body"].read() == b"written after the upgrade"
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("layout", ["inline-column", "unversioned"])
+def test_previous_layouts_open_and_migrate(tmp_path: Path, layout: str) -> None:
+    data = tmp_path / "data"
+    _make_data_dir(data)
+    db = data / "meta.sqlite3"
+    if layout == "inline-column":
+        _to_inline_column_layout(db)
+    assert _user_version(db) == 0
+    _check_objects(data)
+    assert _user_version(db) == SCHEMA_VERSION
+    assert "inline" not in _columns(db, "objects") and "inline_id" in _columns(db, "object_versions")
+
+
+def test_a_failed_migration_leaves_the_old_schema(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _make_data_dir(data)
+    db = data / "meta.sqlite3"
+    _to_inline_column_layout(db)
+    with sqlite3.connect(db) as c:  # the migration fails half-way through moving bodies (as a crash would stop it)
+        c.execute("CREATE TRIGGER fail AFTER INSERT ON inline_data WHEN new.id > 4 "
+                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    out = _pails("user", "list", "--data", str(data))
+    assert out.returncode != 0 and "injected failure" in out.stderr
+    assert _user_version(db) == 0
+    assert "inline" in _columns(db, "objects") and "inline" in _columns(db, "object_versions")
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT count(*) FROM inline_data").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM objects WHERE inline IS NOT NULL").fetchone()[0] == 6
+        c.execute("DROP TRIGGER fail")
+    _check_objects(data)
+    assert _user_version(db) == SCHEMA_VERSION
+
+
+def test_a_newer_data_directory_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert _pails("user", "add", "x", "--data", str(tmp_path / "data")).returncode != 0  # no directory yet
+    data.mkdir()
+    assert _pails("user", "add", "x", "--data", str(data)).returncode == 0
+    db = data / "meta.sqlite3"
+    assert _user_version(db) == SCHEMA_VERSION
+    with sqlite3.connect(db) as c:
+        c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    message = f"schema version {SCHEMA_VERSION + 1}, newer than this Pails knows ({SCHEMA_VERSION})"
+    out = _pails("user", "list", "--data", str(data))
+    assert out.returncode != 0 and message in out.stderr and "downgrades are refused" in out.stderr
+    out = _pails("server", str(data), "--address", "127.0.0.1:1")
+    assert out.returncode != 0 and message in out.stderr
+    assert _user_version(db) == SCHEMA_VERSION + 1
