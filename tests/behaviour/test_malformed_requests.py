@@ -194,7 +194,7 @@ def test_post_policy_expiration_outside_the_calendar(server, s3, bucket: str) ->
                                           ("x-amz-checksum-sha1", "")])
 def test_malformed_checksum_value(server, s3, bucket: str, header: str, value: str) -> None:
     r = request(server, "PUT", f"/{bucket}/k", headers={header: value}, body=b"x")
-    root = assert_s3_error(r, 400, "InvalidRequest")
+    root = assert_s3_error(r, 400, "BadDigest")
     assert root is not None and root.findtext("Message") == f"Value for {header} header is invalid."
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="k")
@@ -206,7 +206,7 @@ def test_malformed_trailing_checksum_value(server, s3, bucket: str) -> None:
                                                         "x-amz-decoded-content-length": "5",
                                                         "x-amz-trailer": "x-amz-checksum-crc32"},
                 body=body, payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
-    assert_s3_error(r, 400, "InvalidRequest")
+    assert_s3_error(r, 400, "BadDigest")
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="k")
 
