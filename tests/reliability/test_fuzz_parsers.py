@@ -202,7 +202,7 @@ def test_checksum_names_and_stored(name: str, raw: str) -> None:
     try:
         checksums.check_value(alg or "CRC32", raw)
     except S3Error as err:
-        assert err.code == "InvalidRequest"
+        assert (err.code, err.status) == ("BadDigest", 400)
 
 
 @FUZZ
