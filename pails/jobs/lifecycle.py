@@ -41,6 +41,7 @@ log = logging.getLogger("pails")
 LEASE = "lifecycle"
 PAGE = 1000
 DAY_ENV = "PAILS_LIFECYCLE_DAY_SECONDS"
+FIRST_PASS = 60.0  # seconds after start-up
 
 
 def clock_from_env() -> lr.Clock:
@@ -77,9 +78,13 @@ class LifecycleJob:
         self.interval = pass_interval(self.clock)
 
     async def run(self) -> None:
-        """Forever: take (or keep) the lease, run a pass, sleep."""
+        """Forever: take (or keep) the lease, run a pass, sleep.  The first
+        pass comes soon after start-up (a restart does not delay due work by
+        a whole interval)."""
+        delay = min(self.interval, FIRST_PASS)
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(delay)
+            delay = self.interval
             try:
                 if await self.meta.try_lease(LEASE):
                     await self.run_pass(time.time())

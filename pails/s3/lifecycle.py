@@ -55,10 +55,10 @@ def _int(text: str | None) -> int:
         raise S3Error("MalformedXML") from None
 
 
-def _positive(text: str | None, what: str) -> int:
+def _positive(text: str | None, message: str) -> int:
     value = _int(text)
     if value <= 0:
-        raise S3Error("InvalidArgument", f"'{what}' must be a positive integer")
+        raise S3Error("InvalidArgument", message)
     return value
 
 
@@ -136,7 +136,7 @@ def _expiration(el: Element) -> Record:
     if sum(x is not None for x in (days, date, dm)) != 1:
         raise S3Error("MalformedXML")
     if days is not None:
-        return {"days": _positive(days, "Days' for Expiration action")}
+        return {"days": _positive(days, "'Days' for Expiration action must be a positive integer")}
     if date is not None:
         return {"date": _date(date)}
     flag = (dm or "").strip().lower()
@@ -211,13 +211,16 @@ def parse_rule(el: Element) -> Record:
     if (nc := el.find("NoncurrentVersionExpiration")) is not None:
         _only(nc, ("NoncurrentDays", "NewerNoncurrentVersions"))
         ncrec: Record = {"days": _positive(xml.child_text(nc, "NoncurrentDays"),
-                                           "NoncurrentDays' for NoncurrentVersionExpiration action")}
+                                           "'NoncurrentDays' for NoncurrentVersionExpiration action must be a "
+                                           "positive integer")}
         if (newer := xml.child_text(nc, "NewerNoncurrentVersions")) is not None:
             ncrec["newer"] = _newer(newer)
         rec["ncexp"] = ncrec
     if (abort := el.find("AbortIncompleteMultipartUpload")) is not None:
         _only(abort, ("DaysAfterInitiation",))
-        rec["abort"] = _positive(xml.child_text(abort, "DaysAfterInitiation"), "DaysAfterInitiation")
+        rec["abort"] = _positive(xml.child_text(abort, "DaysAfterInitiation"),
+                                 "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a "
+                                 "positive integer")
     trs = [_transition(t, False) for t in el.findall("Transition")]
     if trs:
         rec["tr"] = trs

@@ -364,3 +364,49 @@ def test_the_lease_has_one_holder(tmp_path: Path) -> None:
             asyncio.run(run(url))
     else:
         asyncio.run(run(None))
+
+
+# --- a pass, in-process ---------------------------------------------------------------------------------------------
+
+def test_a_pass_spans_pages_and_repeats_harmlessly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys whose versions span listing pages (pages of 3 here) are decided
+    whole, and a second pass finds nothing left to do."""
+    from pails.jobs import lifecycle as job_module
+    from pails.storage import lifecycle_rules as lr
+    from pails.storage.engine import Engine, Settings
+    from pails.storage.records import Bucket, ObjectVersion
+
+    monkeypatch.setattr(job_module, "PAGE", 3)
+
+    async def run(url: str | None) -> None:
+        engine = Engine(Settings(str(tmp_path / "data"), fsync=False, meta_url=url))
+        await engine.open()
+        try:
+            _, b = await engine.meta.create_bucket(Bucket(0, "pages", "owner", time.time(), "us-east-1", "{}",
+                                                          None, "{}"))
+            await engine.meta.update_bucket(b.id, versioning="Enabled")
+            t0 = time.time() - 100
+            for key in ("a", "b", "c"):
+                for i in range(4):
+                    await engine.commit_object(ObjectVersion(
+                        b.id, key, "null", 1, '"e"', t0 + i, "{}", "{}", "owner", "STANDARD", b"x", None, None,
+                        None), None)
+            await engine.meta.set_bucket_prop(b.id, lr.BUCKET_PROP, {"rules": [
+                {"id": "n", "status": "Enabled", "prefix": "", "ncexp": {"days": 1, "newer": 1}}]})
+            job = job_module.LifecycleJob(engine, lr.Clock(1.0))
+            stats = await job.run_pass(time.time())
+            assert stats.removed == 6  # each key: 3 noncurrent versions, the newest kept
+            rows = await engine.meta.list_versions(b.id, "", "", True, 100)
+            assert [(r.key, r.is_latest) for r in rows] == [(k, latest) for k in "abc" for latest in (1, 0)]
+            again = await job.run_pass(time.time())
+            assert (again.removed, again.expired, again.skipped) == (0, 0, 0)
+        finally:
+            await engine.close()
+
+    if STORE == "postgresql":
+        from tests.pg import throwaway_database
+
+        with throwaway_database() as url:
+            asyncio.run(run(url))
+    else:
+        asyncio.run(run(None))
