@@ -23,7 +23,7 @@ from pails.s3.permissions import get_bucket, require_owner
 from pails.s3.request import Response, S3Request
 from pails.storage import lifecycle_rules as lr
 from pails.storage.engine import Engine
-from pails.storage.records import Bucket
+from pails.storage.records import Bucket, ObjectVersion
 
 MAX_RULES = 1000
 MAX_ID = 255
@@ -349,6 +349,13 @@ def expiration_header(bucket: Bucket, key: str, size: int, tags: lr.Tags | None,
     if exp is None:
         return []
     return [("x-amz-expiration", f'expiry-date="{http_date(exp[0])}", rule-id="{exp[1]}"')]
+
+
+def version_expiration_header(bucket: Bucket, obj: ObjectVersion) -> list[tuple[str, str]]:
+    """``x-amz-expiration`` for a version just written (CopyObject, CompleteMultipartUpload)."""
+    if MARK not in bucket.props:
+        return []
+    return expiration_header(bucket, obj.key, obj.size, lr.stored_tags(obj.headers), obj.last_modified)
 
 
 def abort_headers(bucket: Bucket, key: str, initiated: float) -> list[tuple[str, str]]:

@@ -371,6 +371,7 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
     engine.collect_soon()
     response = _completion(bucket, upload.key, etag, req.headers.get("host", ""), checksums)
     response.headers.extend(version_header(bucket, version_id))
+    response.headers.extend(lifecycle.version_expiration_header(bucket, version))
     if enc is not None:
         response.headers.extend(enc.response_headers())
     return response

@@ -212,6 +212,14 @@ def test_expiration_and_abort_headers(s3) -> None:
     assert parts["AbortDate"] == abort and parts["AbortRuleId"] == "mpu"
     plain = s3.create_multipart_upload(Bucket=b, Key="elsewhere")
     assert "AbortDate" not in plain
+    # CopyObject and CompleteMultipartUpload: the new version's expiration.
+    copied = s3.copy_object(Bucket=b, Key="d/copy", CopySource={"Bucket": b, "Key": "other"})
+    assert _parse_expiration(copied["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"])[1] == "early"
+    done = s3.complete_multipart_upload(Bucket=b, Key="d/big", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    value = done["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"]
+    assert _parse_expiration(value) == (_expected_expiry(s3.head_object(Bucket=b, Key="d/big")["LastModified"],
+                                                         299), "early")
 
 
 # --- the worker -----------------------------------------------------------------------------------------------------
