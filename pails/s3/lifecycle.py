@@ -28,6 +28,9 @@ from pails.storage.records import Bucket, ObjectVersion
 MAX_RULES = 1000
 MAX_ID = 255
 MAX_NEWER = 100
+MAX_INT = 2**31 - 1
+MAX_LONG = 2**63 - 1
+LAST_DATE = 253402300799.0  # 9999-12-31T23:59:59Z: an expiry past it has no HTTP date (no header then)
 STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR")
 # The x-amz-expiration header always counts real days (AWS's value), even
 # when PAILS_LIFECYCLE_DAY_SECONDS shortens the worker's day.
@@ -48,11 +51,15 @@ def _only(el: Element, allowed: tuple[str, ...], repeatable: tuple[str, ...] = (
         seen.add(child.tag)
 
 
-def _int(text: str | None) -> int:
+def _int(text: str | None, limit: int = MAX_INT) -> int:
+    """An integer element; past ``limit`` (AWS's Integer, or Long for sizes) it is not one."""
     try:
-        return int((text or "").strip())
+        value = int((text or "").strip())
     except ValueError:
         raise S3Error("MalformedXML") from None
+    if abs(value) > limit:
+        raise S3Error("MalformedXML")
+    return value
 
 
 def _positive(text: str | None, message: str) -> int:
@@ -91,7 +98,7 @@ def _size(el: Element, name: str) -> int | None:
     text = xml.child_text(el, name)
     if text is None:
         return None
-    value = _int(text)
+    value = _int(text, MAX_LONG)
     if value < 0 or (name == "ObjectSizeLessThan" and value == 0):
         raise S3Error("InvalidArgument", f"'{name}' should be a positive integer")
     return value
@@ -346,7 +353,7 @@ def expiration_header(bucket: Bucket, key: str, size: int, tags: lr.Tags | None,
     if not rules:
         return []
     exp = lr.expiration(rules, key, size, tags, last_modified, HEADER_CLOCK)
-    if exp is None:
+    if exp is None or exp[0] > LAST_DATE:
         return []
     return [("x-amz-expiration", f'expiry-date="{http_date(exp[0])}", rule-id="{exp[1]}"')]
 
@@ -364,7 +371,7 @@ def abort_headers(bucket: Bucket, key: str, initiated: float) -> list[tuple[str,
     if not rules:
         return []
     at = lr.abort_date(rules, key, initiated, HEADER_CLOCK)
-    if at is None:
+    if at is None or at[0] > LAST_DATE:
         return []
     return [("x-amz-abort-date", http_date(at[0])), ("x-amz-abort-rule-id", at[1])]
 

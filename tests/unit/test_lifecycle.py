@@ -223,3 +223,46 @@ def test_abort_date() -> None:
 def test_stored_tags() -> None:
     assert lr.stored_tags(json.dumps({"x-amz-tagging": "a=1&b=%20x"})) == [("a", "1"), ("b", " x")]
     assert lr.stored_tags("{}") == []
+
+
+def test_mutated_documents_are_s3_errors_or_valid() -> None:
+    """Whatever a client sends gets a configuration or an S3Error (a 4xx), never another exception."""
+    import random
+
+    base = _doc(
+        _rule("<Filter><And><Prefix>t/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag><ObjectSizeLessThan>9"
+              "</ObjectSizeLessThan></And></Filter><NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays>"
+              "<NewerNoncurrentVersions>3</NewerNoncurrentVersions></NoncurrentVersionExpiration>"
+              "<Transition><Date>2030-01-01T00:00:00Z</Date><StorageClass>GLACIER</StorageClass></Transition>"
+              "<NoncurrentVersionTransition><NoncurrentDays>1</NoncurrentDays><StorageClass>GLACIER"
+              "</StorageClass></NoncurrentVersionTransition>"),
+        _rule("<Prefix>p</Prefix><Expiration><Days>3</Days></Expiration><AbortIncompleteMultipartUpload>"
+              "<DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>", rid="x"))
+    rnd = random.Random(7)
+    pieces = [b"<", b">", b"/", b"-1", b"99999999999999999999", b"", b"<Days>", b"</Filter>", b"T25:00", b"\xff",
+              b"<Tag>", b"Z", b"0"]
+    for _ in range(3000):
+        doc = bytearray(base)
+        for _ in range(rnd.randint(1, 3)):
+            at = rnd.randrange(len(doc))
+            doc[at:at + rnd.randint(0, 4)] = rnd.choice(pieces)
+        try:
+            cfg = lc.parse_configuration(bytes(doc))
+        except S3Error as exc:
+            assert 400 <= exc.status < 500
+        else:
+            lc.render_configuration(cfg)
+            for record in cfg["rules"]:
+                lr.rule_of(record)
+
+
+def test_far_future_has_no_header() -> None:
+    from pails.storage.records import Bucket
+
+    cfg = lc.parse_configuration(_doc(_rule(f"<Prefix/><Expiration><Days>{lc.MAX_INT}</Days></Expiration>"
+                                            "<AbortIncompleteMultipartUpload><DaysAfterInitiation>"
+                                            f"{lc.MAX_INT}</DaysAfterInitiation></AbortIncompleteMultipartUpload>")))
+    bucket = Bucket(1, "b", "o", 0.0, "us-east-1", "{}", None, json.dumps({"lifecycle": cfg}))
+    assert lc.expiration_header(bucket, "k", 1, [], 1e9) == []
+    assert lc.abort_headers(bucket, "k", 1e9) == []
+    assert _code(_doc(_rule(f"<Prefix/><Expiration><Days>{lc.MAX_INT + 1}</Days></Expiration>"))) == "MalformedXML"
