@@ -35,6 +35,8 @@
 #                   load balancer of scripts/cluster.py (HAProxy), instead of one SQLite server
 #   PG_URL          PostgreSQL server for CLUSTER  (default postgresql://postgres@127.0.0.1:5432)
 #   PAILS_ROOT_ACCESS_KEY / PAILS_ROOT_SECRET_KEY   root keys (default: random per run)
+#   PAILS_LIFECYCLE_DAY_SECONDS  a lifecycle "day" for the server and the suite's
+#                   lc_debug_interval (default 10, as the suite assumes)
 #
 # Exit status: that of run_s3tests.py (0 = run finished, whatever the test
 # results; 2 = usage/preflight error; 3 = overall timeout), 2 if the suite is
@@ -231,6 +233,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# A lifecycle "day" of the server and the suite alike (s3-tests' lc_debug_interval).
+export PAILS_LIFECYCLE_DAY_SECONDS="${PAILS_LIFECYCLE_DAY_SECONDS:-10}"
+
 if ((CLUSTER)); then
     SERVER_CMD=("$PY" scripts/cluster.py --gateways "$CLUSTER" --port "$PORT" --data "$DATA/cluster"
                 --postgres "$PG_URL" --database "$DATABASE" --reset)
@@ -320,6 +325,7 @@ log "running s3-tests -> $OUT"
 rc=0
 python3 "$S3T_RUNNER" "${RUNNER_ARGS[@]}" "${USER_SETS[@]}" \
     --set "fixtures.bucket prefix=s3t-{random}-" \
+    --set "s3 main.lc_debug_interval=$PAILS_LIFECYCLE_DAY_SECONDS" \
     "${PASS[@]+"${PASS[@]}"}" || rc=$?
 
 if [[ -f $OUT/summary.md ]]; then

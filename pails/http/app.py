@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+from pails import jobs
 from pails.access.authenticate import ANONYMOUS, authenticate
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
@@ -72,6 +73,7 @@ class PailsApp:
         self._settings = settings
         self.engine: Engine | None = None
         self._starting: asyncio.Task[Engine] | None = None
+        self._jobs: list[asyncio.Task[None]] = []
         self._users: dict[str, tuple[float, User]] = {}
         self._nodelay_done = False
         # Request ids: unique per worker (random prefix), cheap per request (a counter).
@@ -102,6 +104,8 @@ class PailsApp:
             log.warning("worker %d: %d writes of dead workers finished, %d interrupted writes removed",
                         os.getpid(), finished, removed)
         self.engine = engine
+        # Background jobs (lifecycle): one set per process; a lease decides which process works.
+        self._jobs = jobs.start(engine)
         asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
         return engine
 
@@ -134,6 +138,8 @@ class PailsApp:
                         return
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    for task in self._jobs:
+                        task.cancel()
                     if self.engine is not None:
                         await self.engine.close()
                     await send({"type": "lifespan.shutdown.complete"})

@@ -22,6 +22,7 @@ from pails.s3 import (
     copy,
     cors,
     encryption,
+    lifecycle,
     listing,
     multidelete,
     multipart,
@@ -108,6 +109,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GetBucketEncryption", Target.BUCKET, "GET", "encryption", encryption.get_bucket_encryption),
     Route("PutBucketEncryption", Target.BUCKET, "PUT", "encryption", encryption.put_bucket_encryption),
     Route("DeleteBucketEncryption", Target.BUCKET, "DELETE", "encryption", encryption.delete_bucket_encryption),
+    # lifecycle (applied by pails.jobs.lifecycle)
+    Route("GetBucketLifecycleConfiguration", Target.BUCKET, "GET", "lifecycle",
+          lifecycle.get_bucket_lifecycle_configuration),
+    Route("PutBucketLifecycleConfiguration", Target.BUCKET, "PUT", "lifecycle",
+          lifecycle.put_bucket_lifecycle_configuration),
+    Route("DeleteBucketLifecycle", Target.BUCKET, "DELETE", "lifecycle", lifecycle.delete_bucket_lifecycle),
     # object ownership
     Route("GetBucketOwnershipControls", Target.BUCKET, "GET", "ownershipControls",
           ownership.get_bucket_ownership_controls),
@@ -163,6 +170,9 @@ IAM_ACTIONS: dict[str, str] = {
     "DeleteBucketEncryption": "s3:PutEncryptionConfiguration",
     "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
     "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
     "PreflightBucket": "s3:GetObject",
     "PreflightObject": "s3:GetObject",
 }

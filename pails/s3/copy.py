@@ -33,7 +33,7 @@ from pails.protocol import xml
 from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_key
-from pails.s3 import encryption, object_lock, tagging
+from pails.s3 import encryption, lifecycle, object_lock, tagging
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header, write_condition
 from pails.s3.permissions import acl_from_request, bucket_allows, get_bucket, require_bucket, require_object
 from pails.s3.request import Response, S3Request
@@ -246,6 +246,7 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
         engine.collect_soon()
         response = _result(src, now, src_bucket)
         response.headers.extend(version_header(bucket, version_id))
+        response.headers.extend(lifecycle.version_expiration_header(bucket, version))
         if dst_enc is not None:
             response.headers.extend(dst_enc.response_headers())
         return response

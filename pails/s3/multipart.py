@@ -23,7 +23,7 @@ from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.keys import prefix_successor
 from pails.protocol.names import check_key
-from pails.s3 import encryption, ingest, object_lock
+from pails.s3 import encryption, ingest, lifecycle, object_lock
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header
 from pails.s3.permissions import acl_from_request, get_bucket, require_bucket
 from pails.s3.request import Response, S3Request, query_int
@@ -132,6 +132,7 @@ async def create_multipart_upload(engine: Engine, req: S3Request) -> Response:
              f"<UploadId>{upload.upload_id}</UploadId>")
     resp = Response.xml(xml.document("InitiateMultipartUploadResult", inner))
     resp.headers.extend(out)
+    resp.headers.extend(lifecycle.abort_headers(bucket, req.key, upload.initiated))
     return resp
 
 
@@ -178,6 +179,7 @@ async def upload_part(engine: Engine, req: S3Request) -> Response:
         out.append((ck.header_name(alg), value))
     if enc is not None:
         out.extend(enc.response_headers())
+    out.extend(lifecycle.abort_headers(bucket, upload.key, upload.initiated))
     return Response(200, out)
 
 
@@ -369,6 +371,7 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
     engine.collect_soon()
     response = _completion(bucket, upload.key, etag, req.headers.get("host", ""), checksums)
     response.headers.extend(version_header(bucket, version_id))
+    response.headers.extend(lifecycle.version_expiration_header(bucket, version))
     if enc is not None:
         response.headers.extend(enc.response_headers())
     return response
@@ -464,7 +467,9 @@ async def list_parts(engine: Engine, req: S3Request) -> Response:
         inner.append(f"<ChecksumAlgorithm>{props['checksum_algorithm']}</ChecksumAlgorithm>")
     if "checksum_type" in props:
         inner.append(f"<ChecksumType>{props['checksum_type']}</ChecksumType>")
-    return Response.xml(xml.document("ListPartsResult", "".join(inner)))
+    resp = Response.xml(xml.document("ListPartsResult", "".join(inner)))
+    resp.headers.extend(lifecycle.abort_headers(bucket, upload.key, upload.initiated))
+    return resp
 
 
 # --- ListMultipartUploads ----------------------------------------------------------------------------------------

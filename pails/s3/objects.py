@@ -14,7 +14,7 @@ from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import http_date, parse_http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
-from pails.s3 import encryption, ingest, object_lock, tagging
+from pails.s3 import encryption, ingest, lifecycle, object_lock, tagging
 from pails.s3.permissions import (
     acl_from_request,
     bucket_allows,
@@ -145,6 +145,9 @@ async def put_object(engine: Engine, req: S3Request, form: bool = False) -> Resp
     out.extend(version_header(bucket, version_id))
     if enc is not None:
         out.extend(enc.response_headers())
+    if lifecycle.MARK in bucket.props:
+        out.extend(lifecycle.expiration_header(bucket, req.key, version.size,
+                                               tagging.decode(headers.get(tagging.TAGS_KEY)), version.last_modified))
     return Response(200, out)
 
 
@@ -215,6 +218,8 @@ def _object_headers(obj: ObjectVersion, req: S3Request, bucket: Bucket | None = 
     out.extend(stored.items())
     if tags:
         out.append(("x-amz-tagging-count", str(tagging.count(tags))))
+    if bucket is not None and lifecycle.MARK in bucket.props:
+        out.extend(lifecycle.expiration_header(bucket, obj.key, obj.size, tagging.decode(tags), obj.last_modified))
     if obj.storage_class != "STANDARD":
         out.append(("x-amz-storage-class", obj.storage_class))
     if obj.version_id != "null" or (bucket is not None and bucket.versioning is not None):

@@ -363,6 +363,23 @@ class MetaStore(ABC):
         that references them can no longer succeed (shared blobs only)."""
         return []
 
+    # --- background jobs (pails.jobs) --------------------------------------
+    @abstractmethod
+    async def all_buckets(self, after: str, limit: int) -> list[Bucket]:
+        """Every bucket (whoever owns it) with a name > ``after``, by name, at most ``limit``."""
+
+    @abstractmethod
+    async def set_storage_class(self, bucket_id: int, key: str, version_id: str, storage_class: str) -> bool:
+        """Change the storage class of version ``version_id`` (current or
+        not; the data stays where it is: one tier); False if there is no
+        such version (or it is a delete marker)."""
+
+    @abstractmethod
+    async def try_lease(self, name: str) -> bool:
+        """Whether this process holds the lease ``name`` (taking it if it is
+        free): one holder among every process of every gateway on this
+        store, held until the process exits or loses the store.  Never waits."""
+
     # --- multipart uploads -----------------------------------------------
     @abstractmethod
     async def create_upload(self, upload: MultipartUpload) -> None: ...

@@ -44,6 +44,7 @@ from pails.storage.meta import (
 from pails.storage.pg_batch import DeleteWrite, PutWrite
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
 from pails.storage.pg_fast import FastConnection
+from pails.storage.pg_jobs import PgJobs
 from pails.storage.pg_schema import prepare_schema
 from pails.storage.pg_uploads import PgUploads
 from pails.storage.pg_versions import (
@@ -78,7 +79,7 @@ _GET_VERSION = (f"SELECT b.epoch, v.* FROM buckets b LEFT JOIN LATERAL ("
 _NOTIFY = "SELECT pg_notify('" + _CHANNEL + "', %s)"
 
 
-class PgMeta(PgUploads, MetaStore):
+class PgMeta(PgUploads, PgJobs, MetaStore):
     shared_blobs = True
 
     def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:
@@ -109,6 +110,7 @@ class PgMeta(PgUploads, MetaStore):
             await conn.close()
 
     async def close(self) -> None:
+        await self.release_leases()
         await self._committer.close()
         await self._listener.close()
         await self._readers.close()

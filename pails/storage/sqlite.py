@@ -39,6 +39,7 @@ from pails.storage.meta import (
 )
 from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
 from pails.storage.space import StorageFull
+from pails.storage.sqlite_jobs import SqliteJobs
 from pails.storage.sqlite_schema import migrate
 from pails.storage.sqlite_uploads import SqliteUploads
 from pails.storage.sqlite_versions import (
@@ -74,7 +75,7 @@ _SHRINK: Any = ("shrink", None, False)
 _Job = tuple[Callable[[sqlite3.Connection], Any], Any, bool]
 
 
-class SqliteMeta(SqliteUploads, MetaStore):
+class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
     commits_in_data_dir = True
 
     def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:
@@ -148,6 +149,7 @@ class SqliteMeta(SqliteUploads, MetaStore):
             conn.close()
             self._local.conn = None
         self._bucket_epoch.close()
+        self.release_leases()
 
     # --- the group committer -------------------------------------------------
     def _ensure_committer(self) -> None:

@@ -361,8 +361,7 @@ def test_bucket_name_with_bad_characters_in_path(server):
 
 # --- unimplemented operations and unknown methods ---------------------------------------------------------------
 
-@pytest.mark.parametrize("sub", ["cors", "lifecycle", "website", "replication", "logging",
-                                 "notification", "inventory"])
+@pytest.mark.parametrize("sub", ["cors", "website", "replication", "logging", "notification", "inventory"])
 def test_unimplemented_bucket_subresource(server, bucket, sub):
     r = request(server, "GET", f"/{bucket}", [(sub, "")])
     assert_s3_error(r, 501, "NotImplemented")
@@ -374,9 +373,7 @@ def test_unimplemented_via_boto3(s3, bucket):
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert e.value.response["Error"]["Code"] == "NotImplemented"
     with pytest.raises(ClientError) as e:
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket, LifecycleConfiguration={"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {},
-                                                              "Expiration": {"Days": 1}}]})
+        s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 

@@ -1,0 +1,209 @@
+"""The lifecycle worker: applies every bucket's lifecycle rules
+(``pails.storage.lifecycle_rules`` decides; this module only walks and acts).
+
+One pass walks the buckets that have a configuration: incomplete multipart
+uploads past their AbortIncompleteMultipartUpload day are aborted; each key's
+versions are read (pages of ``PAGE`` listing rows, yielding to the event loop
+between pages so requests are not starved) and planned by ``plan_key``:
+the current version expires (deleted, or a delete marker put on it in a
+versioned bucket), noncurrent versions expire (keeping
+NewerNoncurrentVersions), an expired delete marker is removed, storage
+classes change.
+
+Every action goes through the same store paths as a client's request, so
+what they enforce holds: the current version is deleted only if it is still
+the one that was planned (its ETag and Last-Modified, checked in the
+commit), and a version under Object Lock is refused by the store and simply
+skipped.  A pass only does what is due, so running it again, or after a
+crash half-way, is harmless.
+
+Each worker process runs the loop, but only the holder of the store's
+``lifecycle`` lease works: one process per deployment, whatever the number
+of workers and gateways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from pails.errors import S3Error
+from pails.storage import lifecycle_rules as lr
+from pails.storage.engine import Engine
+from pails.storage.meta import DeleteCondition
+from pails.storage.records import Bucket, ListingRow
+
+log = logging.getLogger("pails")
+
+LEASE = "lifecycle"
+PAGE = 1000
+DAY_ENV = "PAILS_LIFECYCLE_DAY_SECONDS"
+FIRST_PASS = 60.0  # seconds after start-up
+
+
+def clock_from_env() -> lr.Clock:
+    """The worker's day: ``PAILS_LIFECYCLE_DAY_SECONDS`` (tests) or 86400 s."""
+    value = os.environ.get(DAY_ENV)
+    if not value:
+        return lr.Clock()
+    day = float(value)
+    if day <= 0:
+        raise ValueError(f"{DAY_ENV} must be positive")
+    return lr.Clock(day)
+
+
+def pass_interval(clock: lr.Clock) -> float:
+    """How often a pass runs: hourly with real days (actions fall due at
+    midnight), four times a "day" with a shortened one, at most every second."""
+    return 3600.0 if clock.rounds else max(1.0, clock.day / 4)
+
+
+@dataclass(slots=True)
+class Stats:
+    expired: int = 0  # current versions deleted or hidden under a delete marker
+    removed: int = 0  # noncurrent versions and delete markers removed
+    transitioned: int = 0
+    aborted: int = 0
+    skipped: int = 0  # refused by the store (Object Lock) or changed meanwhile
+
+
+class LifecycleJob:
+    def __init__(self, engine: Engine, clock: lr.Clock | None = None) -> None:
+        self.engine = engine
+        self.meta = engine.meta
+        self.clock = clock or clock_from_env()
+        self.interval = pass_interval(self.clock)
+
+    async def run(self) -> None:
+        """Forever: take (or keep) the lease, run a pass, sleep.  The first
+        pass comes soon after start-up (a restart does not delay due work by
+        a whole interval)."""
+        delay = min(self.interval, FIRST_PASS)
+        while True:
+            await asyncio.sleep(delay)
+            delay = self.interval
+            try:
+                if await self.meta.try_lease(LEASE):
+                    await self.run_pass(time.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the store may be away for a while: the next pass tries again
+                log.exception("lifecycle pass failed")
+
+    async def run_pass(self, now: float) -> Stats:
+        stats = Stats()
+        after = ""
+        while buckets := await self.meta.all_buckets(after, 100):
+            for bucket in buckets:
+                rules = lr.rules_of(bucket.props)
+                if any(r.enabled for r in rules):
+                    await self._bucket(bucket, rules, now, stats)
+            after = buckets[-1].name
+        return stats
+
+    async def _bucket(self, bucket: Bucket, rules: tuple[lr.Rule, ...], now: float, stats: Stats) -> None:
+        try:
+            if any(r.enabled and r.abort_days is not None for r in rules):
+                await self._uploads(bucket, rules, now, stats)
+            if any(r.enabled and (r.exp_days is not None or r.exp_date is not None or r.exp_delete_marker
+                                  or r.nc_days is not None or r.transitions or r.nc_transitions) for r in rules):
+                await self._versions(bucket, rules, now, stats)
+        except S3Error as exc:  # the bucket went away meanwhile, or the store is unavailable
+            log.debug("lifecycle: bucket %s: %s", bucket.name, exc.code)
+
+    async def _uploads(self, bucket: Bucket, rules: tuple[lr.Rule, ...], now: float, stats: Stats) -> None:
+        after_key, after_id = "", None
+        while True:
+            batch = await self.meta.list_uploads(bucket.id, "", after_key, after_id, PAGE)
+            for u in batch:
+                due = lr.abort_date(rules, u.key, u.initiated, self.clock)
+                if due is not None and due[0] <= now:
+                    if await self.meta.abort_upload(u.upload_id):
+                        stats.aborted += 1
+                        self.engine.collect_soon(now=True)
+            if len(batch) < PAGE:
+                return
+            after_key, after_id = batch[-1].key, batch[-1].upload_id
+            await asyncio.sleep(0)
+
+    async def _versions(self, bucket: Bucket, rules: tuple[lr.Rule, ...], now: float, stats: Stats) -> None:
+        """Every key's versions, newest first, one key at a time (a key's
+        versions may span pages: it is decided once all are read)."""
+        key: str | None = None
+        rows: list[ListingRow] = []
+        resume: ListingRow | None = None
+        while True:
+            if resume is None:
+                page = await self.meta.list_versions(bucket.id, "", "", True, PAGE)
+            else:
+                page = await self.meta.list_versions(bucket.id, "", "", False, PAGE, resume_key=resume.key,
+                                                     resume_seq=resume.seq)
+            for row in page:
+                if row.key != key:
+                    if key is not None:
+                        await self._key(bucket, rules, key, rows, now, stats)
+                    key, rows = row.key, []
+                rows.append(row)
+            if len(page) < PAGE:
+                break
+            resume = page[-1]
+            await asyncio.sleep(0)  # a page at a time: requests go first
+        if key is not None:
+            await self._key(bucket, rules, key, rows, now, stats)
+
+    async def _version(self, bucket: Bucket, key: str, row: ListingRow, with_tags: bool) -> lr.Version:
+        tags: lr.Tags | None = None
+        if with_tags and not row.delete_marker:
+            obj = await self.meta.get_object_version(bucket.id, key, row.version_id)
+            tags = lr.stored_tags(obj.headers) if obj is not None else []
+        return lr.Version(row.version_id, row.size, row.last_modified, row.storage_class, bool(row.delete_marker),
+                          tags)
+
+    async def _key(self, bucket: Bucket, rules: tuple[lr.Rule, ...], key: str, rows: list[ListingRow], now: float,
+                   stats: Stats) -> None:
+        if not any(r.enabled and r.match.key_matches(key) for r in rules):
+            return
+        with_tags = lr.needs_tags(rules)
+        current_row = rows[0] if rows[0].is_latest else None
+        older = rows[1:] if current_row is not None else rows
+        current = await self._version(bucket, key, current_row, with_tags) if current_row is not None else None
+        noncurrent = [await self._version(bucket, key, r, with_tags) for r in older]
+        plan = lr.plan_key(rules, key, current, noncurrent, now, self.clock)
+        assert plan.delete is not None and plan.storage_class is not None
+        if plan.expire_current and current_row is not None:
+            # Only the version planned on: a newer PUT since the listing is left alone.
+            cond = DeleteCondition(if_match=current_row.etag, last_modified=current_row.last_modified)
+            try:
+                await self.engine.delete_object(bucket.id, key, bucket.owner_id, cond)
+                stats.expired += 1
+            except S3Error:
+                stats.skipped += 1
+        removed = 0
+        for version_id in plan.delete:
+            if await self._remove(bucket, key, version_id, stats, noncurrent=True):
+                removed += 1
+        if plan.remove_marker and current is not None and removed == len(noncurrent):
+            await self._remove(bucket, key, current.version_id, stats, noncurrent=False)
+        for version_id, sc in plan.storage_class.items():
+            if version_id in plan.delete:
+                continue
+            if await self.meta.set_storage_class(bucket.id, key, version_id, sc):
+                stats.transitioned += 1
+
+    async def _remove(self, bucket: Bucket, key: str, version_id: str, stats: Stats, noncurrent: bool) -> bool:
+        """Remove one version for good through the store's delete path, which
+        refuses a locked one (skipped: it stays until its lock ends)."""
+        position = await self.meta.version_position(bucket.id, key, version_id)
+        if position is None or (position == 0) == noncurrent:  # gone, or it moved since the listing
+            stats.skipped += 1
+            return False
+        try:
+            await self.engine.delete_version(bucket.id, key, version_id)
+        except S3Error:
+            stats.skipped += 1
+            return False
+        stats.removed += 1
+        return True
