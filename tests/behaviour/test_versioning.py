@@ -534,3 +534,20 @@ def test_sigkill_during_versioned_overwrites(tmp_path):
                 assert body == acked[v["VersionId"]]
     finally:
         srv.stop()
+
+
+def _delete_marker_header(s3, bucket: str, key: str) -> str | None:
+    with pytest.raises(ClientError) as info:
+        s3.head_object(Bucket=bucket, Key=key)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    return info.value.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker")
+
+
+def test_not_found_says_whether_a_delete_marker_hides_the_key(s3, bucket, vbucket):
+    assert _delete_marker_header(s3, bucket, "never") == "false"
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="plain")
+    assert _delete_marker_header(s3, bucket, "plain") == "false"
+    s3.put_object(Bucket=vbucket, Key="kept", Body=b"x")
+    s3.delete_object(Bucket=vbucket, Key="kept")
+    assert _delete_marker_header(s3, vbucket, "kept") == "true"
