@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
-from pails.storage.object_lock import LockChange
+from pails.storage.object_lock import LockChange, apply_change
 from pails.storage.records import Bucket, ContentsRow, ListingRow, ObjectPage, ObjectVersion, User
 
 
@@ -244,19 +244,32 @@ class MetaStore(ABC):
         there is no such version or it is a delete marker."""
 
     @abstractmethod
-    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
-                                version_id: str | None = None) -> bool:
-        """Set (``value`` None: remove) one entry of the current version's (or
-        ``version_id``'s) stored ``headers``, read-modify-write in one commit;
+    async def update_headers(self, bucket_id: int, key: str, version_id: str | None,
+                             update: Callable[[dict[str, str]], None]) -> bool:
+        """Read-modify-write of the current version's (or ``version_id``'s)
+        stored ``headers`` in one commit, under the key's write lock
+        (``update`` changes them in place, or raises and nothing changes);
         False if there is no such version (or it is a delete marker)."""
 
-    @abstractmethod
+    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
+                                version_id: str | None = None) -> bool:
+        """Set (``value`` None: remove) one entry of the version's stored ``headers``."""
+        def update(headers: dict[str, str]) -> None:
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+        return await self.update_headers(bucket_id, key, version_id, update)
+
     async def update_object_lock(self, bucket_id: int, key: str, version_id: str, change: LockChange) -> bool:
         """Apply a retention or legal hold ``change`` to version ``version_id``
         (``object_lock.apply_change`` on its stored headers, under the key's
         write lock, with the commit's clock: a shortening racing another change
         is decided on the latest state); False if there is no such version (or
         it is a delete marker); AccessDenied if the lock forbids the change."""
+        def update(headers: dict[str, str]) -> None:
+            apply_change(headers, change, time.time())
+        return await self.update_headers(bucket_id, key, version_id, update)
 
     @abstractmethod
     async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:

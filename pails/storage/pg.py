@@ -461,8 +461,8 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
             return await t.write(f"UPDATE {table} SET acl=%s WHERE {where}", (acl, *args)) > 0
         return await self._set_version_column(bucket_id, key, version_id, change)
 
-    async def _update_headers(self, bucket_id: int, key: str, version_id: str | None,
-                              update: Callable[[dict[str, str]], None]) -> bool:
+    async def update_headers(self, bucket_id: int, key: str, version_id: str | None,
+                             update: Callable[[dict[str, str]], None]) -> bool:
         """Read-modify-write of one version's stored headers under the key's
         row lock (``update`` changes them in place, or raises and nothing changes)."""
         async def change(t: Tx, table: str, where: str, args: tuple[Any, ...]) -> bool:
@@ -475,21 +475,6 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
                           (json.dumps(headers, separators=(",", ":")), *args))
             return True
         return await self._set_version_column(bucket_id, key, version_id, change)
-
-    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
-                                version_id: str | None = None) -> bool:
-        def update(headers: dict[str, str]) -> None:
-            if value is None:
-                headers.pop(name, None)
-            else:
-                headers[name] = value
-        return await self._update_headers(bucket_id, key, version_id, update)
-
-    async def update_object_lock(self, bucket_id: int, key: str, version_id: str,
-                                 change: object_lock.LockChange) -> bool:
-        def update(headers: dict[str, str]) -> None:
-            object_lock.apply_change(headers, change, time.time())
-        return await self._update_headers(bucket_id, key, version_id, update)
 
     async def list_objects(self, bucket_id: int, after: str, prefix: str, limit: int,
                            inclusive: bool = False) -> list[ListingRow]:

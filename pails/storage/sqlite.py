@@ -528,8 +528,8 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
             return False
         return await self._write(tx)
 
-    async def _update_headers(self, bucket_id: int, key: str, version_id: str | None,
-                              update: Callable[[dict[str, str]], None]) -> bool:
+    async def update_headers(self, bucket_id: int, key: str, version_id: str | None,
+                             update: Callable[[dict[str, str]], None]) -> bool:
         """Read-modify-write of one version's stored headers in one commit
         (``update`` changes them in place, or raises and nothing changes)."""
         def tx(c: sqlite3.Connection) -> bool:
@@ -551,21 +551,6 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
                 return True
             return False
         return await self._write(tx)
-
-    async def set_object_header(self, bucket_id: int, key: str, name: str, value: str | None,
-                                version_id: str | None = None) -> bool:
-        def update(headers: dict[str, str]) -> None:
-            if value is None:
-                headers.pop(name, None)
-            else:
-                headers[name] = value
-        return await self._update_headers(bucket_id, key, version_id, update)
-
-    async def update_object_lock(self, bucket_id: int, key: str, version_id: str,
-                                 change: object_lock.LockChange) -> bool:
-        def update(headers: dict[str, str]) -> None:
-            object_lock.apply_change(headers, change, time.time())
-        return await self._update_headers(bucket_id, key, version_id, update)
 
     async def set_bucket_prop(self, bucket_id: int, name: str, value: object | None) -> None:
         def tx(c: sqlite3.Connection) -> None:
