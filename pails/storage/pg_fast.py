@@ -187,6 +187,18 @@ def statement(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple[Stat
     return st, [_param(v) for v in values]
 
 
+async def open_autocommit(url: str, setup: str, timeout: int) -> psycopg.AsyncConnection[Any]:
+    """A psycopg connection in autocommit mode that has run ``setup``; psycopg
+    makes it (hosts, timeouts, TLS, target_session_attrs), the lean classes drive it."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=timeout)
+    try:
+        await conn.execute(setup)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
 class FastConnection:
     """One autocommit connection, one statement at a time.  Errors are
     psycopg's: ``psycopg.OperationalError`` when the connection is lost."""
@@ -206,13 +218,7 @@ class FastConnection:
 
     @classmethod
     async def connect(cls, url: str, setup: str, timeout: int) -> FastConnection:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=timeout)
-        try:
-            await conn.execute(setup)
-        except BaseException:
-            await conn.close()
-            raise
-        return cls(conn, asyncio.get_running_loop())
+        return cls(await open_autocommit(url, setup, timeout), asyncio.get_running_loop())
 
     def _on_readable(self) -> None:
         waiter = self._waiter

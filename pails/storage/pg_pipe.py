@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from pails.storage.pg_fast import Rows, Statement, error_of, rows_of, statement
+from pails.storage.pg_fast import Rows, Statement, error_of, open_autocommit, rows_of, statement
 
 _SYNC = object()  # marks the end of a batch among the entries in flight
 _OK = pq.ExecStatus.COMMAND_OK
@@ -61,13 +61,7 @@ class PipelinedConnection:
 
     @classmethod
     async def connect(cls, url: str, setup: str, timeout: int) -> PipelinedConnection:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=timeout)
-        try:
-            await conn.execute(setup)
-        except BaseException:
-            await conn.close()
-            raise
-        return cls(conn, asyncio.get_running_loop())
+        return cls(await open_autocommit(url, setup, timeout), asyncio.get_running_loop())
 
     @property
     def load(self) -> int:
