@@ -84,6 +84,8 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
 
     def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:
         self.url = url
+        self._lease_conn: psycopg.AsyncConnection[Any] | None = None  # holds the advisory locks (pg_jobs)
+        self._leases: set[str] = set()  # lease names held on it
         self._notify = notify  # False: a database without LISTEN/NOTIFY (bucket changes then wait out the TTL)
         self._readers = Readers(url, readers)
         self._committer = Committer(url, planner=pg_batch.apply)

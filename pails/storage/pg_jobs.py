@@ -27,6 +27,8 @@ class PgJobs:
     url: str
     _readers: Readers
     _set_version_column: Callable[..., Any]
+    _lease_conn: psycopg.AsyncConnection[Any] | None
+    _leases: set[str]
 
     async def all_buckets(self, after: str, limit: int) -> list[Bucket]:
         rows = await self._readers.all(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name>%s ORDER BY name LIMIT %s",
@@ -40,13 +42,12 @@ class PgJobs:
         return result
 
     async def try_lease(self, name: str) -> bool:
-        state: dict[str, Any] = self.__dict__.setdefault("_lease_state", {"conn": None, "held": set()})
-        conn: psycopg.AsyncConnection[Any] | None = state["conn"]
+        conn = self._lease_conn
         try:
             if conn is None or conn.closed:
-                state["held"].clear()
-                conn = state["conn"] = await connect(self.url, True)
-            if name in state["held"]:
+                self._leases.clear()
+                conn = self._lease_conn = await connect(self.url, True)
+            if name in self._leases:
                 await conn.execute("SELECT 1")  # still connected: still held
                 return True
             cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (lease_key(name),))
@@ -55,14 +56,15 @@ class PgJobs:
             await self.release_leases()
             return False
         if row is not None and row[0]:
-            state["held"].add(name)
+            self._leases.add(name)
             return True
         return False
 
     async def release_leases(self) -> None:
-        state = self.__dict__.pop("_lease_state", None)
-        if state is not None and state["conn"] is not None:
+        conn, self._lease_conn = self._lease_conn, None
+        self._leases.clear()
+        if conn is not None:
             try:
-                await state["conn"].close()
+                await conn.close()
             except psycopg.Error:
                 pass

@@ -81,6 +81,7 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
     def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:
         self.path = path
         self.fsync = fsync
+        self._leases: dict[str, int] = {}  # lease name: the locked file's descriptor (sqlite_jobs)
         # Frees some disk space (the ballast, pails.storage.space) when a
         # commit that frees space finds the disk full.  True: try again.
         self._make_room = make_room

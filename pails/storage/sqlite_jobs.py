@@ -41,7 +41,7 @@ class SqliteJobs:
         return result
 
     async def try_lease(self, name: str) -> bool:
-        leases = self.__dict__.setdefault("_leases", {})
+        leases = self._leases
         if name in leases:
             return True
         fd = os.open(f"{self.path}-{name}.lease", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -54,5 +54,6 @@ class SqliteJobs:
         return True
 
     def release_leases(self) -> None:
-        for fd in self.__dict__.pop("_leases", {}).values():
+        for fd in self._leases.values():
             os.close(fd)
+        self._leases.clear()
