@@ -26,6 +26,7 @@ from pails.http import routes
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
 from pails.http.sockets import configure_listeners
 from pails.protocol import xml
+from pails.s3 import cors
 from pails.s3.request import Response, S3Request
 from pails.storage.crypto import IntegrityError
 from pails.storage.engine import Engine, Settings
@@ -192,6 +193,8 @@ class PailsApp:
             return
         body: RequestBody | None = None
         headers: dict[str, str] = {}
+        bucket: str | None = None
+        req: S3Request | None = None
         try:
             headers = _headers(scope["headers"])
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -257,6 +260,8 @@ class PailsApp:
         except Exception:
             log.exception("internal error in %s %s", method, resource)
             response = _error_response(S3Error("InternalError"), resource, request_id, method)
+        if "origin" in headers and bucket is not None and method != "OPTIONS":
+            await _add_cors_headers(response, engine, bucket, req, headers, method)
         close = False
         if body is not None and body.unread:
             # Answered before the body was read.  A client waiting on
@@ -360,6 +365,24 @@ class PailsApp:
                       "verify)", request_id, blob_id, file.md5)
             return False
         return True
+
+
+async def _add_cors_headers(response: Response, engine: Engine, bucket: str, req: S3Request | None,
+                            headers: dict[str, str], method: str) -> None:
+    """A request with an Origin: the Access-Control-* headers its bucket's
+    CORS rules give, on any answer (errors included, as AWS)."""
+    record = req.bucket_record if req is not None else None
+    if record is None or record.name != bucket:
+        try:
+            record = await engine.meta.get_bucket(bucket)
+        except Exception:  # noqa: BLE001 - the answer goes out without CORS headers rather than not at all
+            log.debug("no CORS headers: bucket %r could not be read", bucket, exc_info=True)
+            return
+        if record is None:
+            return
+    extra = cors.response_headers(record, headers, method)
+    if extra:
+        response.headers = [*response.headers, *extra]
 
 
 def _file_size(path: str) -> int:

@@ -129,7 +129,10 @@ ROUTES: tuple[Route, ...] = (
     Route("PutObjectRetention", Target.OBJECT, "PUT", "retention", object_lock.put_object_retention),
     Route("GetObjectLegalHold", Target.OBJECT, "GET", "legal-hold", object_lock.get_object_legal_hold),
     Route("PutObjectLegalHold", Target.OBJECT, "PUT", "legal-hold", object_lock.put_object_legal_hold),
-    # CORS preflight
+    # CORS
+    Route("GetBucketCors", Target.BUCKET, "GET", "cors", cors.get_bucket_cors),
+    Route("PutBucketCors", Target.BUCKET, "PUT", "cors", cors.put_bucket_cors),
+    Route("DeleteBucketCors", Target.BUCKET, "DELETE", "cors", cors.delete_bucket_cors),
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
 )
@@ -173,6 +176,9 @@ IAM_ACTIONS: dict[str, str] = {
     "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
     "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
     "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
+    "GetBucketCors": "s3:GetBucketCORS",
+    "PutBucketCors": "s3:PutBucketCORS",
+    "DeleteBucketCors": "s3:PutBucketCORS",
     "PreflightBucket": "s3:GetObject",
     "PreflightObject": "s3:GetObject",
 }
