@@ -126,18 +126,20 @@ SCHEMA_V1 = (
 # into shard rows, one per committing backend (its pid modulo 1024): their
 # commits never wait on each other's usage row, and the usage is the sum over
 # the bucket's shards.  Each shard row remembers what it held before the
-# transaction now changing it (``xact``, ``base_*``), so that a deferred
-# check at COMMIT knows whether that transaction grew the bucket; for a bucket
-# with a quota it then locks the quota row (serializing those commits) and
-# sums the shards, and refuses the commit past the quota.
+# transaction now changing it (``xact``, ``base_*``) and whether the bucket
+# has a quota, so that a deferred check at COMMIT, queued only for buckets
+# with a quota, knows whether that transaction grew the bucket; it then locks
+# the quota row (serializing those commits) and sums the shards, and refuses
+# the commit past the quota.
 _USAGE_COUNTERS = ("objects", "bytes", "noncurrent_objects", "noncurrent_bytes", "delete_markers", "uploads",
                    "parts", "part_bytes")
 _STORED_BYTES = "{0}bytes + {0}noncurrent_bytes + {0}part_bytes"
 _STORED_OBJECTS = "{0}objects + {0}noncurrent_objects"
-_UPSERT = ("INSERT INTO bucket_usage AS u (bucket_id, shard, xact, {cols}) "
-           "SELECT bucket_id, pg_backend_pid() % 1024, txid_current(), {sums} FROM ({rows}) d GROUP BY bucket_id "
-           "HAVING {nonzero} "
-           "ON CONFLICT (bucket_id, shard) DO UPDATE SET "
+_UPSERT = ("INSERT INTO bucket_usage AS u (bucket_id, shard, xact, quota, {cols}) "
+           "SELECT bucket_id, pg_backend_pid() % 1024, txid_current(), "
+           "EXISTS (SELECT 1 FROM bucket_quota q WHERE q.bucket_id = d.bucket_id), {sums} "
+           "FROM ({rows}) d GROUP BY bucket_id HAVING {nonzero} "
+           "ON CONFLICT (bucket_id, shard) DO UPDATE SET quota = excluded.quota, "
            "base_bytes = CASE WHEN u.xact = txid_current() THEN u.base_bytes ELSE "
            + _STORED_BYTES.format("u.") + " END, "
            "base_objects = CASE WHEN u.xact = txid_current() THEN u.base_objects ELSE "
@@ -175,7 +177,7 @@ SCHEMA_V2 = (
     "ALTER TABLE multipart_parts ALTER COLUMN bucket_id SET NOT NULL",
     "CREATE TABLE bucket_usage (bucket_id bigint NOT NULL, shard integer NOT NULL, "
     + ", ".join(f"{c} bigint NOT NULL DEFAULT 0" for c in _USAGE_COUNTERS) +
-    ", xact bigint NOT NULL DEFAULT 0, base_bytes bigint NOT NULL DEFAULT 0, "
+    ", xact bigint NOT NULL DEFAULT 0, quota boolean NOT NULL DEFAULT false, base_bytes bigint NOT NULL DEFAULT 0, "
     "base_objects bigint NOT NULL DEFAULT 0, PRIMARY KEY (bucket_id, shard))",
     # A copy of the quota in the buckets' props, for the check at commit; a row only where there is one.
     "CREATE TABLE bucket_quota (bucket_id bigint PRIMARY KEY, max_bytes bigint, max_objects bigint)",
@@ -188,8 +190,8 @@ SCHEMA_V2 = (
     *_usage_triggers("object_versions", "pails_usage_versions"),
     *_usage_triggers("multipart_uploads", "pails_usage_uploads"),
     *_usage_triggers("multipart_parts", "pails_usage_parts"),
-    # The check at COMMIT, queued only by a change that grew a shard (WHEN), and costing one probe of
-    # bucket_quota for a bucket without a quota.
+    # The check at COMMIT, queued only by a change that grew the shard of a bucket with a quota (WHEN;
+    # ``quota`` is looked up by each upsert: a bucket without one costs an index probe of bucket_quota).
     "CREATE FUNCTION pails_quota_check() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "DECLARE q record; mine record; total record; BEGIN "
     "SELECT max_bytes, max_objects INTO q FROM bucket_quota WHERE bucket_id = NEW.bucket_id FOR UPDATE; "
@@ -205,9 +207,9 @@ SCHEMA_V2 = (
     "RAISE EXCEPTION 'pails_quota_exceeded' USING ERRCODE = 'check_violation'; END IF; "
     "RETURN NULL; END $$",
     "CREATE CONSTRAINT TRIGGER bucket_usage_quota AFTER INSERT OR UPDATE ON bucket_usage "
-    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ("
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.quota AND ("
     + _STORED_BYTES.format("NEW.") + " > NEW.base_bytes OR " + _STORED_OBJECTS.format("NEW.")
-    + " > NEW.base_objects) EXECUTE FUNCTION pails_quota_check()",
+    + " > NEW.base_objects)) EXECUTE FUNCTION pails_quota_check()",
     # The counters of the data already there.
     "INSERT INTO bucket_usage (bucket_id, shard, " + ", ".join(_USAGE_COUNTERS) + ") SELECT b.id, -1, "
     "(SELECT count(*) FROM objects WHERE bucket_id = b.id AND delete_marker = 0), "
