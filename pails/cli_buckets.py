@@ -10,9 +10,12 @@ import dataclasses
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pails.storage.records import Bucket, BucketQuota
+
+if TYPE_CHECKING:
+    from pails.storage.engine import Engine
 
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15,
           "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50}
@@ -46,14 +49,14 @@ def _props(bucket: Bucket) -> dict[str, Any]:
     return dict(json.loads(bucket.props or "{}"))
 
 
-async def _bucket(engine: Any, name: str) -> Bucket:
+async def _bucket(engine: Engine, name: str) -> Bucket:
     bucket = await engine.meta.get_bucket(name)
     if bucket is None:
         sys.exit(f"pails: no bucket {name}")
-    return bucket  # type: ignore[no-any-return]
+    return bucket
 
 
-async def bucket_info(engine: Any, name: str) -> dict[str, Any]:
+async def bucket_info(engine: Engine, name: str) -> dict[str, Any]:
     """What ``pails bucket info --json`` prints."""
     from pails.s3 import veeam
 
@@ -71,7 +74,7 @@ async def bucket_info(engine: Any, name: str) -> dict[str, Any]:
     }
 
 
-async def set_quota(engine: Any, name: str, args: argparse.Namespace) -> BucketQuota | None:
+async def set_quota(engine: Engine, name: str, args: argparse.Namespace) -> BucketQuota | None:
     bucket = await _bucket(engine, name)
     old = BucketQuota.of(_props(bucket)) or BucketQuota()
     if args.clear:
@@ -85,7 +88,7 @@ async def set_quota(engine: Any, name: str, args: argparse.Namespace) -> BucketQ
     return quota
 
 
-async def set_veeam(engine: Any, name: str, on: bool) -> None:
+async def set_veeam(engine: Engine, name: str, on: bool) -> None:
     from pails.s3 import veeam
 
     bucket = await _bucket(engine, name)
@@ -151,17 +154,17 @@ def add_parsers(sub: Any, run: Any) -> None:
     v.set_defaults(func=lambda a: run(a, lambda e: _veeam(e, a)))
 
 
-async def _info(engine: Any, args: argparse.Namespace) -> None:
+async def _info(engine: Engine, args: argparse.Namespace) -> None:
     print_info(await bucket_info(engine, args.bucket), args.json)
 
 
-async def _quota(engine: Any, args: argparse.Namespace) -> None:
+async def _quota(engine: Engine, args: argparse.Namespace) -> None:
     if not args.clear and args.max_bytes is _KEEP and args.max_objects is _KEEP:
         sys.exit("pails: give --max-bytes, --max-objects or --clear")
     await set_quota(engine, args.bucket, args)
     print_info(await bucket_info(engine, args.bucket), args.json)
 
 
-async def _veeam(engine: Any, args: argparse.Namespace) -> None:
+async def _veeam(engine: Engine, args: argparse.Namespace) -> None:
     await set_veeam(engine, args.bucket, args.state == "on")
     print(f"veeam sosapi: {args.state} for {args.bucket}")
