@@ -1,4 +1,5 @@
-"""The ``pails`` command: ``pails server``, ``pails user``, ``pails backup-meta`` and ``pails verify``."""
+"""The ``pails`` command: ``pails server``, ``pails user``, ``pails bucket`` (pails.cli_buckets),
+``pails backup-meta`` and ``pails verify``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from pails import cli_buckets
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import AlreadyExists, StoreUnavailable
 from pails.storage.records import User
@@ -169,6 +171,19 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_engine(args: argparse.Namespace, work: Callable[[Engine], Coroutine[Any, Any, None]]) -> int:
+    """Open the store of ``args``, run ``work(engine)``, close it."""
+    async def run() -> None:
+        engine = _engine_for(args)
+        try:
+            await engine.open()
+            await work(engine)
+        finally:
+            await engine.close()
+    _run(run())
+    return 0
+
+
 def cmd_backup_meta(args: argparse.Namespace) -> int:
     from pails.storage.sqlite_backup import BackupError, backup_sqlite
 
@@ -286,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--data", default="./data")
     rm.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     rm.set_defaults(func=cmd_user_remove)
+
+    cli_buckets.add_parsers(sub, _with_engine)
 
     b = sub.add_parser("backup-meta", help="copy the SQLite metadata database, consistently, while the server runs")
     b.add_argument("dest", help="the copy (a new file)")

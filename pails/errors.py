@@ -30,6 +30,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # Not an AWS code (AWS never runs out of room): Pails' answer when a write would eat the data directory's
     # reserve or finds the disk full (pails.storage.space; docs/operations.md says why 507 and this name).
     "InsufficientStorage": (507, "Not enough free space on the server to store this; delete objects or add space, then retry."),
+    # Not an AWS code (AWS has no bucket quotas): Ceph RGW's answer to a write past a bucket's quota, which
+    # clients show as is (docs/quotas.md says why this one).
+    "QuotaExceeded": (403, "The bucket quota does not allow this write: it would pass the bucket's limit of stored bytes or objects."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
+from pails.s3 import quota
 from pails.s3.request import S3Request
 from pails.storage.blobs import BlobWriter
 from pails.storage.crypto import Piece
@@ -155,6 +156,11 @@ async def receive(engine: Engine, req: S3Request, *, allow_inline: bool = True,
     given, trailing = requested_checksums(req)
     # Before any body byte is read: a body that would take the disk's reserve is refused now.
     engine.admit(req.body.declared_length, inline=allow_inline)
+    # A new version of a versioned bucket is one more object; a part is none; an unversioned write may replace
+    # one (the commit decides).
+    bucket = req.bucket_record
+    await quota.admit(engine, req, req.body.declared_length,
+                      allow_inline and bucket is not None and bucket.versioning == "Enabled")
     hashers = [ck.new_checksum(a) for a in (*given, *trailing)]
     hashers += [ck.new_checksum(a) for a in compute if a not in given and a not in trailing]
     inline_max = engine.settings.inline_max if allow_inline else -1

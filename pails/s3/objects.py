@@ -14,7 +14,7 @@ from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import http_date, parse_http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
-from pails.s3 import encryption, ingest, lifecycle, object_lock, tagging
+from pails.s3 import encryption, ingest, lifecycle, object_lock, tagging, veeam
 from pails.s3.permissions import (
     acl_from_request,
     bucket_allows,
@@ -274,6 +274,10 @@ def _check_whole(obj: ObjectVersion, data: bytes) -> None:
 
 
 async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Response:
+    if req.key is not None and req.key.startswith(veeam.FOLDER):
+        virtual = await veeam.serve(engine, req, head)
+        if virtual is not None:
+            return virtual
     bucket, obj = await locate(engine, req)
     require_object(req, obj, "READ")
     sse.refuse_on_read(req.headers)

@@ -127,6 +127,11 @@ class Engine:
             collected += await self._reap()
         return finished, removed, collected
 
+    def filesystem_capacity(self) -> tuple[int, int]:
+        """(size, bytes available to Pails) of the filesystem holding the data directory."""
+        st = os.statvfs(self.settings.data_dir)
+        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
     def admit(self, length: int | None, inline: bool = False) -> None:
         """Refuse (507 InsufficientStorage) a write of ``length`` bytes (None:
         not said) that would take the data directory's reserve; ``inline``:

@@ -12,6 +12,7 @@ before its commit.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -22,7 +23,16 @@ from dataclasses import dataclass
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
 from pails.storage.object_lock import LockChange, apply_change
-from pails.storage.records import Bucket, ContentsRow, ListingRow, ObjectPage, ObjectVersion, User
+from pails.storage.records import (
+    Bucket,
+    BucketQuota,
+    BucketUsage,
+    ContentsRow,
+    ListingRow,
+    ObjectPage,
+    ObjectVersion,
+    User,
+)
 
 
 class CommitOutcomeUnknown(S3Error):
@@ -123,6 +133,17 @@ def merge_versions(out: list[ListingRow], current: list[ListingRow], older: list
             out.append(older[j])
             j += 1
     return out
+
+
+def quota_props(props: str, quota: BucketQuota | None) -> str:
+    """The bucket's props JSON with its ``quota`` entry set to ``quota`` (None: removed)."""
+    values = json.loads(props or "{}")
+    if quota is None:
+        values.pop("quota", None)
+    else:
+        values["quota"] = {k: v for k, v in (("max_bytes", quota.max_bytes), ("max_objects", quota.max_objects))
+                           if v is not None}
+    return json.dumps(values, separators=(",", ":"))
 
 
 # change(versioning, props) -> (new versioning or None, new props or None); see MetaStore.change_bucket
@@ -335,6 +356,17 @@ class MetaStore(ABC):
 
     @abstractmethod
     async def bucket_is_empty(self, bucket_id: int) -> bool: ...
+
+    @abstractmethod
+    async def bucket_usage(self, bucket_id: int) -> BucketUsage:
+        """What the bucket stores, as committed (exact: every write keeps it in its own transaction)."""
+
+    @abstractmethod
+    async def set_bucket_quota(self, bucket_id: int, quota: BucketQuota | None) -> None:
+        """Set (None: remove) the bucket's quota, kept in its props as ``quota``.
+        Every commit that grows the bucket's stored bytes or objects past it
+        then fails with S3Error QuotaExceeded, decided atomically in that
+        commit (writes that shrink it always pass).  NoSuchBucket if gone."""
 
     # --- data-file collection ---------------------------------------------
     @abstractmethod

@@ -40,6 +40,7 @@ from pails.storage.meta import (
     WriteCondition,
     key_range,
     merge_versions,
+    quota_props,
 )
 from pails.storage.pg_batch import DeleteWrite, PutWrite
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
@@ -59,7 +60,16 @@ from pails.storage.pg_versions import (
     put_current,
     versioning_state,
 )
-from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
+from pails.storage.records import (
+    Bucket,
+    BucketQuota,
+    BucketUsage,
+    ListingRow,
+    ObjectPage,
+    ObjectVersion,
+    User,
+    object_from_row,
+)
 
 BUCKET_TTL = 1.0  # seconds: the longest a bucket change takes to reach every gateway
 _CHANNEL = "pails_buckets"
@@ -76,6 +86,9 @@ _GET_VERSION = (f"SELECT b.epoch, v.* FROM buckets b LEFT JOIN LATERAL ("
                 f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key=%s AND version_id=%s UNION ALL "
                 f"SELECT {OBJECT_FIELDS} FROM object_versions WHERE bucket_id=%s AND key=%s AND version_id=%s "
                 "LIMIT 1) v ON true WHERE b.id = %s")
+_BUCKET_USAGE = ("SELECT " + ", ".join(f"sum({c})::bigint" for c in ("objects", "bytes", "noncurrent_objects",
+                  "noncurrent_bytes", "delete_markers", "uploads", "parts", "part_bytes"))
+                 + " FROM bucket_usage WHERE bucket_id=%s")
 _NOTIFY = "SELECT pg_notify('" + _CHANNEL + "', %s)"
 
 
@@ -245,6 +258,8 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
                           (bucket_id,))
             await t.write("DELETE FROM multipart_uploads WHERE bucket_id=%s", (bucket_id,))
             await t.write("DELETE FROM buckets WHERE id=%s", (bucket_id,))
+            await t.write("DELETE FROM bucket_usage WHERE bucket_id=%s", (bucket_id,))
+            await t.write("DELETE FROM bucket_quota WHERE bucket_id=%s", (bucket_id,))
 
         async def name_of(_t: Tx) -> str | None:
             return name[0]
@@ -282,6 +297,25 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
                           "epoch=epoch+1 WHERE id=%s",
                           (versioning, None if props is None else json.dumps(props, separators=(",", ":")),
                            bucket_id))
+        await self._bucket_write(tx, lambda t: self._bucket_name(t, bucket_id))
+
+    async def bucket_usage(self, bucket_id: int) -> BucketUsage:
+        r = await self._readers.one(_BUCKET_USAGE, (bucket_id,))
+        return BucketUsage(*(int(v) for v in r)) if r and r[0] is not None else BucketUsage()
+
+    async def set_bucket_quota(self, bucket_id: int, quota: BucketQuota | None) -> None:
+        async def tx(t: Tx) -> None:
+            r = await t.one("SELECT props FROM buckets WHERE id=%s FOR UPDATE", (bucket_id,))
+            if r is None:
+                raise S3Error("NoSuchBucket")
+            await t.write("UPDATE buckets SET props=%s, epoch=epoch+1 WHERE id=%s",
+                          (quota_props(r[0], quota), bucket_id))
+            if quota is None:
+                await t.write("DELETE FROM bucket_quota WHERE bucket_id=%s", (bucket_id,))
+            else:
+                await t.write("INSERT INTO bucket_quota (bucket_id, max_bytes, max_objects) VALUES (%s, %s, %s) "
+                              "ON CONFLICT (bucket_id) DO UPDATE SET max_bytes = excluded.max_bytes, "
+                              "max_objects = excluded.max_objects", (bucket_id, quota.max_bytes, quota.max_objects))
         await self._bucket_write(tx, lambda t: self._bucket_name(t, bucket_id))
 
     async def bucket_is_empty(self, bucket_id: int) -> bool:

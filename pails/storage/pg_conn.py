@@ -410,6 +410,12 @@ class Committer:
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
                 self.retries += 1
                 continue
+            except pg_errors.CheckViolation as exc:
+                if len(jobs) > 1:
+                    break  # each on its own below: only those that grow the bucket past its quota fail
+                quota = "pails_quota_exceeded" in str(exc)  # raised by the check at COMMIT (pg_schema)
+                _fail(jobs, S3Error("QuotaExceeded" if quota else "InternalError"))
+                return
             except pg_errors.DiskFull as exc:
                 if len(jobs) > 1:
                     break  # each on its own below: a delete needs no new room and still commits

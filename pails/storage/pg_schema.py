@@ -18,7 +18,7 @@ import psycopg
 
 from pails.storage.meta import StoreUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Statements of version 1, in order.  Small bodies stay in the version rows
 # (``inline``): with STORAGE EXTERNAL, TOAST keeps them out of line, so a
@@ -121,7 +121,110 @@ SCHEMA_V1 = (
     "CREATE INDEX blob_intents_by_age ON blob_intents (created)",
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1}  # version -> statements that reach it from version - 1
+# Version 2: bucket usage, kept by statement triggers in the transaction of
+# every write.  Many gateways commit at once, so a bucket's counters are split
+# into shard rows, one per committing backend (its pid modulo 1024): their
+# commits never wait on each other's usage row, and the usage is the sum over
+# the bucket's shards.  Each shard row remembers what it held before the
+# transaction now changing it (``xact``, ``base_*``) and whether the bucket
+# has a quota, so that a deferred check at COMMIT, queued only for buckets
+# with a quota, knows whether that transaction grew the bucket; it then locks
+# the quota row (serializing those commits) and sums the shards, and refuses
+# the commit past the quota.
+_USAGE_COUNTERS = ("objects", "bytes", "noncurrent_objects", "noncurrent_bytes", "delete_markers", "uploads",
+                   "parts", "part_bytes")
+_STORED_BYTES = "{0}bytes + {0}noncurrent_bytes + {0}part_bytes"
+_STORED_OBJECTS = "{0}objects + {0}noncurrent_objects"
+_UPSERT = ("INSERT INTO bucket_usage AS u (bucket_id, shard, xact, quota, {cols}) "
+           "SELECT bucket_id, pg_backend_pid() % 1024, txid_current(), "
+           "EXISTS (SELECT 1 FROM bucket_quota q WHERE q.bucket_id = d.bucket_id), {sums} "
+           "FROM ({rows}) d GROUP BY bucket_id HAVING {nonzero} "
+           "ON CONFLICT (bucket_id, shard) DO UPDATE SET quota = excluded.quota, "
+           "base_bytes = CASE WHEN u.xact = txid_current() THEN u.base_bytes ELSE "
+           + _STORED_BYTES.format("u.") + " END, "
+           "base_objects = CASE WHEN u.xact = txid_current() THEN u.base_objects ELSE "
+           + _STORED_OBJECTS.format("u.") + " END, xact = txid_current(), {adds}")
+
+
+def _usage_function(name: str, cols: tuple[str, ...], new: str, old: str, bucket: str = "bucket_id") -> str:
+    """A statement trigger's function adding the rows a statement inserted
+    (``new``: the counter expressions of a row, in ``cols`` order), and
+    taking away the rows it deleted (``old``), to the usage shard."""
+    def upsert(rows: str) -> str:
+        return _UPSERT.format(cols=", ".join(cols), sums=", ".join(f"sum({c})" for c in cols), rows=rows,
+                              nonzero=" OR ".join(f"sum({c}) <> 0" for c in cols),
+                              adds=", ".join(f"{c} = u.{c} + excluded.{c}" for c in cols))
+    neg = ", ".join(f"-({e}) AS {c}" for e, c in zip(old.split(";"), cols, strict=True))
+    pos = ", ".join(f"{e} AS {c}" for e, c in zip(new.split(";"), cols, strict=True))
+    return (f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP = 'INSERT' THEN {upsert(f'SELECT {bucket} AS bucket_id, {pos} FROM new_rows')}; "
+            f"ELSIF TG_OP = 'DELETE' THEN {upsert(f'SELECT {bucket} AS bucket_id, {neg} FROM old_rows')}; "
+            f"ELSE {upsert(f'SELECT {bucket} AS bucket_id, {pos} FROM new_rows UNION ALL SELECT {bucket}, {neg} FROM old_rows')}; "  # noqa: E501
+            "END IF; RETURN NULL; END $$")
+
+
+def _usage_triggers(table: str, function: str) -> tuple[str, ...]:
+    return tuple(f"CREATE TRIGGER {table}_usage_{op.lower()} AFTER {op} ON {table} "
+                 f"REFERENCING {refs} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+                 for op, refs in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows"),
+                                  ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows")))
+
+
+_VERSION_COLS = ("1 - delete_marker;size;delete_marker", "1 - delete_marker;size;delete_marker")
+SCHEMA_V2 = (
+    "ALTER TABLE multipart_parts ADD COLUMN bucket_id bigint",
+    "UPDATE multipart_parts p SET bucket_id = u.bucket_id FROM multipart_uploads u WHERE u.upload_id = p.upload_id",
+    "ALTER TABLE multipart_parts ALTER COLUMN bucket_id SET NOT NULL",
+    "CREATE TABLE bucket_usage (bucket_id bigint NOT NULL, shard integer NOT NULL, "
+    + ", ".join(f"{c} bigint NOT NULL DEFAULT 0" for c in _USAGE_COUNTERS) +
+    ", xact bigint NOT NULL DEFAULT 0, quota boolean NOT NULL DEFAULT false, base_bytes bigint NOT NULL DEFAULT 0, "
+    "base_objects bigint NOT NULL DEFAULT 0, PRIMARY KEY (bucket_id, shard))",
+    # A copy of the quota in the buckets' props, for the check at commit; a row only where there is one.
+    "CREATE TABLE bucket_quota (bucket_id bigint PRIMARY KEY, max_bytes bigint, max_objects bigint)",
+    _usage_function("pails_usage_objects", ("objects", "bytes", "delete_markers"), *_VERSION_COLS),
+    _usage_function("pails_usage_versions", ("noncurrent_objects", "noncurrent_bytes", "delete_markers"),
+                    *_VERSION_COLS),
+    _usage_function("pails_usage_uploads", ("uploads",), "1", "1"),
+    _usage_function("pails_usage_parts", ("parts", "part_bytes"), "1;size", "1;size"),
+    *_usage_triggers("objects", "pails_usage_objects"),
+    *_usage_triggers("object_versions", "pails_usage_versions"),
+    *_usage_triggers("multipart_uploads", "pails_usage_uploads"),
+    *_usage_triggers("multipart_parts", "pails_usage_parts"),
+    # The check at COMMIT, queued only by a change that grew the shard of a bucket with a quota (WHEN;
+    # ``quota`` is looked up by each upsert: a bucket without one costs an index probe of bucket_quota).
+    "CREATE FUNCTION pails_quota_check() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "DECLARE q record; mine record; total record; BEGIN "
+    "SELECT max_bytes, max_objects INTO q FROM bucket_quota WHERE bucket_id = NEW.bucket_id FOR UPDATE; "
+    "IF NOT FOUND THEN RETURN NULL; END IF; "
+    "SELECT " + _STORED_BYTES.format("") + " - base_bytes AS grew_bytes, "
+    + _STORED_OBJECTS.format("") + " - base_objects AS grew_objects INTO mine FROM bucket_usage "
+    "WHERE bucket_id = NEW.bucket_id AND shard = NEW.shard AND xact = txid_current(); "
+    "IF NOT FOUND THEN RETURN NULL; END IF; "
+    "SELECT sum(" + _STORED_BYTES.format("") + ") AS b, sum(" + _STORED_OBJECTS.format("") + ") AS o "
+    "INTO total FROM bucket_usage WHERE bucket_id = NEW.bucket_id; "
+    "IF (q.max_bytes IS NOT NULL AND mine.grew_bytes > 0 AND total.b > q.max_bytes) "
+    "OR (q.max_objects IS NOT NULL AND mine.grew_objects > 0 AND total.o > q.max_objects) THEN "
+    "RAISE EXCEPTION 'pails_quota_exceeded' USING ERRCODE = 'check_violation'; END IF; "
+    "RETURN NULL; END $$",
+    "CREATE CONSTRAINT TRIGGER bucket_usage_quota AFTER INSERT OR UPDATE ON bucket_usage "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.quota AND ("
+    + _STORED_BYTES.format("NEW.") + " > NEW.base_bytes OR " + _STORED_OBJECTS.format("NEW.")
+    + " > NEW.base_objects)) EXECUTE FUNCTION pails_quota_check()",
+    # The counters of the data already there.
+    "INSERT INTO bucket_usage (bucket_id, shard, " + ", ".join(_USAGE_COUNTERS) + ") SELECT b.id, -1, "
+    "(SELECT count(*) FROM objects WHERE bucket_id = b.id AND delete_marker = 0), "
+    "(SELECT coalesce(sum(size), 0) FROM objects WHERE bucket_id = b.id), "
+    "(SELECT count(*) FROM object_versions WHERE bucket_id = b.id AND delete_marker = 0), "
+    "(SELECT coalesce(sum(size), 0) FROM object_versions WHERE bucket_id = b.id), "
+    "(SELECT count(*) FROM objects WHERE bucket_id = b.id AND delete_marker = 1) "
+    "+ (SELECT count(*) FROM object_versions WHERE bucket_id = b.id AND delete_marker = 1), "
+    "(SELECT count(*) FROM multipart_uploads WHERE bucket_id = b.id), "
+    "(SELECT count(*) FROM multipart_parts WHERE bucket_id = b.id), "
+    "(SELECT coalesce(sum(size), 0) FROM multipart_parts WHERE bucket_id = b.id) FROM buckets b",
+)
+
+# version -> statements that reach it from version - 1
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1, 2: SCHEMA_V2}
 
 _SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once
 # Key columns whose collation is not byte order.

@@ -38,8 +38,9 @@ class PgUploads:
     async def put_part(self, part: UploadedPart) -> None:
         async def tx(t: Tx) -> None:
             # A share lock on the upload: completing or aborting it waits for this commit.
-            if await t.one("SELECT 1 FROM multipart_uploads WHERE upload_id=%s FOR KEY SHARE",
-                           (part.upload_id,)) is None:
+            upload = await t.one("SELECT bucket_id FROM multipart_uploads WHERE upload_id=%s FOR KEY SHARE",
+                                 (part.upload_id,))
+            if upload is None:
                 raise S3Error("NoSuchUpload", UploadId=part.upload_id)
             await consume_intents(t, [part.blob_id])
             values = (part.size, part.etag, part.last_modified, part.blob_id, part.checksums)
@@ -53,8 +54,8 @@ class PgUploads:
                                   (*values, part.upload_id, part.part_number))
                     return
                 if await t.write_returning(
-                        f"INSERT INTO multipart_parts ({_PART_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) "
-                        "ON CONFLICT DO NOTHING RETURNING 1", (part.upload_id, part.part_number, *values)):
+                        f"INSERT INTO multipart_parts ({_PART_COLUMNS}, bucket_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+                        "ON CONFLICT DO NOTHING RETURNING 1", (part.upload_id, part.part_number, *values, upload[0])):
                     return
         await self._committer.run(tx, ("u", part.upload_id, f"{part.part_number:05d}"))
 

@@ -105,3 +105,52 @@ class ObjectPage(NamedTuple):
     prefixes: list[str]
     truncated: bool
     last: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class BucketUsage:
+    """What a bucket stores, kept exact by the store in the same transaction
+    as every write (never a directory walk).  Delete markers are counted on
+    their own (they hold no bytes and are not objects for a quota)."""
+
+    objects: int = 0  # current versions that are not delete markers
+    bytes: int = 0
+    noncurrent_objects: int = 0  # noncurrent versions that are not delete markers
+    noncurrent_bytes: int = 0
+    delete_markers: int = 0  # current and noncurrent
+    uploads: int = 0  # multipart uploads in progress
+    parts: int = 0  # their parts
+    part_bytes: int = 0
+
+    @property
+    def stored_bytes(self) -> int:
+        """The bytes a quota counts: every version and every uploaded part."""
+        return self.bytes + self.noncurrent_bytes + self.part_bytes
+
+    @property
+    def stored_objects(self) -> int:
+        """The objects a quota counts: every version that is not a delete marker."""
+        return self.objects + self.noncurrent_objects
+
+
+@dataclass(slots=True, frozen=True)
+class BucketQuota:
+    """Hard limits of a bucket (None: no limit), kept in its props as ``quota``."""
+
+    max_bytes: int | None = None
+    max_objects: int | None = None
+
+    @classmethod
+    def of(cls, props: dict[str, Any]) -> BucketQuota | None:
+        q = props.get("quota")
+        if not isinstance(q, dict):
+            return None
+        quota = cls(q.get("max_bytes"), q.get("max_objects"))
+        return None if quota.max_bytes is None and quota.max_objects is None else quota
+
+    def exceeded_by(self, usage: BucketUsage, more_bytes: int, more_objects: int) -> bool:
+        """Whether adding that much to ``usage`` would pass a limit (adding nothing never does)."""
+        if more_bytes > 0 and self.max_bytes is not None and usage.stored_bytes + more_bytes > self.max_bytes:
+            return True
+        return (more_objects > 0 and self.max_objects is not None
+                and usage.stored_objects + more_objects > self.max_objects)

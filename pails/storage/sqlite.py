@@ -36,8 +36,18 @@ from pails.storage.meta import (
     WriteCondition,
     key_range,
     merge_versions,
+    quota_props,
 )
-from pails.storage.records import Bucket, ListingRow, ObjectPage, ObjectVersion, User, object_from_row
+from pails.storage.records import (
+    Bucket,
+    BucketQuota,
+    BucketUsage,
+    ListingRow,
+    ObjectPage,
+    ObjectVersion,
+    User,
+    object_from_row,
+)
 from pails.storage.space import StorageFull
 from pails.storage.sqlite_jobs import SqliteJobs
 from pails.storage.sqlite_schema import migrate
@@ -65,6 +75,8 @@ _noncurrent_row = ListingRow._make
 
 
 _BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props"
+_USAGE_COLUMNS = ("objects, bytes, noncurrent_objects, noncurrent_bytes, delete_markers, uploads, parts, "
+                  "part_bytes")
 _USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
 
 
@@ -99,6 +111,8 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
         self._committer_lock = threading.Lock()
+        # bucket id -> (stored bytes, stored objects) before the running write (the committer's: _watch_quotas)
+        self._quota_bases: dict[int, tuple[int, int]] = {}
 
     def _prepare(self) -> None:
         conn = self._connect()
@@ -161,6 +175,7 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
 
     def _commit_loop(self) -> None:
         conn = self._connect()
+        self._watch_quotas(conn)
         # Server workers are processes, each with a committer: they take
         # turns through this lock, which wakes the next one the moment it is
         # released (SQLite's busy handler would sleep and retry), and the
@@ -226,10 +241,14 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
         outcomes: list[tuple[Any, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            grown = self._quota_bases
             for fn, waiter, _frees in batch:
                 conn.execute("SAVEPOINT job")
+                grown.clear()
                 try:
                     result = fn(conn)
+                    if grown:
+                        _check_quotas(conn, grown)
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
                     if isinstance(exc, sqlite3.Error) and _is_full(exc):
                         raise  # the whole transaction cannot commit
@@ -245,6 +264,21 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
                 conn.execute("ROLLBACK")
             return [], exc
         return outcomes, None
+
+    def _watch_quotas(self, conn: sqlite3.Connection) -> None:
+        """On the committer's connection: a write that changes the usage of a
+        bucket with a quota records the usage it started from (a temporary
+        trigger calls back here), and ``_check_quotas`` then refuses it if it
+        grew past the quota.  Buckets without a quota cost nothing more."""
+        bases = self._quota_bases
+
+        def base(bucket_id: int, stored_bytes: int, stored_objects: int) -> None:
+            bases.setdefault(bucket_id, (stored_bytes, stored_objects))
+        conn.create_function("pails_quota_base", 3, base)
+        conn.execute("CREATE TEMP TRIGGER IF NOT EXISTS quota_watch AFTER UPDATE ON main.bucket_usage "
+                     "WHEN NEW.max_bytes IS NOT NULL OR NEW.max_objects IS NOT NULL BEGIN "
+                     "SELECT pails_quota_base(OLD.bucket_id, OLD.bytes + OLD.noncurrent_bytes + OLD.part_bytes, "
+                     "OLD.objects + OLD.noncurrent_objects); END")
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], frees: bool = False) -> T:
         """Run ``fn`` in the next group commit.  ``frees``: it frees space
@@ -375,6 +409,21 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
             if props is not None:
                 c.execute("UPDATE buckets SET props=? WHERE id=?",
                           (json.dumps(props, separators=(",", ":")), bucket_id))
+        await self._write_bucket(tx)
+
+    async def bucket_usage(self, bucket_id: int) -> BucketUsage:
+        r = self._conn.execute(f"SELECT {_USAGE_COLUMNS} FROM bucket_usage WHERE bucket_id=?",
+                               (bucket_id,)).fetchone()
+        return BucketUsage(*r) if r else BucketUsage()
+
+    async def set_bucket_quota(self, bucket_id: int, quota: BucketQuota | None) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            r = c.execute("SELECT props FROM buckets WHERE id=?", (bucket_id,)).fetchone()
+            if r is None:
+                raise S3Error("NoSuchBucket")
+            c.execute("UPDATE buckets SET props=? WHERE id=?", (quota_props(r[0], quota), bucket_id))
+            c.execute("UPDATE bucket_usage SET max_bytes=?, max_objects=? WHERE bucket_id=?",
+                      (quota and quota.max_bytes, quota and quota.max_objects, bucket_id))
         await self._write_bucket(tx)
 
     async def bucket_is_empty(self, bucket_id: int) -> bool:
@@ -590,6 +639,19 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
         if page is None:
             return await super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners)
         return page
+
+
+def _check_quotas(c: sqlite3.Connection, bases: dict[int, tuple[int, int]]) -> None:
+    """QuotaExceeded if the write just run grew a bucket past its quota (its
+    savepoint is then rolled back).  Exact: one committer at a time."""
+    for bucket_id, (base_bytes, base_objects) in bases.items():
+        r = c.execute("SELECT bytes + noncurrent_bytes + part_bytes, objects + noncurrent_objects, max_bytes, "
+                      "max_objects FROM bucket_usage WHERE bucket_id=?", (bucket_id,)).fetchone()
+        if r is None:
+            continue
+        if (r[2] is not None and r[0] > base_bytes and r[0] > r[2]) or (
+                r[3] is not None and r[1] > base_objects and r[1] > r[3]):
+            raise S3Error("QuotaExceeded")
 
 
 def _is_full(exc: sqlite3.Error) -> bool:

@@ -4,7 +4,8 @@ directories made by earlier versions (run on every open; a no-op once done).
 The version is SQLite's ``PRAGMA user_version`` (in the database header, so
 it changes in the same transaction as the tables).  0: a data directory made
 before versions existed (small bodies in an ``inline`` column, or today's
-tables unmarked); 1: today's tables.  A migration runs in one transaction that
+tables unmarked); 1: the tables without usage counters; 2: ``bucket_usage``
+(kept by triggers) and ``multipart_parts.bucket_id``.  A migration runs in one transaction that
 ends by setting the new version: a crash during it leaves the old schema and
 version, never half of each.  A database marked newer than ``SCHEMA_VERSION``
 is refused (a downgrade could misread it)."""
@@ -15,7 +16,7 @@ import sqlite3
 
 from pails.storage.meta import StoreUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -98,6 +99,7 @@ CREATE TABLE IF NOT EXISTS multipart_uploads (
 CREATE INDEX IF NOT EXISTS multipart_uploads_by_key ON multipart_uploads (bucket_id, key, initiated);
 CREATE TABLE IF NOT EXISTS multipart_parts (
     upload_id     TEXT NOT NULL,
+    bucket_id     INTEGER NOT NULL,  -- the upload's: the usage triggers need it when the upload row is gone
     part_number   INTEGER NOT NULL,
     size          INTEGER NOT NULL,
     etag          TEXT NOT NULL,
@@ -113,6 +115,83 @@ CREATE INDEX IF NOT EXISTS objects_by_blob ON objects (blob_id) WHERE blob_id IS
 -- data files of noncurrent versions (recovery).
 CREATE UNIQUE INDEX IF NOT EXISTS object_versions_by_id ON object_versions (bucket_id, key, version_id);
 CREATE INDEX IF NOT EXISTS object_versions_by_blob ON object_versions (blob_id) WHERE blob_id IS NOT NULL;
+-- What each bucket stores (pails.storage.records.BucketUsage), kept exact by
+-- the triggers below in the transaction of every write, and the bucket's
+-- quota (a copy of its props' "quota", for the check at commit).
+CREATE TABLE IF NOT EXISTS bucket_usage (
+    bucket_id          INTEGER PRIMARY KEY,
+    objects            INTEGER NOT NULL DEFAULT 0,
+    bytes              INTEGER NOT NULL DEFAULT 0,
+    noncurrent_objects INTEGER NOT NULL DEFAULT 0,
+    noncurrent_bytes   INTEGER NOT NULL DEFAULT 0,
+    delete_markers     INTEGER NOT NULL DEFAULT 0,
+    uploads            INTEGER NOT NULL DEFAULT 0,
+    parts              INTEGER NOT NULL DEFAULT 0,
+    part_bytes         INTEGER NOT NULL DEFAULT 0,
+    max_bytes          INTEGER,
+    max_objects        INTEGER
+);
+"""
+
+# Triggers keeping bucket_usage (created after multipart_parts has its
+# bucket_id).  Writes replace rows with UPSERTs, never INSERT OR REPLACE,
+# whose implicit delete fires no trigger.
+USAGE_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS usage_bucket_add AFTER INSERT ON buckets BEGIN
+    INSERT OR IGNORE INTO bucket_usage (bucket_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER IF NOT EXISTS usage_bucket_drop AFTER DELETE ON buckets BEGIN
+    DELETE FROM bucket_usage WHERE bucket_id = OLD.id;
+END;
+""" + "".join(f"""
+CREATE TRIGGER IF NOT EXISTS usage_{table}_add AFTER INSERT ON {table} BEGIN
+    UPDATE bucket_usage SET {n} = {n} + 1 - NEW.delete_marker, {b} = {b} + NEW.size,
+        delete_markers = delete_markers + NEW.delete_marker WHERE bucket_id = NEW.bucket_id;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_{table}_drop AFTER DELETE ON {table} BEGIN
+    UPDATE bucket_usage SET {n} = {n} - 1 + OLD.delete_marker, {b} = {b} - OLD.size,
+        delete_markers = delete_markers - OLD.delete_marker WHERE bucket_id = OLD.bucket_id;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_{table}_change AFTER UPDATE OF size, delete_marker ON {table}
+WHEN OLD.size <> NEW.size OR OLD.delete_marker <> NEW.delete_marker BEGIN
+    UPDATE bucket_usage SET {n} = {n} + OLD.delete_marker - NEW.delete_marker, {b} = {b} + NEW.size - OLD.size,
+        delete_markers = delete_markers + NEW.delete_marker - OLD.delete_marker WHERE bucket_id = NEW.bucket_id;
+END;""" for table, n, b in (("objects", "objects", "bytes"),
+                            ("object_versions", "noncurrent_objects", "noncurrent_bytes"))) + """
+CREATE TRIGGER IF NOT EXISTS usage_upload_add AFTER INSERT ON multipart_uploads BEGIN
+    UPDATE bucket_usage SET uploads = uploads + 1 WHERE bucket_id = NEW.bucket_id;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_upload_drop AFTER DELETE ON multipart_uploads BEGIN
+    UPDATE bucket_usage SET uploads = uploads - 1 WHERE bucket_id = OLD.bucket_id;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_part_add AFTER INSERT ON multipart_parts BEGIN
+    UPDATE bucket_usage SET parts = parts + 1, part_bytes = part_bytes + NEW.size WHERE bucket_id = NEW.bucket_id;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_part_drop AFTER DELETE ON multipart_parts BEGIN
+    UPDATE bucket_usage SET parts = parts - 1, part_bytes = part_bytes - OLD.size WHERE bucket_id = OLD.bucket_id;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_part_change AFTER UPDATE OF size ON multipart_parts
+WHEN OLD.size <> NEW.size BEGIN
+    UPDATE bucket_usage SET part_bytes = part_bytes + NEW.size - OLD.size WHERE bucket_id = NEW.bucket_id;
+END;
+"""
+
+# The counters of the data already there (the migration to version 2).
+_COUNT_USAGE = """
+INSERT OR REPLACE INTO bucket_usage (bucket_id, objects, bytes, noncurrent_objects, noncurrent_bytes,
+                                     delete_markers, uploads, parts, part_bytes, max_bytes, max_objects)
+SELECT b.id,
+    (SELECT count(*) FROM objects WHERE bucket_id = b.id AND delete_marker = 0),
+    (SELECT coalesce(sum(size), 0) FROM objects WHERE bucket_id = b.id),
+    (SELECT count(*) FROM object_versions WHERE bucket_id = b.id AND delete_marker = 0),
+    (SELECT coalesce(sum(size), 0) FROM object_versions WHERE bucket_id = b.id),
+    (SELECT count(*) FROM objects WHERE bucket_id = b.id AND delete_marker = 1)
+        + (SELECT count(*) FROM object_versions WHERE bucket_id = b.id AND delete_marker = 1),
+    (SELECT count(*) FROM multipart_uploads WHERE bucket_id = b.id),
+    (SELECT count(*) FROM multipart_parts WHERE bucket_id = b.id),
+    (SELECT coalesce(sum(size), 0) FROM multipart_parts WHERE bucket_id = b.id),
+    json_extract(b.props, '$.quota.max_bytes'), json_extract(b.props, '$.quota.max_objects')
+FROM buckets b
 """
 
 
@@ -151,6 +230,10 @@ def migrate(c: sqlite3.Connection, path: str = "the SQLite database") -> None:
             for statement in _statements(SCHEMA):
                 c.execute(statement)
             _move_inline_bodies(c)
+            _add_part_buckets(c)
+            for statement in _statements(USAGE_TRIGGERS):
+                c.execute(statement)
+            c.execute(_COUNT_USAGE)
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         c.execute("COMMIT")
     except BaseException:
@@ -173,3 +256,12 @@ def _move_inline_bodies(c: sqlite3.Connection) -> None:
                 new_id = c.execute("INSERT INTO inline_data (data) VALUES (?)", (data,)).lastrowid
                 c.execute(f"UPDATE {table} SET inline_id=?, inline=NULL WHERE {where}", (new_id, *pk))
         c.execute(f"ALTER TABLE {table} DROP COLUMN inline")
+
+
+def _add_part_buckets(c: sqlite3.Connection) -> None:
+    """Version 2 gives each part its upload's bucket (the usage triggers need it)."""
+    if "bucket_id" in {r[1] for r in c.execute("PRAGMA table_info(multipart_parts)")}:
+        return
+    c.execute("ALTER TABLE multipart_parts ADD COLUMN bucket_id INTEGER NOT NULL DEFAULT 0")
+    c.execute("UPDATE multipart_parts SET bucket_id = coalesce((SELECT bucket_id FROM multipart_uploads u "
+              "WHERE u.upload_id = multipart_parts.upload_id), 0)")

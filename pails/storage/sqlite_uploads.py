@@ -18,6 +18,10 @@ from pails.storage.sqlite_versions import current_row, install
 
 _UPLOAD_COLUMNS = "upload_id, bucket_id, key, initiated, owner_id, storage_class, headers, acl, props"
 _PART_COLUMNS = "upload_id, part_number, size, etag, last_modified, blob_id, checksums"
+# An UPSERT (a part number sent again replaces the part): bucket_usage's triggers see the change.
+_PUT_PART = (f"INSERT INTO multipart_parts ({_PART_COLUMNS}, bucket_id) VALUES (?,?,?,?,?,?,?,?) "
+             "ON CONFLICT (upload_id, part_number) DO UPDATE SET size = excluded.size, etag = excluded.etag, "
+             "last_modified = excluded.last_modified, blob_id = excluded.blob_id, checksums = excluded.checksums")
 
 
 class SqliteUploads:
@@ -39,15 +43,16 @@ class SqliteUploads:
 
     async def put_part(self, part: UploadedPart) -> None:
         def tx(c: sqlite3.Connection) -> None:
-            if c.execute("SELECT 1 FROM multipart_uploads WHERE upload_id=?", (part.upload_id,)).fetchone() is None:
+            upload = c.execute("SELECT bucket_id FROM multipart_uploads WHERE upload_id=?",
+                               (part.upload_id,)).fetchone()
+            if upload is None:
                 raise S3Error("NoSuchUpload", UploadId=part.upload_id)
             old = c.execute("SELECT blob_id FROM multipart_parts WHERE upload_id=? AND part_number=?",
                             (part.upload_id, part.part_number)).fetchone()
             if old is not None:
                 c.execute("INSERT OR IGNORE INTO blob_garbage VALUES (?)", (old[0],))
-            c.execute(f"INSERT OR REPLACE INTO multipart_parts ({_PART_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
-                      (part.upload_id, part.part_number, part.size, part.etag, part.last_modified, part.blob_id,
-                       part.checksums))
+            c.execute(_PUT_PART, (part.upload_id, part.part_number, part.size, part.etag, part.last_modified,
+                                  part.blob_id, part.checksums, upload[0]))
         await self._write(tx)
 
     async def list_parts(self, upload_id: str, after: int, limit: int) -> list[UploadedPart]:

@@ -17,8 +17,11 @@ OBJECT_FIELDS = ("bucket_id, key, version_id, size, etag, last_modified, owner_i
                  "delete_marker, headers, acl, blob_id, manifest, checksums")
 # A version as read: its fields, then its small body (from inline_data).
 OBJECT_COLUMNS = f"{OBJECT_FIELDS}, (SELECT data FROM inline_data WHERE id=inline_id)"
-_INSERT_OBJECT = (f"INSERT OR REPLACE INTO objects ({OBJECT_FIELDS}, inline_id) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+# An UPSERT, not INSERT OR REPLACE: the replaced row's usage must leave
+# bucket_usage (the implicit delete of REPLACE fires no trigger).
+_INSERT_OBJECT = (f"INSERT INTO objects ({OBJECT_FIELDS}, inline_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                  "ON CONFLICT (bucket_id, key) DO UPDATE SET "
+                  + ", ".join(f"{c} = excluded.{c}" for c in (*OBJECT_FIELDS.split(", ")[2:], "inline_id")))
 # Moved as they are between objects and object_versions.
 VERSION_COLUMNS = ("version_id, size, etag, last_modified, owner_id, storage_class, delete_marker, headers, acl, "
                    "blob_id, manifest, checksums, inline_id")

@@ -76,3 +76,43 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     drop_database(url)
     out = _pails("user", "list", "--data", str(tmp_path), "--meta", url)
     assert out.returncode != 0 and "cannot connect to the metadata database" in out.stderr
+
+
+def test_version_1_migrates_with_exact_usage_counters(tmp_path: Path) -> None:
+    from tests.behaviour.test_quota import bucket_info, listed_usage
+
+    with throwaway_database() as url:
+        srv = Server(tmp_path / "data", meta_url=url).start()
+        try:
+            s3 = client(srv)
+            s3.create_bucket(Bucket="versioned")
+            s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+            for size in (10, 70_000, 300):
+                s3.put_object(Bucket="versioned", Key="k", Body=b"v" * size)
+            s3.delete_object(Bucket="versioned", Key="k")
+            upload = s3.create_multipart_upload(Bucket="versioned", Key="mp")["UploadId"]
+            s3.upload_part(Bucket="versioned", Key="mp", UploadId=upload, PartNumber=1, Body=b"p" * 5000)
+        finally:
+            srv.stop()
+        with psycopg.connect(url) as conn:  # back to what schema version 1 made
+            for table in ("objects", "object_versions", "multipart_uploads", "multipart_parts"):
+                for op in ("insert", "delete", "update"):
+                    conn.execute(f"DROP TRIGGER {table}_usage_{op} ON {table}")
+            conn.execute("DROP TABLE bucket_usage, bucket_quota")
+            for fn in ("usage_objects", "usage_versions", "usage_uploads", "usage_parts", "quota_check"):
+                conn.execute(f"DROP FUNCTION pails_{fn}()")
+            conn.execute("ALTER TABLE multipart_parts DROP COLUMN bucket_id")
+            conn.execute("UPDATE pails_schema SET version = 1")
+        srv = Server(tmp_path / "data", meta_url=url).start()
+        try:
+            s3 = client(srv)
+            expected = listed_usage(s3, "versioned")
+            assert expected == {"objects": 0, "bytes": 0, "noncurrent_objects": 3, "noncurrent_bytes": 70_310,
+                                "delete_markers": 1, "uploads": 1, "parts": 1, "part_bytes": 5000}
+            assert {k: v for k, v in bucket_info(srv, "versioned")["usage"].items() if k in expected} == expected
+            s3.abort_multipart_upload(Bucket="versioned", Key="mp", UploadId=upload)
+            s3.put_object(Bucket="versioned", Key="k", Body=b"back")
+            expected = listed_usage(s3, "versioned")
+            assert {k: v for k, v in bucket_info(srv, "versioned")["usage"].items() if k in expected} == expected
+        finally:
+            srv.stop()

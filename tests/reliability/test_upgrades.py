@@ -135,3 +135,59 @@ def test_a_newer_data_directory_is_refused(tmp_path: Path) -> None:
     out = _pails("server", str(data), "--address", "127.0.0.1:1")
     assert out.returncode != 0 and message in out.stderr
     assert _user_version(db) == SCHEMA_VERSION + 1
+
+
+def _to_version_1(db: Path) -> None:
+    """Rewrite to schema version 1: no usage counters, parts without their bucket."""
+    c = sqlite3.connect(db, isolation_level=None)
+    try:
+        for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'usage_%'")\
+                .fetchall():
+            c.execute(f"DROP TRIGGER {name}")
+        c.execute("DROP TABLE bucket_usage")
+        c.execute("ALTER TABLE multipart_parts DROP COLUMN bucket_id")
+        c.execute("PRAGMA user_version=1")
+    finally:
+        c.close()
+
+
+def test_version_1_migrates_with_exact_usage_counters(tmp_path: Path) -> None:
+    from tests.behaviour.test_quota import bucket_info, listed_usage
+
+    data = tmp_path / "data"
+    srv = Server(data).start()
+    try:
+        s3 = client(srv)
+        s3.create_bucket(Bucket="versioned")
+        s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+        for key, body in BODIES.items():
+            s3.put_object(Bucket="versioned", Key=key, Body=b"old " + body)
+            s3.put_object(Bucket="versioned", Key=key, Body=body)
+        s3.put_object(Bucket="versioned", Key="big", Body=b"B" * 100_000)
+        s3.delete_object(Bucket="versioned", Key="a")
+        upload = s3.create_multipart_upload(Bucket="versioned", Key="mp")["UploadId"]
+        for n, size in ((1, 5000), (2, 70_000)):
+            s3.upload_part(Bucket="versioned", Key="mp", UploadId=upload, PartNumber=n, Body=b"p" * size)
+        s3.create_bucket(Bucket="empty")
+    finally:
+        srv.stop()
+    db = data / "meta.sqlite3"
+    _to_version_1(db)
+    assert "bucket_id" not in _columns(db, "multipart_parts")
+    srv = Server(data).start()
+    try:
+        s3 = client(srv)
+        assert _user_version(db) == SCHEMA_VERSION
+        expected = listed_usage(s3, "versioned")
+        assert expected == {"objects": 3, "bytes": sum(map(len, BODIES.values())) - len(BODIES["a"]) + 100_000,
+                            "noncurrent_objects": 4, "noncurrent_bytes": sum(len(b"old " + b) for b in BODIES.values())
+                            + len(BODIES["a"]), "delete_markers": 1, "uploads": 1, "parts": 2, "part_bytes": 75_000}
+        assert {k: v for k, v in bucket_info(srv, "versioned")["usage"].items() if k in expected} == expected
+        assert bucket_info(srv, "empty")["usage"]["stored_bytes"] == 0
+        # The counters go on from there.
+        s3.abort_multipart_upload(Bucket="versioned", Key="mp", UploadId=upload)
+        s3.put_object(Bucket="versioned", Key="b", Body=b"newest")
+        expected = listed_usage(s3, "versioned")
+        assert {k: v for k, v in bucket_info(srv, "versioned")["usage"].items() if k in expected} == expected
+    finally:
+        srv.stop()
