@@ -18,7 +18,6 @@ import psycopg
 
 from pails.storage.meta import StoreUnavailable
 
-SCHEMA_VERSION = 1
 
 # Statements of version 1, in order.  Small bodies stay in the version rows
 # (``inline``): with STORAGE EXTERNAL, TOAST keeps them out of line, so a
@@ -121,7 +120,11 @@ SCHEMA_V1 = (
     "CREATE INDEX blob_intents_by_age ON blob_intents (created)",
 )
 
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1}  # version -> statements that reach it from version - 1
+# Placeholder for the quota branch's migration 2 (dropped at merge).
+_V2_PLACEHOLDER: tuple[str, ...] = ()
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1, 2: _V2_PLACEHOLDER}  # version -> statements from version - 1
+SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once
 # Key columns whose collation is not byte order.

@@ -12,10 +12,9 @@ is refused (a downgrade could misread it)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from pails.storage.meta import StoreUnavailable
-
-SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -137,6 +136,15 @@ def _refuse_newer(version: int, path: str) -> None:
                                "(downgrades are refused)")
 
 
+def _v2_placeholder(c: sqlite3.Connection) -> None:
+    """Placeholder for the quota branch's migration 2 (dropped at merge)."""
+
+
+# version -> the migration that reaches it from version - 1 (version 1: SCHEMA)
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2_placeholder}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
 def migrate(c: sqlite3.Connection, path: str = "the SQLite database") -> None:
     """Create the schema or bring it to SCHEMA_VERSION, atomically; refuse a newer one."""
     version = int(c.execute("PRAGMA user_version").fetchone()[0])
@@ -147,10 +155,13 @@ def migrate(c: sqlite3.Connection, path: str = "the SQLite database") -> None:
     try:
         version = int(c.execute("PRAGMA user_version").fetchone()[0])  # another process may have migrated it
         _refuse_newer(version, path)
-        if version < SCHEMA_VERSION:
+        if version < 1:
             for statement in _statements(SCHEMA):
                 c.execute(statement)
             _move_inline_bodies(c)
+        for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[step](c)
+        if version < SCHEMA_VERSION:
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         c.execute("COMMIT")
     except BaseException:
