@@ -20,9 +20,10 @@ from typing import Any
 
 from pails.errors import S3Error
 from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id, writer_is_gone
-from pails.storage.crypto import KeyRing
+from pails.storage.crypto import KeyRing, UnwrapError, open_secret
+from pails.storage.iam_rows import identity_policies
 from pails.storage.meta import DeleteCondition, Deleted, MetaStore, StoreUnavailable, WriteCondition
-from pails.storage.records import ObjectVersion
+from pails.storage.records import ObjectVersion, User
 from pails.storage.space import SpaceGuard, is_full
 
 log = logging.getLogger("pails")
@@ -101,6 +102,31 @@ class Engine:
                     return
                 raise StoreUnavailable(f"the data directory {self.settings.data_dir} cannot be shared: {exc}") \
                     from None
+
+    async def principal(self, access_key: str) -> User | None:
+        """Who signs with ``access_key``, ready to authenticate and authorize:
+        an IAM user's secret opened with the master key and its identity
+        policies gathered (one more read, for IAM users and roots the operator
+        gave policies only); None for an unknown, inactive or expired key."""
+        user = await self.meta.get_user(access_key)
+        if user is None:
+            return None
+        if user.sealed:  # a key of iam_keys: an IAM user's, or one more of a root's
+            if user.key_expires is not None and user.key_expires <= time.time():
+                return None
+            try:
+                user.secret_key = open_secret(self.keys.master(), user.secret_key)
+            except UnwrapError:
+                log.error("the secret of access key %s does not open with the master key", access_key)
+                return None
+            user.sealed = False
+        if user.iam_user is not None or user.policies:
+            state = await self.meta.iam_state(user.account_id)
+            if user.iam_user is not None:
+                user.policies = identity_policies(state, "user", user.iam_user)
+            else:
+                user.policies = identity_policies(state, "root", "")
+        return user
 
     async def recover(self) -> tuple[int, int, int]:
         """Run once before serving: finish or undo interrupted writes; unlink
