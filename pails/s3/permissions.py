@@ -1,7 +1,7 @@
 """Access decisions for handlers: look a bucket up, then combine the
 caller's identity policies, the bucket policy and the ACLs as AWS does
 (docs/iam.md, "Evaluation"): an explicit Deny anywhere wins; the operator
-reaches everything; an account root is decided by the bucket policy, then
+is allowed everything a Deny does not refuse; an account root is decided by the bucket policy, then
 the ACLs (and may be granted more by policies the operator set on it); an
 IAM user needs its identity policies or the bucket policy (or a public ACL
 grant) to allow within its account, and both sides across accounts."""
@@ -181,8 +181,6 @@ def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, ident
     return resource_decision == "Allow" or _acl_allows(acl_json, bucket, req.principal_id, permission)
 
 
-def _is_operator(req: S3Request) -> bool:
-    return req.user is not None and req.user.operator
 
 
 def policy_decision(req: S3Request, bucket: Bucket, key: str | None = None, obj: ObjectVersion | None = None,
@@ -194,8 +192,8 @@ def policy_decision(req: S3Request, bucket: Bucket, key: str | None = None, obj:
     if text is None:
         return None
     act = action or req.action
-    if act in _POLICY_MANAGEMENT and req.principal_id == bucket.owner_id and \
-            (req.user is None or req.user.iam_user is None):
+    if act in _POLICY_MANAGEMENT and req.user is not None and req.user.iam_user is None and \
+            (req.principal_id == bucket.owner_id or req.user.operator):  # a policy cannot lock them out
         return None
     resource = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
     if context is None:
@@ -218,6 +216,8 @@ def _decision_pair(req: S3Request, bucket: Bucket, key: str | None, obj: ObjectV
     if list_prefix is not None:
         context["s3:prefix"] = (list_prefix,)
     resource = policy_decision(req, bucket, key, obj, action, list_prefix, context)
+    if req.user is not None and req.user.operator:  # as an administrator: a bucket policy's Deny still holds
+        return resource, "Allow"
     if req.user is None or not req.user.policies:
         return resource, None
     arn = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
@@ -231,8 +231,6 @@ def bucket_allows(req: S3Request, bucket: Bucket, permission: str, key: str | No
                   action: str | None = None, list_prefix: str | None = None) -> bool:
     """``key`` names the object a policy statement is matched against; None
     means the bucket itself (e.g. for s3:ListBucket)."""
-    if _is_operator(req):
-        return True
     resource, identity = _decision_pair(req, bucket, req.key if key == _REQUEST_KEY else key, None, action,
                                         list_prefix)
     return _decide(req, bucket, resource, identity, bucket.acl, permission)
@@ -245,8 +243,6 @@ def require_bucket(req: S3Request, bucket: Bucket, permission: str, action: str 
 
 def require_owner(req: S3Request, bucket: Bucket, action: str | None = None) -> None:
     """Bucket configuration: the owner's root, or whom a policy allows."""
-    if _is_operator(req):
-        return
     resource, identity = _decision_pair(req, bucket, None, None, action, None)
     if identity == "Deny" or resource == "Deny":
         raise S3Error("AccessDenied")
@@ -265,8 +261,6 @@ def require_object(req: S3Request, obj: ObjectVersion, permission: str, bucket: 
                    action: str | None = None) -> None:
     if bucket is None and req.bucket_record is not None and req.bucket_record.id == obj.bucket_id:
         bucket = req.bucket_record
-    if _is_operator(req):
-        return
     if bucket is None:
         if not _acl_allows(obj.acl, bucket, req.principal_id, permission):
             raise S3Error("AccessDenied")
