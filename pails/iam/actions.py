@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pails.iam import account, groups, policies, roles, users
+from pails.iam import account, groups, oidc, policies, roles, users
 from pails.iam.model import Call
 
 Handler = Callable[[Call], Awaitable[str | None]]
@@ -66,6 +66,14 @@ ACTIONS: dict[str, Action] = {
     "CreatePolicyVersion": _w(policies.create_policy_version),
     "SetDefaultPolicyVersion": _w(policies.set_default_policy_version),
     "DeletePolicyVersion": _w(policies.delete_policy_version),
+    # OpenID Connect providers
+    "CreateOpenIDConnectProvider": _w(oidc.create_provider),
+    "GetOpenIDConnectProvider": _r(oidc.get_provider),
+    "ListOpenIDConnectProviders": _r(oidc.list_providers),
+    "DeleteOpenIDConnectProvider": _w(oidc.delete_provider),
+    "AddClientIDToOpenIDConnectProvider": _w(oidc.add_client_id),
+    "RemoveClientIDFromOpenIDConnectProvider": _w(oidc.remove_client_id),
+    "UpdateOpenIDConnectProviderThumbprint": _w(oidc.update_thumbprints),
     # the account
     "GetAccountSummary": _r(account.get_account_summary),
 }

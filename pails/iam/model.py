@@ -154,6 +154,13 @@ class Call:
     def get(self, name: str) -> str | None:
         return self.params.get(name)
 
+    def members(self, name: str) -> list[str]:
+        """A list parameter as the Query protocol sends it: ``Name.member.1``, ``Name.member.2``, ..."""
+        out = []
+        while (value := self.params.get(f"{name}.member.{len(out) + 1}")) is not None:
+            out.append(value)
+        return out
+
     def need(self, name: str) -> str:
         value = self.params.get(name)
         if value is None or value == "":
