@@ -14,6 +14,7 @@ import secrets
 import string
 import time
 
+from pails.access.acl import Acl, Grant
 from pails.storage.meta import AlreadyExists, MetaStore
 from pails.storage.records import User
 from pails.storage.sqlite_schema import new_account_id
@@ -50,6 +51,13 @@ class AccountInUse(Exception):
     """An account that still owns buckets cannot be removed (they would be unreachable)."""
 
 
+def _acl_for(acl_json: str, old: User, new: User) -> str:
+    acl = Acl.from_json(acl_json)
+    grants = tuple(Grant(g.grantee_type, new.canonical_id, g.permission, new.display_name)
+                   if g.grantee_id == old.canonical_id else g for g in acl.grants)
+    return Acl(new.canonical_id, new.display_name, grants).to_json()
+
+
 async def remove_account(meta: MetaStore, name_or_key: str, move_buckets_to: str | None = None) -> bool:
     """Remove an account, refusing while it owns buckets unless they move to
     another account first (named by display name, access key or account id)."""
@@ -69,6 +77,8 @@ async def remove_account(meta: MetaStore, name_or_key: str, move_buckets_to: str
                        if move_buckets_to in (u.display_name, u.access_key, u.account_id)), None)
         if target is None or target.account_id == account.account_id:
             raise AccountInUse(f"no other account {move_buckets_to} to move the buckets to")
+        for bucket in owned:  # the new owner's ACL grants: its own, not the removed account's
+            await meta.update_bucket(bucket.id, acl=_acl_for(bucket.acl, account, target))
         await meta.move_buckets(account.canonical_id, target.canonical_id)
     return await meta.remove_user(account.access_key)
 

@@ -323,6 +323,8 @@ done
 # ---------------------------------------------------------------- IAM principals
 # [iam] is the operator (the server's root credentials); [iam root] and
 # [iam alt root] are two more accounts (docs/iam.md).  user_id: canonical ids.
+# IAM names and paths get a random part per test process (as bucket names do),
+# so that one xdist worker's clean-up never removes another's users.
 USER_DATA=$DATA
 ((CLUSTER)) && USER_DATA=$DATA/cluster
 operator_id=$(cd "$REPO" && "$PY" -m pails user list --data "$USER_DATA" "${META_ARGS[@]+"${META_ARGS[@]}"}" --json \
@@ -351,6 +353,7 @@ log "running s3-tests -> $OUT"
 rc=0
 python3 "$S3T_RUNNER" "${RUNNER_ARGS[@]}" "${USER_SETS[@]}" \
     --set "fixtures.bucket prefix=s3t-{random}-" \
+    --set "fixtures.iam name prefix=s3-tests-{random}-" --set "fixtures.iam path prefix=/s3-tests-{random}/" \
     --set "s3 main.lc_debug_interval=$PAILS_LIFECYCLE_DAY_SECONDS" \
     "${PASS[@]+"${PASS[@]}"}" || rc=$?
 

@@ -208,6 +208,9 @@ def parse_policy(text: str | bytes, bucket: str | None) -> Policy:
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         raise _malformed("Missing required field Statement", identity)
+    sids = [s.get("Sid") for s in raw if isinstance(s, dict) and s.get("Sid") is not None]
+    if identity and len(sids) != len(set(sids)):
+        raise _malformed("Statement IDs (SID) in a single policy must be unique", True)
     return Policy(tuple(_statement(s, bucket) for s in raw))
 
 

@@ -55,7 +55,7 @@ async def get_role(call: Call) -> str:
     return f"<Role>{render.role(role, call.arn(role))}</Role>"
 
 
-async def update_role(call: Call) -> None:
+async def update_role(call: Call) -> str:
     name = call.need("RoleName")
     changes: dict[str, object] = {}
     if (duration := _max_session(call.get("MaxSessionDuration"))) is not None:
@@ -66,6 +66,7 @@ async def update_role(call: Call) -> None:
     def change(state: IamState) -> tuple[None, IamWrite]:
         return None, IamWrite(put=[copy_doc(entity(state, "role", name), **changes)])
     await call.change(change)
+    return ""  # an empty UpdateRoleResult, as AWS sends
 
 
 async def update_assume_role_policy(call: Call) -> None:

@@ -192,9 +192,9 @@ def policy_decision(req: S3Request, bucket: Bucket, key: str | None = None, obj:
     if text is None:
         return None
     act = action or req.action
-    if act in _POLICY_MANAGEMENT and req.user is not None and req.user.iam_user is None and \
-            (req.principal_id == bucket.owner_id or req.user.operator):  # a policy cannot lock them out
-        return None
+    if act in _POLICY_MANAGEMENT and req.user is not None and req.user.iam_user is None and (
+            req.user.operator or req.principal_id == bucket.owner_id and "policy_binds_owner" not in bucket.props):
+        return None  # a policy cannot lock them out (unless the owner confirmed it may: pails.s3.policy)
     resource = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
     if context is None:
         context = _context(req, obj)
