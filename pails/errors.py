@@ -30,6 +30,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # Not an AWS code (AWS never runs out of room): Pails' answer when a write would eat the data directory's
     # reserve or finds the disk full (pails.storage.space; docs/operations.md says why 507 and this name).
     "InsufficientStorage": (507, "Not enough free space on the server to store this; delete objects or add space, then retry."),
+    "InvalidToken": (400, "The provided token is malformed or otherwise invalid."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),

@@ -350,6 +350,46 @@ def evaluate(policy: Policy, who: Principal, action: str, resource: str,
     return "Allow" if allowed else None
 
 
+def identity_decision(texts: Iterable[str], session_policy: str | None, who: Principal, action: str,
+                      resources: Iterable[str], context: Mapping[str, tuple[str, ...]]) -> str | None:
+    """What a principal's identity policies say of ``action`` on any of
+    ``resources``; a session policy (STS) narrows them: it must allow too."""
+    resources = tuple(resources)
+    texts = tuple(texts)
+    decision = combine(evaluate(cached_policy(t, None), who, action, r, context) for t in texts for r in resources)
+    if session_policy is None or decision == "Deny":
+        return decision
+    session = combine(evaluate(cached_policy(session_policy, None), who, action, r, context) for r in resources)
+    if session == "Deny":
+        return "Deny"
+    return decision if session == "Allow" else None
+
+
+def parse_trust_policy(text: str) -> Policy:
+    """A role's trust policy: statements naming principals, with ``sts:`` actions and no resource."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise _malformed("Syntax errors in policy.", True) from None
+    raw = doc.get("Statement") if isinstance(doc, dict) else None
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise _malformed("Missing required field Statement", True)
+    out = []
+    for st in raw:
+        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny") or "Principal" not in st:
+            raise _malformed("Invalid trust policy statement", True)
+        try:
+            actions = _strings(st.get("Action", "sts:AssumeRole"), "action")
+            principals = _principals(st["Principal"])
+            conditions = _conditions(st["Condition"]) if "Condition" in st else ()
+        except S3Error as exc:
+            raise _malformed(exc.message, True) from None
+        out.append(Statement(st["Effect"], principals, None, actions, None, ("*",), None, conditions))
+    return Policy(tuple(out))
+
+
 def is_public(policy: Policy) -> bool:
     """Public as S3 judges it: an Allow to everyone that no condition narrows."""
     return any(s.effect == "Allow" and s.principals is not None and {"*", "AWS:*"} & set(s.principals)

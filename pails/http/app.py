@@ -33,6 +33,7 @@ from pails.storage.engine import Engine, Settings
 from pails.storage.meta import BucketChanged
 from pails.storage.records import User
 from pails.storage.space import StorageFull, is_full
+from pails.sts import api as sts_api
 
 log = logging.getLogger("pails")
 
@@ -59,6 +60,19 @@ class _UserNotCached(Exception):
     def __init__(self, access_key: str) -> None:
         super().__init__(access_key)
         self.access_key = access_key
+
+
+def _not_cached(access_key: str) -> str | None:
+    """Temporary credentials are looked up with their session token, never from the plain cache."""
+    raise _UserNotCached(access_key)
+
+
+def _security_token(signed: SignedRequest) -> str | None:
+    """The STS session token of a request: a header, or a presigned URL's parameter."""
+    token = signed.headers.get("x-amz-security-token")
+    if token is None and signed.query:  # SigV4 presigned URLs name it so, SigV2 ones in lower case
+        token = next((v for k, v in signed.query if k in ("X-Amz-Security-Token", "x-amz-security-token")), None)
+    return token
 
 
 def settings_from_env() -> Settings:
@@ -154,14 +168,18 @@ class PailsApp:
                     return
 
     # --- per request -------------------------------------------------------
-    async def _lookup_user(self, access_key: str) -> User | None:
+    async def _lookup_user(self, access_key: str, token: str | None = None) -> User | None:
         now = time.monotonic()
         assert self.engine is not None
         epoch = self.engine.meta.credentials_epoch()
         hit = self._users.get(access_key)
-        if hit is not None and hit[0] > now and hit[1] == epoch:
+        if hit is not None and hit[0] > now and hit[1] == epoch and hit[2].session_token == token and \
+                (hit[2].key_expires is None or hit[2].key_expires > time.time()):
             return hit[2]
-        user = await self.engine.principal(access_key)
+        if token is not None:  # temporary credentials: the token is the session (pails.sts)
+            user = await self.engine.session_principal(access_key, token)
+        else:
+            user = await self.engine.principal(access_key)
         if user is not None:
             self._users[access_key] = (now + _USER_TTL, epoch, user)
             if user.iam_user is not None and (user.key_last_used or 0) < time.time() - _LAST_USED_GRANULARITY:
@@ -183,7 +201,9 @@ class PailsApp:
         hit = self._users.get(access_key)
         if hit is not None and hit[0] > time.monotonic() and self.engine is not None \
                 and hit[1] == self.engine.meta.credentials_epoch():
-            return hit[2].secret_key
+            user = hit[2]
+            if user.session_token is None:
+                return user.secret_key
         raise _UserNotCached(access_key)
 
     async def _authenticate(self, signed: SignedRequest, services: tuple[str, ...] = S3_ONLY,
@@ -191,11 +211,15 @@ class PailsApp:
         """``authenticate`` is pure and synchronous: it runs on the cached
         secret, and once more after the user was read if it was not cached."""
         now = datetime.now(UTC)
+        token = _security_token(signed)
         try:
-            return authenticate(signed, self._cached_secret, now, services, body_sha256)
+            return authenticate(signed, self._cached_secret if token is None else _not_cached, now, services,
+                                body_sha256)
         except _UserNotCached as miss:
             access_key = miss.access_key
-            user = await self._lookup_user(access_key)
+            user = await self._lookup_user(access_key, token)
+            if user is None and token is not None:
+                raise S3Error("InvalidToken") from None
             secret = user.secret_key if user is not None else None
             return authenticate(signed, lambda key: secret if key == access_key else None, now, services,
                                 body_sha256)
@@ -208,7 +232,10 @@ class PailsApp:
         auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
         if auth.service == "s3":
             return None
-        user = await self._lookup_user(auth.access_key) if auth.access_key else None
+        user = await self._lookup_user(auth.access_key, _security_token(signed)) if auth.access_key else None
+        if auth.service == "sts":
+            status, xml_body = await sts_api.handle(engine, form, user, request_id)
+            return Response.xml(xml_body, status)
         status, xml_body, changed = await query_api.handle(engine, auth.service, form, user, request_id, headers,
                                                            client_ip)
         if changed:  # the store bumped its credentials epoch: cached principals are read again
@@ -273,7 +300,12 @@ class PailsApp:
                 if routes.subresource(query) is not None and method not in ("HEAD", "OPTIONS"):
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
-            user = await self._lookup_user(auth.access_key) if auth.access_key else None
+            if auth.access_key:
+                token = headers.get("x-amz-security-token") or (
+                    query.get("X-Amz-Security-Token") or query.get("x-amz-security-token") if query else None)
+                user = await self._lookup_user(auth.access_key, token)
+            else:
+                user = None
             body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,

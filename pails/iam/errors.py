@@ -14,6 +14,8 @@ _STATUS = {
     "MissingAction": 400,
     "InvalidParameterValue": 400,
     "AccessDenied": 403,
+    "PackedPolicyTooLarge": 400,
+    "ExpiredToken": 400,
     "ServiceFailure": 500,
 }
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pails.access.policy import MalformedIdentityPolicy, Principal, cached_policy, combine, evaluate, parse_policy
+from pails.access.policy import MalformedIdentityPolicy, Principal, identity_decision, parse_policy
 from pails.iam.errors import IamError, missing, no_such
 from pails.storage.engine import Engine
 from pails.storage.records import IamEntity, IamState, IamWrite, User
@@ -144,12 +144,11 @@ class Call:
     def identity(self, resources: tuple[str, ...]) -> str | None:
         """What the caller's identity policies say of this action on any of ``resources``."""
         caller = self.caller
-        if not caller.policies:
+        if not caller.policies and caller.session_policy is None:
             return None
         who = Principal(caller.canonical_id, "", caller.arn, caller.account_id)
-        action = "iam:" + self.action
-        return combine(evaluate(cached_policy(text, None), who, action, resource, self.context)
-                       for text in caller.policies for resource in resources)
+        return identity_decision(caller.policies, caller.session_policy, who, "iam:" + self.action, resources,
+                                 self.context)
 
     def get(self, name: str) -> str | None:
         return self.params.get(name)

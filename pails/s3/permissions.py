@@ -153,12 +153,10 @@ def identity_decision(req: S3Request, action: str, resource: str,
                       context: dict[str, tuple[str, ...]] | None = None) -> str | None:
     """What the caller's identity policies say of ``action`` on ``resource``."""
     user = req.user
-    if user is None or not user.policies:
+    if user is None or not user.policies and user.session_policy is None:
         return None
     ctx = context if context is not None else _context(req, None)
-    who = _who(req)
-    return policies.combine(policies.evaluate(policies.cached_policy(text, None), who, action, resource, ctx)
-                            for text in user.policies)
+    return policies.identity_decision(user.policies, user.session_policy, _who(req), action, (resource,), ctx)
 
 
 def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, identity: str | None,
@@ -218,7 +216,7 @@ def _decision_pair(req: S3Request, bucket: Bucket, key: str | None, obj: ObjectV
     resource = policy_decision(req, bucket, key, obj, action, list_prefix, context)
     if req.user is not None and req.user.operator:  # as an administrator: a bucket policy's Deny still holds
         return resource, "Allow"
-    if req.user is None or not req.user.policies:
+    if req.user is None or not req.user.policies and req.user.session_policy is None:
         return resource, None
     arn = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
     return resource, identity_decision(req, action or req.action, arn, context)
@@ -281,7 +279,7 @@ def require_identity(req: S3Request, action: str, resource: str) -> None:
     explicit Deny (an IAM user's, or one the operator set on a root) refuses."""
     require_user(req)
     assert req.user is not None
-    if req.user.operator or not req.user.policies and req.user.iam_user is None:
+    if req.user.operator or not req.user.policies and req.user.iam_user is None and req.user.session_policy is None:
         return
     decision = identity_decision(req, action, resource)
     if decision == "Deny" or (decision is None and req.user.iam_user is not None):

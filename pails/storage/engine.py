@@ -10,6 +10,7 @@ import asyncio
 import ctypes
 import gc
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -126,6 +127,42 @@ class Engine:
                 user.policies = identity_policies(state, "user", user.iam_user)
             else:
                 user.policies = identity_policies(state, "root", "")
+        return user
+
+    async def session_principal(self, access_key: str, token: str) -> User | None:
+        """The principal of temporary credentials (STS): the session token is
+        sealed with the master key and carries the secret, the expiry and who
+        the session is; the account, IAM user or role must still exist, and
+        their policies apply as they are now.  None: not a valid, unexpired
+        token for ``access_key``; S3Error ExpiredToken once it has expired."""
+        try:
+            session = json.loads(open_secret(self.keys.master(), token))
+        except (UnwrapError, ValueError):
+            return None
+        if session.get("k") != access_key:
+            return None
+        if session["e"] <= time.time():
+            raise S3Error("ExpiredToken")
+        account = await self.meta.get_account(session["a"])
+        if account is None:
+            return None
+        inside = bool(session.get("u") or session.get("r"))  # an IAM user's or a role's session, not a root's
+        user = User(access_key, session["s"], account.canonical_id, account.display_name, account.email,
+                    session["i"], account.account_id, account.operator and not inside, key_expires=session["e"],
+                    session_policy=session.get("p"), session_token=token)
+        state = await self.meta.iam_state(account.account_id)
+        if inside:
+            kind, name = ("role", session["r"]) if session.get("r") else ("user", session["u"])
+            entity = state.entities.get((kind, name.lower()))
+            if entity is None:
+                return None
+            user.iam_user, user.iam_user_id, user.iam_path = entity.name, entity.id, entity.path
+            user.policies = identity_policies(state, kind, name)
+            if kind == "role":
+                user.role_session = session.get("n", "")
+                user.iam_user_id = f"{entity.id}:{user.role_session}"
+        else:
+            user.policies = identity_policies(state, "root", "")
         return user
 
     async def recover(self) -> tuple[int, int, int]:

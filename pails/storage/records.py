@@ -30,11 +30,18 @@ class User:
     # Identity policy documents (JSON text): an IAM user's inline, attached and
     # groups' policies; for a root, those the operator set on the account.
     policies: tuple[str, ...] = ()
+    # Temporary credentials (STS): the role session's name (``iam_user`` is then
+    # the role's name), the session policy that narrows it, the session token.
+    role_session: str | None = None
+    session_policy: str | None = None
+    session_token: str | None = None
 
     @property
     def arn(self) -> str:
         if self.iam_user is None:
             return f"arn:aws:iam::{self.account_id}:root"
+        if self.role_session is not None:
+            return f"arn:aws:sts::{self.account_id}:assumed-role/{self.iam_user}/{self.role_session}"
         return f"arn:aws:iam::{self.account_id}:user{self.iam_path}{self.iam_user}"
 
 
