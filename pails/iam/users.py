@@ -85,8 +85,7 @@ async def delete_user(call: Call) -> None:
             raise IamError("DeleteConflict", "Cannot delete entity, must delete policies first.")
         if user.doc.get("attached"):
             raise IamError("DeleteConflict", "Cannot delete entity, must detach all policies first.")
-        if user.doc.get("groups"):
-            raise IamError("DeleteConflict", "Cannot delete entity, must remove users from group first.")
+        # Group memberships go with the user (as Ceph RGW has it; AWS asks to remove them first).
         return None, IamWrite(delete=[("user", user.name.lower())])
     await call.change(change)
 

@@ -30,7 +30,7 @@ from pails.storage.records import Bucket
 async def list_buckets(engine: Engine, req: S3Request) -> Response:
     if req.user is None:  # the anonymous principal owns nothing (as Ceph RGW and s3-tests have it)
         return Response.xml(xml.document("ListAllMyBucketsResult", "<Buckets></Buckets>"))
-    require_identity(req, "s3:ListAllMyBuckets", "*")
+    require_identity(req, "s3:ListAllMyBuckets", "arn:aws:s3:::*")
     q = req.query
     prefix = q.get("prefix", "")
     after = q.get("continuation-token", "")

@@ -209,17 +209,39 @@ def policy_decision(req: S3Request, bucket: Bucket, key: str | None = None, obj:
 
 def _decision_pair(req: S3Request, bucket: Bucket, key: str | None, obj: ObjectVersion | None,
                    action: str | None, list_prefix: str | None) -> tuple[str | None, str | None]:
-    """(the bucket policy's, the identity policies') answers, on one condition context."""
+    """(the bucket policy's, the identity policies') answers, on one condition
+    context (built only when a policy is there to read it: not on the plain GET path)."""
+    user = req.user
+    identity_policies = user is not None and not user.operator and (user.policies or user.session_policy is not None)
+    if not identity_policies and bucket_policy(bucket) is None:
+        return None, "Allow" if user is not None and user.operator else None
     context = _context(req, obj)
     if list_prefix is not None:
         context["s3:prefix"] = (list_prefix,)
     resource = policy_decision(req, bucket, key, obj, action, list_prefix, context)
-    if req.user is not None and req.user.operator:  # as an administrator: a bucket policy's Deny still holds
+    if user is not None and user.operator:  # as an administrator: a bucket policy's Deny still holds
         return resource, "Allow"
-    if req.user is None or not req.user.policies and req.user.session_policy is None:
+    if not identity_policies:
         return resource, None
     arn = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
     return resource, identity_decision(req, action or req.action, arn, context)
+
+
+def access_decision(req: S3Request, bucket: Bucket, key: str | None, obj: ObjectVersion | None = None,
+                    action: str | None = None) -> str | None:
+    """The policies' verdict for checks that ACLs do not grant (object
+    tagging, Object Lock): "Deny", "Allow", or None when the caller decides
+    by ownership.  An IAM user is never decided by its account's ownership:
+    its identity policies (or, in its account, the bucket policy) must allow."""
+    resource, identity = _decision_pair(req, bucket, key, obj, action, None)
+    if resource == "Deny" or identity == "Deny":
+        return "Deny"
+    user = req.user
+    if user is not None and user.iam_user is not None:
+        same_account = bucket.owner_id == user.canonical_id
+        allowed = identity == "Allow" and (same_account or resource == "Allow") or same_account and resource == "Allow"
+        return "Allow" if allowed else "Deny"
+    return "Allow" if "Allow" in (resource, identity) else None
 
 
 _REQUEST_KEY = "\0request-key"  # default for ``key``: the key the request addresses (None for bucket requests)
