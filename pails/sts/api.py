@@ -75,6 +75,16 @@ async def get_session_token(engine: Engine, caller: User, params: dict[str, str]
     return _credentials(access_key, secret, token, expires)
 
 
+def _names_caller(trust: str, caller: User) -> bool:
+    """Whether the trust policy allows the caller by its own ARN (not by its account or "*")."""
+    try:
+        policy = parse_trust_policy(trust)
+    except MalformedIdentityPolicy:
+        return False
+    return any(s.effect == "Allow" and s.principals and f"AWS:{caller.arn}" in s.principals
+               for s in policy.statements)
+
+
 def _trusted(trust: str, caller: User, context: dict[str, tuple[str, ...]]) -> bool:
     try:
         policy = parse_trust_policy(trust)
@@ -111,12 +121,16 @@ async def assume_role(engine: Engine, caller: User, params: dict[str, str]) -> s
     if not caller.operator:
         if not _trusted(role.doc.get("trust", ""), caller, context):
             raise denied
-        # An IAM user (or a role session) also needs its own policies to allow it, and a Deny binds anyone.
+        # A Deny in the caller's policies binds it.  From another account, a trust
+        # policy that names only the caller's account (or "*") delegates to that
+        # account: its IAM user (or role session) needs its own policies to allow
+        # it; one that names the caller's ARN is the role's account's own grant.
         identity = identity_decision(caller.policies, caller.session_policy,
                                      Principal(caller.canonical_id, "", caller.arn, caller.account_id),
                                      "sts:AssumeRole", (role_arn,), context)
-        if identity == "Deny" or (identity is None and caller.iam_user is not None
-                                  and caller.account_id != m.group(1)):
+        delegated = caller.iam_user is not None and caller.account_id != m.group(1) and \
+            not _names_caller(role.doc.get("trust", ""), caller)
+        if identity == "Deny" or (identity is None and delegated):
             raise denied
     policy = params.get("Policy")
     if policy is not None:
