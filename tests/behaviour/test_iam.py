@@ -347,3 +347,23 @@ def test_operator_reaches_every_bucket(s3: Any, bucket_of: Callable[..., str]) -
     bucket = bucket_of()  # the account's, private
     assert s3.get_object(Bucket=bucket, Key="doc.txt")["Body"].read() == b"hello"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["doc.txt"]
+
+
+def test_operator_administers_an_account_named_in_a_header(server: Server, account: dict[str, str],
+                                                           root_iam: Any) -> None:
+    operator = iam_client(server)
+    name = _name()
+
+    def to_account(request: Any, **_: Any) -> None:
+        request.headers["x-pails-account"] = account["account_id"]
+    operator.meta.events.register("before-sign.iam.*", to_account)
+    made = operator.create_user(UserName=name)["User"]
+    assert made["Arn"] == f"arn:aws:iam::{account['account_id']}:user/{name}"
+    assert root_iam.get_user(UserName=name)["User"]["UserId"] == made["UserId"]
+    operator.delete_user(UserName=name)
+    # only the operator may name an account
+    root_iam.meta.events.register("before-sign.iam.*", to_account)
+    try:
+        assert _code(lambda: root_iam.list_users()) == (403, "AccessDenied")
+    finally:
+        root_iam.meta.events.unregister("before-sign.iam.*", to_account)
