@@ -16,7 +16,7 @@ from pails.storage.engine import Engine, Settings
 from pails.storage.meta import AlreadyExists, StoreUnavailable
 from pails.storage.records import User
 from pails.storage.space import parse_reserve
-from pails.users import CREDENTIALS_FILE, ensure_root, make_user, user_json
+from pails.users import CREDENTIALS_FILE, AccountInUse, ensure_root, make_user, remove_account, user_json
 
 T = TypeVar("T")
 
@@ -152,7 +152,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
         print(json.dumps([{k: v for k, v in user_json(u).items() if k != "secret_key"} for u in users]))
     else:
         for u in users:
-            print(f"{u.display_name}\t{u.access_key}\t{u.canonical_id}\t{u.email or ''}")
+            print(f"{u.display_name}\t{u.access_key}\t{u.canonical_id}\t{u.account_id}\t{u.email or ''}")
     return 0
 
 
@@ -161,11 +161,15 @@ def cmd_user_remove(args: argparse.Namespace) -> int:
         engine = _engine_for(args)
         try:
             await engine.open()
-            return await engine.meta.remove_user(args.name)
+            return await remove_account(engine.meta, args.name, args.move_buckets_to)
         finally:
             await engine.close()
 
-    if not _run(remove()):
+    try:
+        removed = _run(remove())
+    except AccountInUse as exc:
+        sys.exit(f"pails: {exc}")
+    if not removed:
         sys.exit(f"pails: no user {args.name}")
     print(f"removed {args.name}")
     return 0
@@ -280,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: 2048 / workers)")
     s.set_defaults(func=cmd_server)
 
-    u = sub.add_parser("user", help="manage users (works while the server runs)")
+    u = sub.add_parser("user", help="manage accounts (works while the server runs; docs/iam.md)")
     usub = u.add_subparsers(dest="user_command", required=True)
     a = usub.add_parser("add")
     a.add_argument("name")
@@ -297,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_user_list)
     rm = usub.add_parser("remove")
-    rm.add_argument("name", help="display name or access key")
+    rm.add_argument("name", help="display name, access key or account id")
+    rm.add_argument("--move-buckets-to", metavar="ACCOUNT",
+                    help="give the account's buckets to this account (name, access key or account id) first; "
+                    "without it an account that owns buckets is not removed")
     rm.add_argument("--data", default="./data")
     rm.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     rm.set_defaults(func=cmd_user_remove)

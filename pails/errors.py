@@ -33,6 +33,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # Not an AWS code (AWS has no bucket quotas): Ceph RGW's answer to a write past a bucket's quota, which
     # clients show as is (docs/quotas.md says why this one).
     "QuotaExceeded": (403, "The bucket quota does not allow this write: it would pass the bucket's limit of stored bytes or objects."),
+    "InvalidToken": (400, "The provided token is malformed or otherwise invalid."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),

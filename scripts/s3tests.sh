@@ -320,11 +320,40 @@ EOF
     log "user $name created"
 done
 
+# ---------------------------------------------------------------- IAM principals
+# [iam] is the operator (the server's root credentials); [iam root] and
+# [iam alt root] are two more accounts (docs/iam.md).  user_id: canonical ids.
+# IAM names and paths get a random part per test process (as bucket names do),
+# so that one xdist worker's clean-up never removes another's users.
+USER_DATA=$DATA
+((CLUSTER)) && USER_DATA=$DATA/cluster
+operator_id=$(cd "$REPO" && "$PY" -m pails user list --data "$USER_DATA" "${META_ARGS[@]+"${META_ARGS[@]}"}" --json \
+              | python3 -c 'import json, sys; print(next(u["canonical_id"] for u in json.load(sys.stdin) if u["display_name"] == "root"))') \
+    || die 1 "could not read the operator's canonical id with 'pails user list'"
+USER_SETS+=(--set "iam.access_key=$PAILS_ROOT_ACCESS_KEY" --set "iam.secret_key=$PAILS_ROOT_SECRET_KEY"
+            --set "iam.user_id=$operator_id" --set "iam.display_name=root" --set "iam.email=root@example.com")
+for pair in "iam root:iamroot" "iam alt root:iamaltroot"; do
+    section=${pair%%:*} name=${pair#*:}
+    json=$(cd "$REPO" && "$PY" -m pails user add "$name" --data "$USER_DATA" "${META_ARGS[@]+"${META_ARGS[@]}"}" \
+               --email "$name@example.com" --json 2>"$OUT/user-$name.err") || {
+        cat "$OUT/user-$name.err" >&2; die 1 "'pails user add $name' failed"; }
+    printf '%s\n' "$json" >"$OUT/user-$name.json"
+    while IFS= read -r line; do
+        [[ -n $line ]] && USER_SETS+=(--set "$line")
+    done < <(python3 -c 'import json, sys
+u = json.load(open(sys.argv[2]))
+for key, field in (("access_key", "access_key"), ("secret_key", "secret_key"), ("user_id", "canonical_id"),
+                   ("email", "email")):
+    print("%s.%s=%s" % (sys.argv[1], key, u[field]))' "$section" "$OUT/user-$name.json")
+    log "account $name created for [$section]"
+done
+
 # ---------------------------------------------------------------- run
 log "running s3-tests -> $OUT"
 rc=0
 python3 "$S3T_RUNNER" "${RUNNER_ARGS[@]}" "${USER_SETS[@]}" \
     --set "fixtures.bucket prefix=s3t-{random}-" \
+    --set "fixtures.iam name prefix=s3-tests-{random}-" --set "fixtures.iam path prefix=/s3-tests-{random}/" \
     --set "s3 main.lc_debug_interval=$PAILS_LIFECYCLE_DAY_SECONDS" \
     "${PASS[@]+"${PASS[@]}"}" || rc=$?
 

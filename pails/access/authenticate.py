@@ -58,8 +58,17 @@ _V4_QUERY_REQUIRED = (
 )
 
 
-def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None], now: datetime) -> AuthResult:
-    """Verify ``req``'s signature (if any); raise the S3Error AWS would send when it fails."""
+S3_ONLY = ("s3",)
+QUERY_APIS = ("s3", "iam", "sts")  # a form POST to the service URL may be for these (docs/iam.md)
+
+
+def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None], now: datetime,
+                 services: tuple[str, ...] = S3_ONLY, body_sha256: str | None = None) -> AuthResult:
+    """Verify ``req``'s signature (if any); raise the S3Error AWS would send when it fails.
+
+    ``services``: what the SigV4 credential scope may name.  ``body_sha256``:
+    the hash of a body read already (a Query API form), which stands in for
+    an absent x-amz-content-sha256 (SDKs send that header to S3 only)."""
     auth = req.headers.get("authorization")
     if auth is None and not req.query:
         return ANONYMOUS
@@ -82,7 +91,7 @@ def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None],
             )
         scheme, _, rest = auth.strip().partition(" ")
         if scheme == sigv4.ALGORITHM:
-            return _v4_header(req, rest, lookup_secret, now_ts)
+            return _v4_header(req, rest, lookup_secret, now_ts, services, body_sha256)
         if scheme == "AWS":
             return _v2_header(req, rest, lookup_secret, now_ts)
         if not scheme:
@@ -101,7 +110,7 @@ def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None],
             ArgumentName="Authorization",
         )
     if v4_query:
-        return _v4_query(req, params, lookup_secret, now_ts)
+        return _v4_query(req, params, lookup_secret, now_ts, services)
     if v2_query:
         return _v2_query(req, params, lookup_secret, now_ts)
     return ANONYMOUS
@@ -111,7 +120,8 @@ def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None],
 
 
 def _v4_header(
-    req: SignedRequest, rest: str, lookup_secret: Callable[[str], str | None], now_ts: float
+    req: SignedRequest, rest: str, lookup_secret: Callable[[str], str | None], now_ts: float,
+    services: tuple[str, ...], body_sha256: str | None,
 ) -> AuthResult:
     fields: dict[str, str] = {}
     for component in _COMPONENT_SPLIT.split(rest.strip()):
@@ -128,7 +138,7 @@ def _v4_header(
             "The authorization header is malformed; the authorization component "
             f'"{missing[0]}" is missing or malformed.',
         )
-    access_key, date, region, service = _parse_credential(credential, "AuthorizationHeaderMalformed")
+    access_key, date, region, service = _parse_credential(credential, "AuthorizationHeaderMalformed", services)
     secret = _secret(lookup_secret, access_key)
 
     headers = req.headers
@@ -162,6 +172,8 @@ def _v4_header(
             "The authorization header is malformed; SignedHeaders must include host.",
         )
     payload = headers.get("x-amz-content-sha256")
+    if payload is None and body_sha256 is not None and service != "s3":
+        payload = body_sha256
     if payload is None:
         raise S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
     payload = payload.strip()
@@ -172,7 +184,7 @@ def _v4_header(
     _, expected = _verify_v4(
         req, key, amz_date, scope, signed, signed_str, [payload], signature, access_key, None
     )
-    return _v4_result(access_key, False, content_sha256, key, amz_date, scope, expected)
+    return _v4_result(access_key, False, content_sha256, key, amz_date, scope, expected, service)
 
 
 def _v4_query(
@@ -180,6 +192,7 @@ def _v4_query(
     params: dict[str, str],
     lookup_secret: Callable[[str], str | None],
     now_ts: float,
+    services: tuple[str, ...],
 ) -> AuthResult:
     def bad(message: str) -> S3Error:
         return S3Error("AuthorizationQueryParametersError", message)
@@ -207,7 +220,7 @@ def _v4_query(
             raise S3Error("AccessDenied", "X-Amz-Expires must be non-negative")
         if expires > MAX_PRESIGN_SECONDS:
             raise S3Error("AccessDenied", "X-Amz-Expires must be less than a week (in seconds) that is 604800")
-    access_key, date, region, service = _parse_credential(credential, "AuthorizationQueryParametersError")
+    access_key, date, region, service = _parse_credential(credential, "AuthorizationQueryParametersError", services)
     ts = _parse_amz_date(amz_date)
     if ts is None:
         raise bad("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
@@ -239,7 +252,7 @@ def _v4_query(
         req, key, amz_date, scope, signed, signed_str, candidates, signature, access_key, "X-Amz-Signature"
     )
     content_sha256 = sigv4.validate_content_sha256(payload)
-    return _v4_result(access_key, True, content_sha256, key, amz_date, scope, expected)
+    return _v4_result(access_key, True, content_sha256, key, amz_date, scope, expected, service)
 
 
 def _verify_v4(
@@ -290,16 +303,17 @@ def _v4_result(
     amz_date: str,
     scope: str,
     signature: str,
+    service: str,
 ) -> AuthResult:
     chunk = (
         ChunkSigningContext(key, amz_date, scope, signature)
         if content_sha256 in sigv4.SIGNED_STREAMING_MODES
         else None
     )
-    return AuthResult(access_key, "v4", presigned, content_sha256, chunk)
+    return AuthResult(access_key, "v4", presigned, content_sha256, chunk, service)
 
 
-def _parse_credential(credential: str, code: str) -> tuple[str, str, str, str]:
+def _parse_credential(credential: str, code: str, services: tuple[str, ...]) -> tuple[str, str, str, str]:
     """``AKID/date/region/service/aws4_request`` -> its parts; the region may be empty."""
     parts = credential.rsplit("/", 4)
     prefix = "The authorization header is malformed; " if code == "AuthorizationHeaderMalformed" else ""
@@ -308,7 +322,7 @@ def _parse_credential(credential: str, code: str) -> tuple[str, str, str, str]:
     access_key, date, region, service, terminal = parts
     if terminal != "aws4_request":
         raise S3Error(code, f'{prefix}incorrect terminal "{terminal}". This endpoint uses "aws4_request".')
-    if service != "s3":
+    if service not in services:
         raise S3Error(code, f'{prefix}incorrect service "{service}". This endpoint belongs to "s3".')
     return access_key, date, region, service
 

@@ -1,8 +1,10 @@
-"""Bucket policies: parse an IAM-style policy document and evaluate it.
+"""Policies: parse a bucket policy or an IAM identity policy and evaluate it.
 
 Pure: no I/O.  ``evaluate`` answers "Deny" (an explicit deny matched),
-"Allow" (an allow matched and no deny), or None (the policy says nothing and
-the ACLs decide), which is how S3 combines a bucket policy with ACLs.
+"Allow" (an allow matched and no deny), or None (the policy says nothing),
+and ``combine`` joins the answers of several policies (a Deny anywhere wins).
+How identity and resource policies and ACLs make one decision is
+``pails.s3.permissions``' (docs/iam.md, "Evaluation").
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -38,6 +40,8 @@ class Principal:
 
     canonical_id: str | None  # None: anonymous
     name: str = ""
+    arn: str = ""  # arn:aws:iam::<account>:root or ...:user/<path><name>
+    account_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,13 @@ class Policy:
     statements: tuple[Statement, ...]
 
 
-def _malformed(message: str) -> S3Error:
+class MalformedIdentityPolicy(S3Error):
+    """An identity policy that is not one (IAM answers MalformedPolicyDocument)."""
+
+
+def _malformed(message: str, identity: bool = False) -> S3Error:
+    if identity:
+        return MalformedIdentityPolicy("MalformedPolicy", message)
     return S3Error("MalformedPolicy", message)
 
 
@@ -113,31 +123,56 @@ def _conditions(value: object) -> tuple[Condition, ...]:
     return tuple(out)
 
 
-def _statement(raw: object, bucket: str) -> Statement:
+_STATEMENT_FIELDS = frozenset(("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
+                               "NotResource", "Condition"))
+_SERVICE_ACTION = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
+
+
+def _statement(raw: object, bucket: str | None) -> Statement:
+    """One statement of a bucket policy (``bucket``: the bucket it is for) or,
+    ``bucket`` None, of an identity policy (no principal; any service's
+    actions and resources)."""
+    identity = bucket is None
     if not isinstance(raw, dict):
-        raise _malformed("Invalid statement")
+        raise _malformed("Invalid statement", identity)
+    if identity and not set(raw) <= _STATEMENT_FIELDS:
+        raise _malformed(f"Syntax errors in policy: unknown field {sorted(set(raw) - _STATEMENT_FIELDS)[0]}", True)
     effect = raw.get("Effect")
     if effect not in ("Allow", "Deny"):
-        raise _malformed("Invalid effect")
+        raise _malformed("Invalid effect", identity)
+    if identity and ("Principal" in raw or "NotPrincipal" in raw):
+        raise _malformed("Policy document should not specify a principal.", True)
     principals = _principals(raw["Principal"]) if "Principal" in raw else None
     not_principals = _principals(raw["NotPrincipal"]) if "NotPrincipal" in raw else None
+    if identity:
+        principals = ("*",)
     if principals is None and not_principals is None:
         raise _malformed("Missing required field Principal")
     if not_principals is not None and effect == "Allow":
         raise _malformed("NotPrincipal is only allowed with Deny")
-    actions = _strings(raw["Action"], "action") if "Action" in raw else None
-    not_actions = _strings(raw["NotAction"], "action") if "NotAction" in raw else None
+    try:
+        actions = _strings(raw["Action"], "action") if "Action" in raw else None
+        not_actions = _strings(raw["NotAction"], "action") if "NotAction" in raw else None
+    except S3Error:
+        raise _malformed("Invalid action", identity) from None
     if actions is None and not_actions is None:
-        raise _malformed("Missing required field Action")
+        raise _malformed("Missing required field Action", identity)
     for a in (actions or ()) + (not_actions or ()):
-        if a != "*" and not a.lower().startswith("s3:"):
+        if identity and a != "*" and not _SERVICE_ACTION.fullmatch(a):
+            raise _malformed(f"Actions/Conditions must be prefaced by a vendor, e.g., iamcontrol, Action: {a}", True)
+        if not identity and a != "*" and not a.lower().startswith("s3:"):
             raise _malformed("Policy has invalid action")
-    resources = _strings(raw["Resource"], "resource") if "Resource" in raw else None
-    not_resources = _strings(raw["NotResource"], "resource") if "NotResource" in raw else None
+    try:
+        resources = _strings(raw["Resource"], "resource") if "Resource" in raw else None
+        not_resources = _strings(raw["NotResource"], "resource") if "NotResource" in raw else None
+    except S3Error:
+        raise _malformed("Invalid resource", identity) from None
     if resources is None and not_resources is None:
-        raise _malformed("Missing required field Resource")
+        raise _malformed("Missing required field Resource", identity)
     for r in (resources or ()) + (not_resources or ()):
-        if r != "*" and not _resource_in_bucket(r, bucket):
+        if identity and r != "*" and not r.startswith("arn:"):
+            raise _malformed(f"Resource {r} must be in ARN format or \"*\".", True)
+        if not identity and r != "*" and not _resource_in_bucket(r, bucket or ""):
             raise _malformed("Policy has invalid resource")
     conditions = _conditions(raw["Condition"]) if "Condition" in raw else ()
     return Statement(effect, principals, not_principals, actions, not_actions, resources, not_resources, conditions)
@@ -150,31 +185,50 @@ def _resource_in_bucket(arn: str, bucket: str) -> bool:
     return _wildcard(name, False).fullmatch(bucket) is not None
 
 
-def parse_policy(text: str | bytes, bucket: str) -> Policy:
-    """Validate a policy document for ``bucket``; S3Error MalformedPolicy if it is not one."""
-    if len(text) > MAX_POLICY_BYTES:
+def parse_policy(text: str | bytes, bucket: str | None) -> Policy:
+    """Validate a policy document for ``bucket`` (None: an identity policy);
+    S3Error MalformedPolicy (MalformedIdentityPolicy) if it is not one."""
+    identity = bucket is None
+    if not identity and len(text) > MAX_POLICY_BYTES:
         raise _malformed("Policies must be under 20KB")
     try:
         doc = json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's limit
-        raise _malformed("Policies must be valid JSON") from None
+        raise _malformed("Syntax errors in policy." if identity else "Policies must be valid JSON", identity) \
+            from None
     if not isinstance(doc, dict):
-        raise _malformed("Policies must be valid JSON")
+        raise _malformed("Syntax errors in policy." if identity else "Policies must be valid JSON", identity)
+    if identity and not set(doc) <= {"Version", "Id", "Statement"}:
+        raise _malformed("Syntax errors in policy.", True)
     version = doc.get("Version")
     if version is not None and version not in _VERSIONS:
-        raise _malformed("Invalid policy version")
+        raise _malformed("Invalid policy version", identity)
     raw = doc.get("Statement")
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list) or not raw:
-        raise _malformed("Missing required field Statement")
+        raise _malformed("Missing required field Statement", identity)
+    sids = [s.get("Sid") for s in raw if isinstance(s, dict) and s.get("Sid") is not None]
+    if identity and len(sids) != len(set(sids)):
+        raise _malformed("Statement IDs (SID) in a single policy must be unique", True)
     return Policy(tuple(_statement(s, bucket) for s in raw))
 
 
 @lru_cache(maxsize=512)
-def cached_policy(text: str, bucket: str) -> Policy:
-    """Stored policies are evaluated on every request: parse each once."""
+def cached_policy(text: str, bucket: str | None) -> Policy:
+    """Stored policies are evaluated on every request: parse each once
+    (``bucket`` None: an identity policy)."""
     return parse_policy(text, bucket)
+
+
+def combine(decisions: Iterable[str | None]) -> str | None:
+    """Several policies' answers as one: a Deny anywhere wins, else any Allow."""
+    allowed = False
+    for d in decisions:
+        if d == "Deny":
+            return "Deny"
+        allowed = allowed or d == "Allow"
+    return "Allow" if allowed else None
 
 
 @lru_cache(maxsize=2048)
@@ -193,7 +247,9 @@ def _principal_matches(names: tuple[str, ...], who: Principal) -> bool:
         if kind == "CanonicalUser" and value == who.canonical_id:
             return True
         if kind == "AWS":
-            if value == who.canonical_id:
+            if value == who.canonical_id or (who.arn and value == who.arn):
+                return True
+            if who.account_id and value in (who.account_id, f"arn:aws:iam::{who.account_id}:root"):
                 return True
             if value.startswith("arn:aws:iam::"):
                 account, _, rest = value[len("arn:aws:iam::"):].partition(":")
@@ -292,6 +348,46 @@ def evaluate(policy: Policy, who: Principal, action: str, resource: str,
                 return "Deny"
             allowed = True
     return "Allow" if allowed else None
+
+
+def identity_decision(texts: Iterable[str], session_policy: str | None, who: Principal, action: str,
+                      resources: Iterable[str], context: Mapping[str, tuple[str, ...]]) -> str | None:
+    """What a principal's identity policies say of ``action`` on any of
+    ``resources``; a session policy (STS) narrows them: it must allow too."""
+    resources = tuple(resources)
+    texts = tuple(texts)
+    decision = combine(evaluate(cached_policy(t, None), who, action, r, context) for t in texts for r in resources)
+    if session_policy is None or decision == "Deny":
+        return decision
+    session = combine(evaluate(cached_policy(session_policy, None), who, action, r, context) for r in resources)
+    if session == "Deny":
+        return "Deny"
+    return decision if session == "Allow" else None
+
+
+def parse_trust_policy(text: str) -> Policy:
+    """A role's trust policy: statements naming principals, with ``sts:`` actions and no resource."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise _malformed("Syntax errors in policy.", True) from None
+    raw = doc.get("Statement") if isinstance(doc, dict) else None
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise _malformed("Missing required field Statement", True)
+    out = []
+    for st in raw:
+        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny") or "Principal" not in st:
+            raise _malformed("Invalid trust policy statement", True)
+        try:
+            actions = _strings(st.get("Action", "sts:AssumeRole"), "action")
+            principals = _principals(st["Principal"])
+            conditions = _conditions(st["Condition"]) if "Condition" in st else ()
+        except S3Error as exc:
+            raise _malformed(exc.message, True) from None
+        out.append(Statement(st["Effect"], principals, None, actions, None, ("*",), None, conditions))
+    return Policy(tuple(out))
 
 
 def is_public(policy: Policy) -> bool:

@@ -45,3 +45,4 @@ class AuthResult:
     presigned: bool
     content_sha256: str | None
     chunk_signing: ChunkSigningContext | None
+    service: str = "s3"  # the SigV4 credential scope's service: "s3", or "iam" / "sts" (their Query APIs)

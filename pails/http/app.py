@@ -19,12 +19,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from pails import jobs
-from pails.access.authenticate import ANONYMOUS, authenticate
+from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
 from pails.http import routes
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
 from pails.http.sockets import configure_listeners
+from pails.iam import query_api
 from pails.protocol import xml
 from pails.s3 import cors
 from pails.s3.request import Response, S3Request
@@ -33,6 +34,7 @@ from pails.storage.engine import Engine, Settings
 from pails.storage.meta import BucketChanged
 from pails.storage.records import User
 from pails.storage.space import StorageFull, is_full
+from pails.sts import api as sts_api
 
 log = logging.getLogger("pails")
 
@@ -40,7 +42,12 @@ MAX_HEADER_BYTES = 8 * 1024
 _READ_CHUNK = 1024 * 1024
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DRAIN_LIMIT = 8 * 1024 * 1024  # unread request bodies up to this size are read away to keep the connection
-_USER_TTL = 2.0  # seconds a cached access key stays valid (users change while serving)
+# Seconds a cached access key stays valid.  A change of keys or policies takes
+# effect at once on this host (the store's credentials epoch); through another
+# PostgreSQL gateway, within this.
+_USER_TTL = 1.0
+_LAST_USED_GRANULARITY = 60.0  # seconds: how often an IAM key's last-used time is written
+_FORM_LIMIT = 1024 * 1024  # the largest IAM / STS Query API form
 _IDLE_CHECK = 1.0  # seconds without a request after which memory is given back
 DEFAULT_SEND_TIMEOUT = 60.0  # seconds a response may make no progress (``pails server --send-timeout``)
 # The kernel resets a connection whose response stalled for the send timeout
@@ -54,6 +61,19 @@ class _UserNotCached(Exception):
     def __init__(self, access_key: str) -> None:
         super().__init__(access_key)
         self.access_key = access_key
+
+
+def _not_cached(access_key: str) -> str | None:
+    """Temporary credentials are looked up with their session token, never from the plain cache."""
+    raise _UserNotCached(access_key)
+
+
+def _security_token(signed: SignedRequest) -> str | None:
+    """The STS session token of a request: a header, or a presigned URL's parameter."""
+    token = signed.headers.get("x-amz-security-token")
+    if token is None and signed.query:  # SigV4 presigned URLs name it so, SigV2 ones in lower case
+        token = next((v for k, v in signed.query if k in ("X-Amz-Security-Token", "x-amz-security-token")), None)
+    return token
 
 
 def settings_from_env() -> Settings:
@@ -75,7 +95,9 @@ class PailsApp:
         self.engine: Engine | None = None
         self._starting: asyncio.Task[Engine] | None = None
         self._jobs: list[asyncio.Task[None]] = []
-        self._users: dict[str, tuple[float, User]] = {}
+        # access key -> (valid until, the store's credentials epoch when read, principal)
+        self._users: dict[str, tuple[float, int, User]] = {}
+        self._touches: set[asyncio.Task[None]] = set()  # last-used writes under way
         self._nodelay_done = False
         # Request ids: unique per worker (random prefix), cheap per request (a counter).
         self._id_prefix = secrets.token_hex(4).upper()
@@ -147,36 +169,79 @@ class PailsApp:
                     return
 
     # --- per request -------------------------------------------------------
-    async def _lookup_user(self, access_key: str) -> User | None:
+    async def _lookup_user(self, access_key: str, token: str | None = None) -> User | None:
         now = time.monotonic()
-        hit = self._users.get(access_key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
         assert self.engine is not None
-        user = await self.engine.meta.get_user(access_key)
+        epoch = self.engine.meta.credentials_epoch()
+        hit = self._users.get(access_key)
+        if hit is not None and hit[0] > now and hit[1] == epoch and hit[2].session_token == token and \
+                (hit[2].key_expires is None or hit[2].key_expires > time.time()):
+            return hit[2]
+        if token is not None:  # temporary credentials: the token is the session (pails.sts)
+            user = await self.engine.session_principal(access_key, token)
+        else:
+            user = await self.engine.principal(access_key)
         if user is not None:
-            self._users[access_key] = (now + _USER_TTL, user)
+            self._users[access_key] = (now + _USER_TTL, epoch, user)
+            if user.iam_user is not None and (user.key_last_used or 0) < time.time() - _LAST_USED_GRANULARITY:
+                user.key_last_used = time.time()
+                task = asyncio.get_running_loop().create_task(self.engine.meta.touch_key(access_key,
+                                                                                         user.key_last_used))
+                self._touches.add(task)
+                task.add_done_callback(self._touched)
         else:
             self._users.pop(access_key, None)
         return user
 
+    def _touched(self, task: asyncio.Task[None]) -> None:
+        self._touches.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("last-used time of an access key not written: %s", task.exception())
+
     def _cached_secret(self, access_key: str) -> str | None:
         hit = self._users.get(access_key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1].secret_key
+        if hit is not None and hit[0] > time.monotonic() and self.engine is not None \
+                and hit[1] == self.engine.meta.credentials_epoch():
+            user = hit[2]
+            if user.session_token is None:
+                return user.secret_key
         raise _UserNotCached(access_key)
 
-    async def _authenticate(self, signed: SignedRequest) -> AuthResult:
+    async def _authenticate(self, signed: SignedRequest, services: tuple[str, ...] = S3_ONLY,
+                            body_sha256: str | None = None) -> AuthResult:
         """``authenticate`` is pure and synchronous: it runs on the cached
         secret, and once more after the user was read if it was not cached."""
         now = datetime.now(UTC)
+        token = _security_token(signed)
         try:
-            return authenticate(signed, self._cached_secret, now)
+            return authenticate(signed, self._cached_secret if token is None else _not_cached, now, services,
+                                body_sha256)
         except _UserNotCached as miss:
             access_key = miss.access_key
-            user = await self._lookup_user(access_key)
+            user = await self._lookup_user(access_key, token)
+            if user is None and token is not None:
+                raise S3Error("InvalidToken") from None
             secret = user.secret_key if user is not None else None
-            return authenticate(signed, lambda key: secret if key == access_key else None, now)
+            return authenticate(signed, lambda key: secret if key == access_key else None, now, services,
+                                body_sha256)
+
+    async def _query_api(self, engine: Engine, signed: SignedRequest, receive: Any, headers: dict[str, str],
+                         request_id: str, client_ip: str) -> Response | None:
+        """A form POST to the service URL: an IAM or STS Query API call if its
+        signature names that service (None: it names S3, and S3 answers)."""
+        form = await _read_form(receive, headers, self.body_timeout)
+        auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+        if auth.service == "s3":
+            return None
+        user = await self._lookup_user(auth.access_key, _security_token(signed)) if auth.access_key else None
+        if auth.service == "sts":
+            status, xml_body = await sts_api.handle(engine, form, user, request_id)
+            return Response.xml(xml_body, status)
+        status, xml_body, changed = await query_api.handle(engine, auth.service, form, user, request_id, headers,
+                                                           client_ip)
+        if changed:  # the store bumped its credentials epoch: cached principals are read again
+            self._users.clear()
+        return Response.xml(xml_body, status)
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         engine = self.engine or await self.start()
@@ -220,6 +285,15 @@ class PailsApp:
             else:
                 target = routes.Target.SERVICE
             route = routes.match(target, method, query, headers)
+            if route is None and target is routes.Target.SERVICE and method == "POST":
+                signed = SignedRequest(method, path, raw_path, query_list, headers, None)
+                client = scope.get("client")
+                api_response = await self._query_api(engine, signed, receive, headers, request_id,
+                                                     client[0] if client else "")
+                if api_response is not None:
+                    await self._send(api_response, request_id, method, send, engine, False)
+                    return
+                raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             if route is None or route.signed:
                 auth = await self._authenticate(
                     SignedRequest(method, path, raw_path, query_list, headers, bucket if virtual else None))
@@ -229,7 +303,12 @@ class PailsApp:
                 if routes.subresource(query) is not None and method not in ("HEAD", "OPTIONS"):
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
-            user = await self._lookup_user(auth.access_key) if auth.access_key else None
+            if auth.access_key:
+                token = headers.get("x-amz-security-token") or (
+                    query.get("X-Amz-Security-Token") or query.get("x-amz-security-token") if query else None)
+                user = await self._lookup_user(auth.access_key, token)
+            else:
+                user = None
             body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
@@ -406,6 +485,26 @@ async def _drain(receive: Any, limit: int, timeout: float) -> bool:
             return False
         if not message.get("more_body", False):
             return True
+
+
+async def _read_form(receive: Any, headers: dict[str, str], timeout: float) -> bytes:
+    """A Query API form, whole (it is signed by its hash)."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _FORM_LIMIT:
+        raise S3Error("EntityTooLarge")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive_within(receive, timeout)
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _FORM_LIMIT:
+            raise S3Error("EntityTooLarge")
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
 
 
 def _host(scope: dict[str, Any]) -> str:

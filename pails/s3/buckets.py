@@ -18,6 +18,7 @@ from pails.s3.permissions import (
     acl_from_request,
     get_bucket,
     require_bucket,
+    require_identity,
     require_owner,
     require_user,
 )
@@ -29,6 +30,7 @@ from pails.storage.records import Bucket
 async def list_buckets(engine: Engine, req: S3Request) -> Response:
     if req.user is None:  # the anonymous principal owns nothing (as Ceph RGW and s3-tests have it)
         return Response.xml(xml.document("ListAllMyBucketsResult", "<Buckets></Buckets>"))
+    require_identity(req, "s3:ListAllMyBuckets", "arn:aws:s3:::*")
     q = req.query
     prefix = q.get("prefix", "")
     after = q.get("continuation-token", "")
@@ -55,6 +57,7 @@ async def list_buckets(engine: Engine, req: S3Request) -> Response:
 async def create_bucket(engine: Engine, req: S3Request) -> Response:
     require_user(req)
     assert req.user is not None and req.bucket is not None
+    require_identity(req, "s3:CreateBucket", f"arn:aws:s3:::{req.bucket}")
     check_bucket_name(req.bucket)
     body = await req.body.read_all(xml.MAX_XML_BODY)
     location = ""

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol import xml
-from pails.s3.permissions import get_bucket, policy_decision, require_owner
+from pails.s3.permissions import access_decision, get_bucket, require_owner
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.meta import BucketChange
@@ -277,7 +277,7 @@ def may_bypass(req: S3Request, bucket: Bucket, key: str) -> bool:
     no one else (ACLs grant no such permission)."""
     if req.headers.get(BYPASS_HEADER, "").strip().lower() != "true":
         return False
-    decision = policy_decision(req, bucket, key, None, BYPASS_ACTION)
+    decision = access_decision(req, bucket, key, None, BYPASS_ACTION)
     if decision is not None:
         return decision == "Allow"
     return req.principal_id is not None and req.principal_id == bucket.owner_id
@@ -322,7 +322,7 @@ def versioning_change(status: str) -> BucketChange:
 def _may(req: S3Request, bucket: Bucket, obj: ObjectVersion, action: str) -> bool:
     """Whether the requester may ``action`` on a version's lock: a bucket
     policy decides; without one, the bucket owner or the object's owner."""
-    decision = policy_decision(req, bucket, obj.key, obj, action)
+    decision = access_decision(req, bucket, obj.key, obj, action)
     if decision is not None:
         return decision == "Allow"
     return req.principal_id is not None and req.principal_id in (bucket.owner_id, obj.owner_id)

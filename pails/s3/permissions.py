@@ -1,6 +1,10 @@
-"""Access decisions for handlers: look a bucket up, then combine its bucket
-policy (an explicit Deny always wins, an Allow grants) with the ACLs (which
-decide when the policy says nothing)."""
+"""Access decisions for handlers: look a bucket up, then combine the
+caller's identity policies, the bucket policy and the ACLs as AWS does
+(docs/iam.md, "Evaluation"): an explicit Deny anywhere wins; the operator
+is allowed everything a Deny does not refuse; an account root is decided by the bucket policy, then
+the ACLs (and may be granted more by policies the operator set on it); an
+IAM user needs its identity policies or the bucket policy (or a public ACL
+grant) to allow within its account, and both sides across accounts."""
 
 from __future__ import annotations
 
@@ -101,9 +105,17 @@ def _context(req: S3Request, obj: ObjectVersion | None) -> dict[str, tuple[str, 
     }
     if req.client_ip:
         ctx["aws:sourceip"] = (req.client_ip,)
-    if req.user is not None:
-        ctx["aws:username"] = (req.user.display_name,)
-        ctx["aws:userid"] = (req.user.canonical_id,)
+    user = req.user
+    if user is not None:
+        if user.iam_user is not None:
+            ctx["aws:username"] = (user.iam_user,)
+            ctx["aws:userid"] = (user.iam_user_id,)
+        else:
+            ctx["aws:username"] = (user.display_name,)
+            ctx["aws:userid"] = (user.account_id or user.canonical_id,)
+        ctx["aws:principalarn"] = (user.arn,)
+        ctx["aws:principalaccount"] = (user.account_id,)
+        ctx["aws:principaltype"] = ("User" if user.iam_user is not None else "Account",)
     if req.signature_version in ("v2", "v4"):
         ctx["s3:signatureversion"] = ("AWS" if req.signature_version == "v2" else "AWS4-HMAC-SHA256",)
     for name, header in (("aws:referer", "referer"), ("aws:useragent", "user-agent")):
@@ -129,28 +141,107 @@ def _context(req: S3Request, obj: ObjectVersion | None) -> dict[str, tuple[str, 
     return ctx
 
 
+def _who(req: S3Request) -> policies.Principal:
+    user = req.user
+    if user is None:
+        return policies.Principal(None)
+    return policies.Principal(user.canonical_id, user.display_name if user.iam_user is None else "", user.arn,
+                              user.account_id)
+
+
+def identity_decision(req: S3Request, action: str, resource: str,
+                      context: dict[str, tuple[str, ...]] | None = None) -> str | None:
+    """What the caller's identity policies say of ``action`` on ``resource``."""
+    user = req.user
+    if user is None or not user.policies and user.session_policy is None:
+        return None
+    ctx = context if context is not None else _context(req, None)
+    return policies.identity_decision(user.policies, user.session_policy, _who(req), action, (resource,), ctx)
+
+
+def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, identity: str | None,
+            acl_json: str, permission: str) -> bool:
+    """One access decision from the identity side, the bucket policy and an ACL."""
+    user = req.user
+    if identity == "Deny" or resource_decision == "Deny":
+        return False
+    if user is None or user.iam_user is None:  # anonymous, or an account root
+        if identity == "Allow" or resource_decision == "Allow":  # the operator's grant, or the bucket policy's
+            return True
+        return _acl_allows(acl_json, bucket, req.principal_id, permission)
+    # An IAM user: its account's grants in ACLs need its own permission (identity) too.
+    if bucket.owner_id == user.canonical_id:
+        if identity == "Allow" or resource_decision == "Allow":
+            return True
+        return _acl_allows(acl_json, bucket, user.iam_user_id, permission)  # public grants only
+    if identity != "Allow":
+        return False
+    return resource_decision == "Allow" or _acl_allows(acl_json, bucket, req.principal_id, permission)
+
+
+
+
 def policy_decision(req: S3Request, bucket: Bucket, key: str | None = None, obj: ObjectVersion | None = None,
-                    action: str | None = None, list_prefix: str | None = None) -> str | None:
+                    action: str | None = None, list_prefix: str | None = None,
+                    context: dict[str, tuple[str, ...]] | None = None) -> str | None:
     """"Deny", "Allow" or None (no policy statement applies).  ``list_prefix``
     stands in for s3:prefix when a missing key asks whether listing is allowed."""
     text = bucket_policy(bucket)
     if text is None:
         return None
     act = action or req.action
-    if act in _POLICY_MANAGEMENT and req.principal_id == bucket.owner_id:
-        return None
+    if act in _POLICY_MANAGEMENT and req.user is not None and req.user.iam_user is None and (
+            req.user.operator or req.principal_id == bucket.owner_id and "policy_binds_owner" not in bucket.props):
+        return None  # a policy cannot lock them out (unless the owner confirmed it may: pails.s3.policy)
     resource = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
-    who = policies.Principal(req.principal_id, req.user.display_name if req.user else "")
-    context = _context(req, obj)
-    if list_prefix is not None:
-        context["s3:prefix"] = (list_prefix,)
+    if context is None:
+        context = _context(req, obj)
+        if list_prefix is not None:
+            context["s3:prefix"] = (list_prefix,)
     policy = policies.cached_policy(text, bucket.name)
-    decision = policies.evaluate(policy, who, act, resource, context)
+    decision = policies.evaluate(policy, _who(req), act, resource, context)
     # RestrictPublicBuckets: a public policy grants nothing to anyone but the owner.
     if decision == "Allow" and req.principal_id != bucket.owner_id and _blocks(bucket, "RestrictPublicBuckets") \
             and policies.is_public(policy):
         return None
     return decision
+
+
+def _decision_pair(req: S3Request, bucket: Bucket, key: str | None, obj: ObjectVersion | None,
+                   action: str | None, list_prefix: str | None) -> tuple[str | None, str | None]:
+    """(the bucket policy's, the identity policies') answers, on one condition
+    context (built only when a policy is there to read it: not on the plain GET path)."""
+    user = req.user
+    identity_policies = user is not None and not user.operator and (user.policies or user.session_policy is not None)
+    if not identity_policies and bucket_policy(bucket) is None:
+        return None, "Allow" if user is not None and user.operator else None
+    context = _context(req, obj)
+    if list_prefix is not None:
+        context["s3:prefix"] = (list_prefix,)
+    resource = policy_decision(req, bucket, key, obj, action, list_prefix, context)
+    if user is not None and user.operator:  # as an administrator: a bucket policy's Deny still holds
+        return resource, "Allow"
+    if not identity_policies:
+        return resource, None
+    arn = f"arn:aws:s3:::{bucket.name}" if key is None else f"arn:aws:s3:::{bucket.name}/{key}"
+    return resource, identity_decision(req, action or req.action, arn, context)
+
+
+def access_decision(req: S3Request, bucket: Bucket, key: str | None, obj: ObjectVersion | None = None,
+                    action: str | None = None) -> str | None:
+    """The policies' verdict for checks that ACLs do not grant (object
+    tagging, Object Lock): "Deny", "Allow", or None when the caller decides
+    by ownership.  An IAM user is never decided by its account's ownership:
+    its identity policies (or, in its account, the bucket policy) must allow."""
+    resource, identity = _decision_pair(req, bucket, key, obj, action, None)
+    if resource == "Deny" or identity == "Deny":
+        return "Deny"
+    user = req.user
+    if user is not None and user.iam_user is not None:
+        same_account = bucket.owner_id == user.canonical_id
+        allowed = identity == "Allow" and (same_account or resource == "Allow") or same_account and resource == "Allow"
+        return "Allow" if allowed else "Deny"
+    return "Allow" if "Allow" in (resource, identity) else None
 
 
 _REQUEST_KEY = "\0request-key"  # default for ``key``: the key the request addresses (None for bucket requests)
@@ -160,10 +251,9 @@ def bucket_allows(req: S3Request, bucket: Bucket, permission: str, key: str | No
                   action: str | None = None, list_prefix: str | None = None) -> bool:
     """``key`` names the object a policy statement is matched against; None
     means the bucket itself (e.g. for s3:ListBucket)."""
-    decision = policy_decision(req, bucket, req.key if key == _REQUEST_KEY else key, None, action, list_prefix)
-    if decision is not None:
-        return decision == "Allow"
-    return _acl_allows(bucket.acl, bucket, req.principal_id, permission)
+    resource, identity = _decision_pair(req, bucket, req.key if key == _REQUEST_KEY else key, None, action,
+                                        list_prefix)
+    return _decide(req, bucket, resource, identity, bucket.acl, permission)
 
 
 def require_bucket(req: S3Request, bucket: Bucket, permission: str, action: str | None = None) -> None:
@@ -172,28 +262,49 @@ def require_bucket(req: S3Request, bucket: Bucket, permission: str, action: str 
 
 
 def require_owner(req: S3Request, bucket: Bucket, action: str | None = None) -> None:
-    decision = policy_decision(req, bucket, None, None, action)
-    if decision == "Allow":
-        return
-    if decision == "Deny" or req.principal_id != bucket.owner_id:
+    """Bucket configuration: the owner's root, or whom a policy allows."""
+    resource, identity = _decision_pair(req, bucket, None, None, action, None)
+    if identity == "Deny" or resource == "Deny":
         raise S3Error("AccessDenied")
+    user = req.user
+    if user is not None and user.iam_user is not None:  # the owner's grant in its account, both sides across
+        same_account = bucket.owner_id == user.canonical_id
+        if identity == "Allow" and (same_account or resource == "Allow") or same_account and resource == "Allow":
+            return
+        raise S3Error("AccessDenied")
+    if resource == "Allow" or identity == "Allow" or req.principal_id == bucket.owner_id:
+        return
+    raise S3Error("AccessDenied")
 
 
 def require_object(req: S3Request, obj: ObjectVersion, permission: str, bucket: Bucket | None = None,
                    action: str | None = None) -> None:
     if bucket is None and req.bucket_record is not None and req.bucket_record.id == obj.bucket_id:
         bucket = req.bucket_record
-    decision = policy_decision(req, bucket, obj.key, obj, action) if bucket is not None else None
-    if decision is not None:
-        if decision == "Deny":
+    if bucket is None:
+        if not _acl_allows(obj.acl, bucket, req.principal_id, permission):
             raise S3Error("AccessDenied")
         return
-    if not _acl_allows(obj.acl, bucket, req.principal_id, permission):
+    resource, identity = _decision_pair(req, bucket, obj.key, obj, action, None)
+    if not _decide(req, bucket, resource, identity, obj.acl, permission):
         raise S3Error("AccessDenied")
 
 
 def require_user(req: S3Request) -> None:
     if req.user is None:
+        raise S3Error("AccessDenied")
+
+
+def require_identity(req: S3Request, action: str, resource: str) -> None:
+    """An action on no existing bucket (ListBuckets, CreateBucket): an IAM
+    user needs an identity policy that allows it; roots need nothing; an
+    explicit Deny (an IAM user's, or one the operator set on a root) refuses."""
+    require_user(req)
+    assert req.user is not None
+    if req.user.operator or not req.user.policies and req.user.iam_user is None and req.user.session_policy is None:
+        return
+    decision = identity_decision(req, action, resource)
+    if decision == "Deny" or (decision is None and req.user.iam_user is not None):
         raise S3Error("AccessDenied")
 
 

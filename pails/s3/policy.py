@@ -14,6 +14,9 @@ from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 
 PROP = "policy"
+# Put with x-amz-confirm-remove-self-bucket-access: true, the policy binds the
+# bucket owner's root too (only the operator may then change it).
+SELF_LOCKOUT_PROP = "policy_binds_owner"
 
 
 async def put_bucket_policy(engine: Engine, req: S3Request) -> Response:
@@ -25,6 +28,9 @@ async def put_bucket_policy(engine: Engine, req: S3Request) -> Response:
     if policies.is_public(parsed) and (public_access_block(bucket) or {}).get("BlockPublicPolicy"):
         raise S3Error("AccessDenied", "Access Denied: the public access block forbids a public bucket policy")
     await engine.meta.set_bucket_prop(bucket.id, PROP, text)
+    binds_owner = req.headers.get("x-amz-confirm-remove-self-bucket-access", "").lower() == "true"
+    if binds_owner or SELF_LOCKOUT_PROP in bucket.props:
+        await engine.meta.set_bucket_prop(bucket.id, SELF_LOCKOUT_PROP, True if binds_owner else None)
     return Response(204)
 
 
@@ -41,6 +47,8 @@ async def delete_bucket_policy(engine: Engine, req: S3Request) -> Response:
     bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     await engine.meta.set_bucket_prop(bucket.id, PROP, None)
+    if SELF_LOCKOUT_PROP in bucket.props:
+        await engine.meta.set_bucket_prop(bucket.id, SELF_LOCKOUT_PROP, None)
     return Response(204)
 
 

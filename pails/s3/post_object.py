@@ -184,13 +184,13 @@ async def _post(engine: Engine, req: S3Request, reader: _FormReader) -> Response
 
     # authenticate_form is pure: the user is read first, by the access key the form names.
     named_key = fields.get("awsaccesskeyid") or _v4_access_key(fields.get("x-amz-credential"))
-    named_user = await engine.meta.get_user(named_key) if named_key else None
+    named_user = await engine.principal(named_key) if named_key else None
 
     def lookup_secret(access_key: str) -> str | None:
         return named_user.secret_key if named_user is not None and access_key == named_key else None
 
     access_key = post_policy.authenticate_form(fields, lookup_secret)
-    user = await engine.meta.get_user(access_key) if access_key else None
+    user = await engine.principal(access_key) if access_key else None
     if access_key and user is None:  # removed in between
         raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=access_key)
     policy = None

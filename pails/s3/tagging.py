@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from pails.access import acl as acls
 from pails.errors import S3Error
 from pails.protocol import xml
-from pails.s3.permissions import get_bucket, policy_decision, require_object, require_owner
+from pails.s3.permissions import access_decision, get_bucket, require_object, require_owner
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.records import Bucket, ObjectVersion
@@ -139,7 +139,7 @@ def _require_tag_writer(req: S3Request, obj: ObjectVersion) -> None:
     """Changing an object's tags takes a bucket-policy Allow, its owner, or a
     WRITE (FULL_CONTROL) grant on it."""
     if req.bucket_record is not None:
-        decision = policy_decision(req, req.bucket_record, obj.key, obj)
+        decision = access_decision(req, req.bucket_record, obj.key, obj)
         if decision == "Deny":
             raise S3Error("AccessDenied")
         if decision == "Allow":

@@ -44,6 +44,10 @@ _MAC_INFO = b"pails-sse-mac-v1"
 KEYS_DIR = "keys"
 
 
+_SECRET_AAD = b"pails-iam-secret-v1"
+MASTER_KEY_ENV = "PAILS_MASTER_KEY"  # base64 of 32 bytes: the master key given by the operator
+
+
 class UnwrapError(Exception):
     """A piece cannot be opened: wrong wrapping key, or damaged key material."""
 
@@ -70,6 +74,23 @@ def unwrap(wrapping_key: bytes, wrapped: bytes) -> bytes:
         return AESGCM(wrapping_key).decrypt(wrapped[:12], wrapped[12:], _WRAP_AAD)
     except (InvalidTag, ValueError) as exc:
         raise UnwrapError("the data key does not unwrap with this key") from exc
+
+
+def seal_secret(master_key: bytes, secret: str) -> str:
+    """An access key's secret as stored: AES-256-GCM under the master key, base64."""
+    nonce = secrets.token_bytes(12)
+    return "1:" + _b64(nonce + AESGCM(master_key).encrypt(nonce, secret.encode(), _SECRET_AAD))
+
+
+def open_secret(master_key: bytes, sealed: str) -> str:
+    version, _, text = sealed.partition(":")
+    try:
+        if version != "1":
+            raise ValueError(version)
+        raw = _unb64(text)
+        return AESGCM(master_key).decrypt(raw[:12], raw[12:], _SECRET_AAD).decode()
+    except (InvalidTag, ValueError) as exc:
+        raise UnwrapError("the secret does not open with this master key") from exc
 
 
 def _keystream_cipher(key: bytes, iv: bytes, offset: int) -> Any:
@@ -191,6 +212,17 @@ class KeyRing:
 
     def sse_s3(self) -> bytes:
         return self._get("sse-s3", "sse-s3")
+
+    def master(self) -> bytes:
+        """The key that seals access-key secrets (docs/iam.md): PAILS_MASTER_KEY
+        if the operator gives one, else ``DATA_DIR/keys/master.key``."""
+        given = os.environ.get(MASTER_KEY_ENV)
+        if given:
+            key = _unb64(given)
+            if len(key) != KEY_SIZE:
+                raise ValueError(f"{MASTER_KEY_ENV} is not the base64 of a 256-bit key")
+            return key
+        return self._get("master", "master")
 
     def kms(self, key_id: str) -> bytes:
         return self._get("kms-" + hashlib.sha256(key_id.encode()).hexdigest(), key_id)

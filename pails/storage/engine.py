@@ -10,6 +10,7 @@ import asyncio
 import ctypes
 import gc
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -20,9 +21,10 @@ from typing import Any
 
 from pails.errors import S3Error
 from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id, writer_is_gone
-from pails.storage.crypto import KeyRing
+from pails.storage.crypto import KeyRing, UnwrapError, open_secret
+from pails.storage.iam_rows import identity_policies
 from pails.storage.meta import DeleteCondition, Deleted, MetaStore, StoreUnavailable, WriteCondition
-from pails.storage.records import ObjectVersion
+from pails.storage.records import ObjectVersion, User
 from pails.storage.space import SpaceGuard, is_full
 
 log = logging.getLogger("pails")
@@ -101,6 +103,67 @@ class Engine:
                     return
                 raise StoreUnavailable(f"the data directory {self.settings.data_dir} cannot be shared: {exc}") \
                     from None
+
+    async def principal(self, access_key: str) -> User | None:
+        """Who signs with ``access_key``, ready to authenticate and authorize:
+        an IAM user's secret opened with the master key and its identity
+        policies gathered (one more read, for IAM users and roots the operator
+        gave policies only); None for an unknown, inactive or expired key."""
+        user = await self.meta.get_user(access_key)
+        if user is None:
+            return None
+        if user.sealed:  # a key of iam_keys: an IAM user's, or one more of a root's
+            if user.key_expires is not None and user.key_expires <= time.time():
+                return None
+            try:
+                user.secret_key = open_secret(self.keys.master(), user.secret_key)
+            except UnwrapError:
+                log.error("the secret of access key %s does not open with the master key", access_key)
+                return None
+            user.sealed = False
+        if user.iam_user is not None or user.policies:
+            state = await self.meta.iam_state(user.account_id)
+            if user.iam_user is not None:
+                user.policies = identity_policies(state, "user", user.iam_user)
+            else:
+                user.policies = identity_policies(state, "root", "")
+        return user
+
+    async def session_principal(self, access_key: str, token: str) -> User | None:
+        """The principal of temporary credentials (STS): the session token is
+        sealed with the master key and carries the secret, the expiry and who
+        the session is; the account, IAM user or role must still exist, and
+        their policies apply as they are now.  None: not a valid, unexpired
+        token for ``access_key``; S3Error ExpiredToken once it has expired."""
+        try:
+            session = json.loads(open_secret(self.keys.master(), token))
+        except (UnwrapError, ValueError):
+            return None
+        if session.get("k") != access_key:
+            return None
+        if session["e"] <= time.time():
+            raise S3Error("ExpiredToken")
+        account = await self.meta.get_account(session["a"])
+        if account is None:
+            return None
+        inside = bool(session.get("u") or session.get("r"))  # an IAM user's or a role's session, not a root's
+        user = User(access_key, session["s"], account.canonical_id, account.display_name, account.email,
+                    session["i"], account.account_id, account.operator and not inside, key_expires=session["e"],
+                    session_policy=session.get("p"), session_token=token)
+        state = await self.meta.iam_state(account.account_id)
+        if inside:
+            kind, name = ("role", session["r"]) if session.get("r") else ("user", session["u"])
+            entity = state.entities.get((kind, name.lower()))
+            if entity is None:
+                return None
+            user.iam_user, user.iam_user_id, user.iam_path = entity.name, entity.id, entity.path
+            user.policies = identity_policies(state, kind, name)
+            if kind == "role":
+                user.role_session = session.get("n", "")
+                user.iam_user_id = f"{entity.id}:{user.role_session}"
+        else:
+            user.policies = identity_policies(state, "root", "")
+        return user
 
     async def recover(self) -> tuple[int, int, int]:
         """Run once before serving: finish or undo interrupted writes; unlink

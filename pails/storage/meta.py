@@ -19,6 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
@@ -28,11 +29,15 @@ from pails.storage.records import (
     BucketQuota,
     BucketUsage,
     ContentsRow,
+    IamState,
+    IamWrite,
     ListingRow,
     ObjectPage,
     ObjectVersion,
     User,
 )
+
+T = TypeVar("T")
 
 
 class CommitOutcomeUnknown(S3Error):
@@ -151,9 +156,12 @@ BucketChange = Callable[[str | None, dict[str, object]], tuple[str | None, dict[
 
 
 class MetaStore(ABC):
-    # --- users -------------------------------------------------------------
+    # --- accounts and IAM (docs/iam.md) ---------------------------------
     @abstractmethod
-    async def get_user(self, access_key: str) -> User | None: ...
+    async def get_user(self, access_key: str) -> User | None:
+        """The principal signing with ``access_key``, in one indexed read: an
+        account root (a ``users`` row) or an IAM user's active key (its
+        secret still sealed: ``User.sealed``); None if unknown or inactive."""
 
     @abstractmethod
     async def get_user_by_id(self, canonical_id: str) -> User | None: ...
@@ -162,13 +170,48 @@ class MetaStore(ABC):
     async def get_user_by_email(self, email: str) -> User | None: ...
 
     @abstractmethod
-    async def list_users(self) -> list[User]: ...
+    async def get_account(self, account_id: str) -> User | None:
+        """The account (its root) with this 12-digit id."""
 
     @abstractmethod
-    async def add_user(self, user: User) -> None: ...
+    async def list_users(self) -> list[User]:
+        """Every account (its root), oldest first."""
 
     @abstractmethod
-    async def remove_user(self, name_or_key: str) -> bool: ...
+    async def add_user(self, user: User) -> None:
+        """Add an account; AlreadyExists if its name, e-mail or key is taken."""
+
+    @abstractmethod
+    async def remove_user(self, name_or_key: str) -> bool:
+        """Remove an account with its IAM users, groups, roles, policies and
+        keys (the caller checks it owns no bucket first)."""
+
+    @abstractmethod
+    async def replace_keys(self, account_id: str, access_key: str, secret_key: str) -> None:
+        """Give an account root a new key pair (the operator's, from its environment)."""
+
+    @abstractmethod
+    async def move_buckets(self, from_owner: str, to_owner: str) -> int:
+        """Give every bucket of one account (canonical id) to another; how many moved."""
+
+    @abstractmethod
+    async def iam_state(self, account_id: str) -> IamState: ...
+
+    @abstractmethod
+    async def change_iam(self, account_id: str, change: Callable[[IamState], tuple[T, IamWrite]]) -> T:
+        """In one commit, serialized with the account's other IAM changes:
+        read its state, call ``change`` (pure and quick; it may raise, and
+        nothing changes) and apply the IamWrite it returns; its result is returned."""
+
+    @abstractmethod
+    def credentials_epoch(self) -> int:
+        """A counter every change of keys or policies bumps once committed, read
+        without I/O: a principal cached while it is unchanged is current (on
+        this host; other PostgreSQL gateways' changes within the cache's 1 s)."""
+
+    @abstractmethod
+    async def touch_key(self, access_key: str, when: float) -> None:
+        """Record when an IAM user's key was last used."""
 
     # --- buckets -----------------------------------------------------------
     @abstractmethod

@@ -30,7 +30,6 @@ from pails.storage import object_lock, pg_batch, pg_listing
 from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
-    AlreadyExists,
     BucketChange,
     BucketChanged,
     DeleteCondition,
@@ -45,6 +44,7 @@ from pails.storage.meta import (
 from pails.storage.pg_batch import DeleteWrite, PutWrite
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
 from pails.storage.pg_fast import FastConnection
+from pails.storage.pg_iam import PgIam
 from pails.storage.pg_jobs import PgJobs
 from pails.storage.pg_schema import prepare_schema
 from pails.storage.pg_uploads import PgUploads
@@ -67,7 +67,6 @@ from pails.storage.records import (
     ListingRow,
     ObjectPage,
     ObjectVersion,
-    User,
     object_from_row,
 )
 
@@ -75,7 +74,6 @@ BUCKET_TTL = 1.0  # seconds: the longest a bucket change takes to reach every ga
 _CHANNEL = "pails_buckets"
 _BUCKET_CACHE_SIZE = 4096
 
-_USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
 _BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props, epoch"
 _LISTING_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 1, 0"
 _NONCURRENT_COLUMNS = "key, size, etag, last_modified, owner_id, storage_class, version_id, delete_marker, 0, seq"
@@ -92,7 +90,7 @@ _BUCKET_USAGE = ("SELECT " + ", ".join(f"sum({c})::bigint" for c in ("objects", 
 _NOTIFY = "SELECT pg_notify('" + _CHANNEL + "', %s)"
 
 
-class PgMeta(PgUploads, PgJobs, MetaStore):
+class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
     shared_blobs = True
 
     def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:
@@ -106,6 +104,7 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
         self._buckets: dict[str, tuple[float, int, Bucket | None]] = {}
         self._cached_epochs: dict[int, tuple[str, int]] = {}  # bucket id -> (name, epoch of the cached record)
         self._epoch = SharedCounter(epoch_path)
+        self._credentials_epoch = SharedCounter(epoch_path.replace("-buckets.epoch", "") + "-credentials.epoch")
         self._listener = Listener(url, _CHANNEL, self._bucket_changed, self._buckets.clear)
 
     # --- set-up ------------------------------------------------------------
@@ -130,43 +129,13 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
         await self._listener.close()
         await self._readers.close()
         self._epoch.close()
+        self._credentials_epoch.close()
 
     def release_memory(self) -> None:
         self._buckets.clear()
 
     async def ping(self) -> None:
         await self._readers.one("SELECT 1")
-
-    # --- users -------------------------------------------------------------
-    async def get_user(self, access_key: str) -> User | None:
-        r = await self._readers.one(f"SELECT {_USER_COLUMNS} FROM users WHERE access_key=%s", (access_key,))
-        return User(*r) if r else None
-
-    async def get_user_by_id(self, canonical_id: str) -> User | None:
-        r = await self._readers.one(f"SELECT {_USER_COLUMNS} FROM users WHERE canonical_id=%s", (canonical_id,))
-        return User(*r) if r else None
-
-    async def get_user_by_email(self, email: str) -> User | None:
-        r = await self._readers.one(f"SELECT {_USER_COLUMNS} FROM users WHERE lower(email)=lower(%s)", (email,))
-        return User(*r) if r else None
-
-    async def list_users(self) -> list[User]:
-        return [User(*r) for r in await self._readers.all(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created")]
-
-    async def add_user(self, user: User) -> None:
-        async def tx(t: Tx) -> None:
-            added = await t.write_returning(
-                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING RETURNING 1",
-                (user.access_key, user.secret_key, user.canonical_id, user.display_name, user.email, user.created))
-            if not added:
-                raise AlreadyExists(user.display_name)  # nothing was written: the transaction is intact
-        await self._committer.run(tx, solo=True)
-
-    async def remove_user(self, name_or_key: str) -> bool:
-        async def tx(t: Tx) -> bool:
-            return await t.write("DELETE FROM users WHERE access_key=%s OR display_name=%s",
-                                 (name_or_key, name_or_key)) > 0
-        return bool(await self._committer.run(tx, solo=True))
 
     # --- buckets -----------------------------------------------------------
     def _bucket_changed(self, name: str) -> None:

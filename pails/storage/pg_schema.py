@@ -18,8 +18,6 @@ import psycopg
 
 from pails.storage.meta import StoreUnavailable
 
-SCHEMA_VERSION = 2
-
 # Statements of version 1, in order.  Small bodies stay in the version rows
 # (``inline``): with STORAGE EXTERNAL, TOAST keeps them out of line, so a
 # listing that steps over a row does not read its body (SQLite needs a table
@@ -223,8 +221,53 @@ SCHEMA_V2 = (
     "(SELECT coalesce(sum(size), 0) FROM multipart_parts WHERE bucket_id = b.id) FROM buckets b",
 )
 
+# Version 3: accounts and IAM (docs/iam.md).  Today's users become accounts
+# with a 12-digit account id (random, never starting with 0); IAM users,
+# groups, roles, managed policies (and ("root", "") the policies the operator
+# set on an account root) by account, kind and lower-cased name; access keys
+# of IAM users with their secrets sealed by the master key.
+SCHEMA_V3 = (
+    "ALTER TABLE users ADD COLUMN account_id text",
+    "ALTER TABLE users ADD COLUMN operator boolean NOT NULL DEFAULT false",
+    """DO $$ DECLARE r record; candidate text; BEGIN
+        FOR r IN SELECT access_key FROM users LOOP
+            LOOP
+                candidate := (100000000000 + floor(random() * 900000000000))::bigint::text;
+                EXIT WHEN NOT EXISTS (SELECT 1 FROM users WHERE account_id = candidate);
+            END LOOP;
+            UPDATE users SET account_id = candidate WHERE access_key = r.access_key;
+        END LOOP;
+    END $$""",
+    "UPDATE users SET operator = true WHERE display_name = 'root'",
+    "ALTER TABLE users ALTER COLUMN account_id SET NOT NULL",
+    "CREATE UNIQUE INDEX users_by_account ON users (account_id)",
+    """CREATE TABLE iam_entities (
+        account_id text NOT NULL,
+        kind       text NOT NULL,
+        lname      text NOT NULL,
+        name       text NOT NULL,
+        id         text NOT NULL,
+        path       text NOT NULL,
+        created    double precision NOT NULL,
+        doc        text NOT NULL,
+        PRIMARY KEY (account_id, kind, lname)
+    )""",
+    """CREATE TABLE iam_keys (
+        access_key text PRIMARY KEY,
+        account_id text NOT NULL,
+        user_name  text NOT NULL,
+        secret     text NOT NULL,
+        status     text NOT NULL,
+        created    double precision NOT NULL,
+        expires    double precision,
+        last_used  double precision
+    )""",
+    "CREATE INDEX iam_keys_by_user ON iam_keys (account_id, user_name)",
+)
+
 # version -> statements that reach it from version - 1
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1, 2: SCHEMA_V2}
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3}
+SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once
 # Key columns whose collation is not byte order.

@@ -2,18 +2,94 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 
 @dataclass(slots=True)
 class User:
+    """A principal with a key pair: an account's root (a row of ``users``,
+    ``iam_user`` None) or an IAM user of that account signing with one of its
+    access keys.  ``canonical_id`` and ``display_name`` are always the
+    account's: what an IAM user creates belongs to its account, as on AWS."""
+
     access_key: str
     secret_key: str
     canonical_id: str
     display_name: str
     email: str | None
     created: float
+    account_id: str = ""  # 12 digits
+    operator: bool = False  # the server's root credentials: administers every account, reaches every bucket
+    iam_user: str | None = None  # the IAM user's name; None: the account root
+    iam_user_id: str = ""  # AIDA...
+    iam_path: str = "/"
+    key_expires: float | None = None  # an IAM user's key: refused from then on
+    key_last_used: float | None = None
+    sealed: bool = False  # secret_key is still sealed with the master key (an IAM user's key, as stored)
+    # Identity policy documents (JSON text): an IAM user's inline, attached and
+    # groups' policies; for a root, those the operator set on the account.
+    policies: tuple[str, ...] = ()
+    # Temporary credentials (STS): the role session's name (``iam_user`` is then
+    # the role's name), the session policy that narrows it, the session token.
+    role_session: str | None = None
+    session_policy: str | None = None
+    session_token: str | None = None
+
+    @property
+    def arn(self) -> str:
+        if self.iam_user is None:
+            return f"arn:aws:iam::{self.account_id}:root"
+        if self.role_session is not None:
+            return f"arn:aws:sts::{self.account_id}:assumed-role/{self.iam_user}/{self.role_session}"
+        return f"arn:aws:iam::{self.account_id}:user{self.iam_path}{self.iam_user}"
+
+
+@dataclass(slots=True)
+class IamEntity:
+    """An IAM user, group, role or managed policy of an account, or ("root",
+    "") the operator-set policies of the account root.  ``doc`` holds what
+    the kind has: inline policies, attached policy ARNs, group names,
+    trust policy, policy versions (docs/iam.md, "Storage")."""
+
+    kind: str  # "user" | "group" | "role" | "policy" | "root"
+    name: str
+    id: str
+    path: str
+    created: float
+    doc: dict[str, Any]
+
+
+@dataclass(slots=True)
+class IamKey:
+    """An access key of an IAM user; the secret is stored sealed (crypto.seal)."""
+
+    access_key: str
+    user: str  # the user's name, lower-cased
+    secret: str
+    status: str  # "Active" | "Inactive"
+    created: float
+    expires: float | None = None
+    last_used: float | None = None
+
+
+@dataclass(slots=True)
+class IamState:
+    """Every IAM entity and key of one account, as read in one transaction."""
+
+    account_id: str
+    entities: dict[tuple[str, str], IamEntity]  # (kind, lower-cased name) -> entity
+    keys: dict[str, IamKey]
+
+
+@dataclass(slots=True)
+class IamWrite:
+    """The changes a pure IAM decision makes to its account's state."""
+
+    put: list[IamEntity] = field(default_factory=list)
+    delete: list[tuple[str, str]] = field(default_factory=list)  # (kind, lower-cased name)
+    put_keys: list[IamKey] = field(default_factory=list)
+    delete_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True, frozen=True)  # shared by every request through the bucket cache

@@ -28,7 +28,6 @@ from pails.storage import object_lock, sqlite_listing
 from pails.storage.conditions import check_condition, check_delete
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
-    AlreadyExists,
     BucketChange,
     DeleteCondition,
     Deleted,
@@ -45,10 +44,10 @@ from pails.storage.records import (
     ListingRow,
     ObjectPage,
     ObjectVersion,
-    User,
     object_from_row,
 )
 from pails.storage.space import StorageFull
+from pails.storage.sqlite_iam import SqliteIam
 from pails.storage.sqlite_jobs import SqliteJobs
 from pails.storage.sqlite_schema import migrate
 from pails.storage.sqlite_uploads import SqliteUploads
@@ -77,7 +76,6 @@ _noncurrent_row = ListingRow._make
 _BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props"
 _USAGE_COLUMNS = ("objects, bytes, noncurrent_objects, noncurrent_bytes, delete_markers, uploads, parts, "
                   "part_bytes")
-_USER_COLUMNS = "access_key, secret_key, canonical_id, display_name, email, created"
 
 
 _BUCKET_CACHE_SIZE = 4096
@@ -87,7 +85,7 @@ _SHRINK: Any = ("shrink", None, False)
 _Job = tuple[Callable[[sqlite3.Connection], Any], Any, bool]
 
 
-class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
+class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, MetaStore):
     commits_in_data_dir = True
 
     def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:
@@ -99,6 +97,7 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
         self._make_room = make_room
         self._local = threading.local()
         self._bucket_epoch = SharedCounter(path + "-buckets.epoch")
+        self._credentials_epoch = SharedCounter(path + "-credentials.epoch")  # sqlite_iam
         self._buckets: dict[str, tuple[int, Bucket | None]] = {}  # name -> (epoch when read, record)
         self._page_size = 4096
         try:
@@ -164,6 +163,7 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
             conn.close()
             self._local.conn = None
         self._bucket_epoch.close()
+        self._credentials_epoch.close()
         self.release_leases()
 
     # --- the group committer -------------------------------------------------
@@ -300,40 +300,6 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
             raise
         conn.execute("COMMIT")
         return result
-
-    # --- users -------------------------------------------------------------
-    async def get_user(self, access_key: str) -> User | None:
-        r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE access_key=?", (access_key,)).fetchone()
-        return User(*r) if r else None
-
-    async def get_user_by_id(self, canonical_id: str) -> User | None:
-        r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE canonical_id=?",
-                               (canonical_id,)).fetchone()
-        return User(*r) if r else None
-
-    async def get_user_by_email(self, email: str) -> User | None:
-        r = self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE email=? COLLATE NOCASE",
-                               (email,)).fetchone()
-        return User(*r) if r else None
-
-    async def list_users(self) -> list[User]:
-        return [User(*r) for r in self._conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created")]
-
-    async def add_user(self, user: User) -> None:
-        def tx(c: sqlite3.Connection) -> None:
-            try:
-                c.execute(f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?,?,?,?,?,?)",
-                          (user.access_key, user.secret_key, user.canonical_id, user.display_name, user.email,
-                           user.created))
-            except sqlite3.IntegrityError:
-                raise AlreadyExists(user.display_name) from None
-        await self._write(tx)
-
-    async def remove_user(self, name_or_key: str) -> bool:
-        def tx(c: sqlite3.Connection) -> bool:
-            cur = c.execute("DELETE FROM users WHERE access_key=? OR display_name=?", (name_or_key, name_or_key))
-            return cur.rowcount > 0
-        return await self._write(tx)
 
     # --- buckets -----------------------------------------------------------
     async def get_bucket(self, name: str) -> Bucket | None:

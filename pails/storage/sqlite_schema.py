@@ -5,18 +5,19 @@ The version is SQLite's ``PRAGMA user_version`` (in the database header, so
 it changes in the same transaction as the tables).  0: a data directory made
 before versions existed (small bodies in an ``inline`` column, or today's
 tables unmarked); 1: the tables without usage counters; 2: ``bucket_usage``
-(kept by triggers) and ``multipart_parts.bucket_id``.  A migration runs in one transaction that
+(kept by triggers) and ``multipart_parts.bucket_id``; 3: accounts and IAM.  Each
+version is reached from the one before by ``MIGRATIONS``.  Migrations run in one transaction that
 ends by setting the new version: a crash during it leaves the old schema and
 version, never half of each.  A database marked newer than ``SCHEMA_VERSION``
 is refused (a downgrade could misread it)."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+from collections.abc import Callable
 
 from pails.storage.meta import StoreUnavailable
-
-SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -216,6 +217,80 @@ def _refuse_newer(version: int, path: str) -> None:
                                "(downgrades are refused)")
 
 
+def new_account_id() -> str:
+    """A 12-digit account id, as AWS's (never starting with 0)."""
+    return str(secrets.randbelow(9 * 10**11) + 10**11)
+
+
+def _v3_iam(c: sqlite3.Connection) -> None:
+    """Accounts and IAM (docs/iam.md): today's users become accounts, each
+    with an account id; IAM users, groups, roles, managed policies and their
+    access keys get tables of their own."""
+    columns = {r[1] for r in c.execute("PRAGMA table_info(users)")}
+    if "account_id" not in columns:
+        c.execute("ALTER TABLE users ADD COLUMN account_id TEXT")
+    if "operator" not in columns:
+        c.execute("ALTER TABLE users ADD COLUMN operator INTEGER NOT NULL DEFAULT 0")
+    taken = {r[0] for r in c.execute("SELECT account_id FROM users WHERE account_id IS NOT NULL")}
+    for (key,) in c.execute("SELECT access_key FROM users WHERE account_id IS NULL").fetchall():
+        account_id = new_account_id()
+        while account_id in taken:
+            account_id = new_account_id()
+        taken.add(account_id)
+        c.execute("UPDATE users SET account_id=? WHERE access_key=?", (account_id, key))
+    c.execute("UPDATE users SET operator=1 WHERE display_name='root'")
+    for statement in _statements(IAM_SCHEMA):
+        c.execute(statement)
+
+
+IAM_SCHEMA = """
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_account ON users (account_id);
+-- IAM users, groups, roles, managed policies (and ("root", "") the policies the
+-- operator set on an account root), by account, kind and lower-cased name
+-- (IAM names are unique regardless of case); doc: JSON of what the kind has.
+CREATE TABLE IF NOT EXISTS iam_entities (
+    account_id TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    lname      TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    created    REAL NOT NULL,
+    doc        TEXT NOT NULL,
+    PRIMARY KEY (account_id, kind, lname)
+) WITHOUT ROWID;
+-- Access keys of IAM users; the secret sealed with the master key.
+CREATE TABLE IF NOT EXISTS iam_keys (
+    access_key TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    user_name  TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created    REAL NOT NULL,
+    expires    REAL,
+    last_used  REAL
+);
+CREATE INDEX IF NOT EXISTS iam_keys_by_user ON iam_keys (account_id, user_name);
+"""
+
+
+def _v2_usage(c: sqlite3.Connection) -> None:
+    """Bucket usage (docs/quotas.md): ``bucket_usage`` (created by SCHEMA's
+    idempotent statements), parts with their bucket, the triggers, and the
+    counters of the data already there."""
+    for statement in _statements(SCHEMA):
+        c.execute(statement)
+    _add_part_buckets(c)
+    for statement in _statements(USAGE_TRIGGERS):
+        c.execute(statement)
+    c.execute(_COUNT_USAGE)
+
+
+# version -> the migration that reaches it from version - 1 (version 1: SCHEMA)
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2_usage, 3: _v3_iam}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
 def migrate(c: sqlite3.Connection, path: str = "the SQLite database") -> None:
     """Create the schema or bring it to SCHEMA_VERSION, atomically; refuse a newer one."""
     version = int(c.execute("PRAGMA user_version").fetchone()[0])
@@ -226,14 +301,13 @@ def migrate(c: sqlite3.Connection, path: str = "the SQLite database") -> None:
     try:
         version = int(c.execute("PRAGMA user_version").fetchone()[0])  # another process may have migrated it
         _refuse_newer(version, path)
-        if version < SCHEMA_VERSION:
+        if version < 1:
             for statement in _statements(SCHEMA):
                 c.execute(statement)
             _move_inline_bodies(c)
-            _add_part_buckets(c)
-            for statement in _statements(USAGE_TRIGGERS):
-                c.execute(statement)
-            c.execute(_COUNT_USAGE)
+        for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[step](c)
+        if version < SCHEMA_VERSION:
             c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         c.execute("COMMIT")
     except BaseException:

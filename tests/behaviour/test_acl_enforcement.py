@@ -21,6 +21,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.conftest import client
+
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 
@@ -67,6 +69,13 @@ def clients(s3, alt_s3, anon_s3) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def owner_id(s3) -> str:
     return s3.list_buckets()["Owner"]["ID"]
+
+
+@pytest.fixture(scope="module")
+def bucket_account(server):
+    """An account other than the operator (whose root reaches every object): (its S3 client, canonical id)."""
+    account = server.add_user(f"acl-owner-{unique()[-8:]}")
+    return client(server, account["access_key"], account["secret_key"]), account["canonical_id"]
 
 
 @pytest.fixture
@@ -302,8 +311,11 @@ def test_object_acl_on_a_missing_key_is_404(s3, new_bucket):
     ("bucket-owner-read", True, False),
     ("bucket-owner-full-control", True, True),
 ])
-def test_object_written_by_another_user(s3, alt_s3, alt_user, new_bucket, owner_id, canned, owner_reads, owner_acp):
-    name = new_bucket(ACL="public-read-write")
+def test_object_written_by_another_user(server, s3, alt_s3, alt_user, bucket_account, canned, owner_reads,
+                                        owner_acp):
+    owner_s3, owner_id = bucket_account
+    name = unique()
+    owner_s3.create_bucket(Bucket=name, ACL="public-read-write")
     alt_s3.put_object(Bucket=name, Key="theirs", Body=b"alt data", ACL=canned)
 
     # the writer owns the object: it reads it and its ACL
@@ -318,13 +330,16 @@ def test_object_written_by_another_user(s3, alt_s3, alt_user, new_bucket, owner_
         assert ("FULL_CONTROL", "CanonicalUser", owner_id) in grants
 
     # the bucket owner reads it only if the object's ACL says so ...
-    check(owner_reads, lambda: s3.get_object(Bucket=name, Key="theirs"))
-    check(owner_reads, lambda: s3.head_object(Bucket=name, Key="theirs"), head=True)
-    check(owner_acp, lambda: s3.get_object_acl(Bucket=name, Key="theirs"))
-    # ... but it lists it (bucket READ) and can always delete it (bucket WRITE)
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]] == ["theirs"]
-    s3.delete_object(Bucket=name, Key="theirs")
-    assert s3.list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+    check(owner_reads, lambda: owner_s3.get_object(Bucket=name, Key="theirs"))
+    check(owner_reads, lambda: owner_s3.head_object(Bucket=name, Key="theirs"), head=True)
+    check(owner_acp, lambda: owner_s3.get_object_acl(Bucket=name, Key="theirs"))
+    # ... the operator (the server's root credentials) reaches every object ...
+    assert s3.get_object(Bucket=name, Key="theirs")["Body"].read() == b"alt data"
+    # ... and the owner lists it (bucket READ) and can always delete it (bucket WRITE)
+    assert [o["Key"] for o in owner_s3.list_objects_v2(Bucket=name)["Contents"]] == ["theirs"]
+    owner_s3.delete_object(Bucket=name, Key="theirs")
+    assert owner_s3.list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+    owner_s3.delete_bucket(Bucket=name)
 
 
 def test_anonymous_write_to_public_read_write_bucket(server, s3, anon_s3, new_bucket):

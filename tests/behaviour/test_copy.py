@@ -306,8 +306,9 @@ def test_copy_across_users_and_buckets(s3, alt_s3, bucket, alt_user):
                           GrantFullControl=f"id={s3.get_bucket_acl(Bucket=bucket)['Owner']['ID']}")
         alt_s3.copy_object(Bucket=bucket, Key="guest", CopySource=f"{alt_bucket}/mine")
         assert alt_s3.get_object(Bucket=bucket, Key="guest")["Body"].read() == b"shared"
-        with pytest.raises(ClientError):  # owned by alt, private: the bucket owner cannot read it
-            s3.get_object(Bucket=bucket, Key="guest")
+        # owned by alt, private: an ordinary bucket owner could not read it (test_acl_enforcement);
+        # s3 is the operator, which reaches every object (docs/iam.md)
+        assert s3.get_object(Bucket=bucket, Key="guest")["Body"].read() == b"shared"
         s3.delete_object(Bucket=bucket, Key="guest")
         # expected owners
         with pytest.raises(ClientError) as e:

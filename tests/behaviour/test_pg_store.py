@@ -46,9 +46,45 @@ def test_commands_create_the_schema_and_share_one_database(tmp_path: Path) -> No
             s3 = client(srv, user["access_key"], user["secret_key"])
             s3.create_bucket(Bucket="erins")
             assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["erins"]
+            refused = _pails("user", "remove", "erin", "--data", str(tmp_path), "--meta", url)
+            assert refused.returncode != 0 and "owns 1 bucket(s) (erins)" in refused.stderr
+            s3.delete_bucket(Bucket="erins")
         finally:
             srv.stop()
         assert _pails("user", "remove", "erin", "--data", str(tmp_path), "--meta", url).returncode == 0
+
+
+def test_users_of_schema_1_become_accounts(tmp_path: Path) -> None:
+    """Schema 3 (docs/iam.md): a database of version 1 migrates in place; each
+    user's key, canonical id and buckets work unchanged, with an account id."""
+    with throwaway_database() as url:
+        user = json.loads(_pails("user", "add", "frank", "--data", str(tmp_path), "--meta", url, "--json").stdout)
+        srv = Server(tmp_path / "data", meta_url=url).start()
+        try:
+            client(srv, user["access_key"], user["secret_key"]).create_bucket(Bucket="franks")
+        finally:
+            srv.stop()
+        with psycopg.connect(url) as conn:  # back to version 1: flat users, no IAM tables
+            for statement in ("DROP TABLE iam_entities", "DROP TABLE iam_keys", "DROP INDEX users_by_account",
+                              "ALTER TABLE users DROP COLUMN account_id", "ALTER TABLE users DROP COLUMN operator",
+                              "UPDATE pails_schema SET version = 1"):
+                conn.execute(statement)
+        srv = Server(tmp_path / "data", meta_url=url).start()
+        try:
+            s3 = client(srv, user["access_key"], user["secret_key"])
+            assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["franks"]
+            assert s3.get_bucket_acl(Bucket="franks")["Owner"]["ID"] == user["canonical_id"]
+            s3.delete_bucket(Bucket="franks")
+        finally:
+            srv.stop()
+        from pails.storage.pg_schema import SCHEMA_VERSION
+
+        assert _schema_version(url) == SCHEMA_VERSION
+        listed = {u["display_name"]: u for u in json.loads(
+            _pails("user", "list", "--data", str(tmp_path), "--meta", url, "--json").stdout)}
+        assert listed["frank"]["canonical_id"] == user["canonical_id"]
+        assert len(listed["frank"]["account_id"]) == 12
+        assert listed["frank"]["account_id"] != listed["root"]["account_id"]
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -5,11 +5,13 @@ refusal of a newer schema: tests/behaviour/test_pg_store.py.)"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 
 from pails.storage.sqlite_schema import SCHEMA_VERSION
@@ -138,7 +140,8 @@ def test_a_newer_data_directory_is_refused(tmp_path: Path) -> None:
 
 
 def _to_version_1(db: Path) -> None:
-    """Rewrite to schema version 1: no usage counters, parts without their bucket."""
+    """Rewrite to schema version 1: no usage counters, parts without their bucket; users were flat key
+    pairs (no accounts, no IAM tables)."""
     c = sqlite3.connect(db, isolation_level=None)
     try:
         for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND name LIKE 'usage_%'")\
@@ -146,6 +149,11 @@ def _to_version_1(db: Path) -> None:
             c.execute(f"DROP TRIGGER {name}")
         c.execute("DROP TABLE bucket_usage")
         c.execute("ALTER TABLE multipart_parts DROP COLUMN bucket_id")
+        c.execute("DROP INDEX users_by_account")
+        c.execute("ALTER TABLE users DROP COLUMN account_id")
+        c.execute("ALTER TABLE users DROP COLUMN operator")
+        c.execute("DROP TABLE iam_entities")
+        c.execute("DROP TABLE iam_keys")
         c.execute("PRAGMA user_version=1")
     finally:
         c.close()
@@ -189,5 +197,68 @@ def test_version_1_migrates_with_exact_usage_counters(tmp_path: Path) -> None:
         s3.put_object(Bucket="versioned", Key="b", Body=b"newest")
         expected = listed_usage(s3, "versioned")
         assert {k: v for k, v in bucket_info(srv, "versioned")["usage"].items() if k in expected} == expected
+    finally:
+        srv.stop()
+
+
+def test_users_of_version_1_become_accounts(tmp_path: Path) -> None:
+    """Schema 3 (accounts and IAM): every user becomes an account in place; its
+    keys, canonical id and buckets work unchanged (docs/iam.md)."""
+    data = tmp_path / "data"
+    _make_data_dir(data)
+    db = data / "meta.sqlite3"
+    alice = json.loads(_pails("user", "add", "alice", "--data", str(data), "--json").stdout)
+    srv = Server(data).start()
+    try:
+        client(srv, alice["access_key"], alice["secret_key"]).create_bucket(Bucket="alices")
+    finally:
+        srv.stop()
+    _to_version_1(db)
+    assert "account_id" not in _columns(db, "users")
+
+    srv = Server(data).start()
+    try:
+        alice_s3 = client(srv, alice["access_key"], alice["secret_key"])
+        assert [b["Name"] for b in alice_s3.list_buckets()["Buckets"]] == ["alices"]
+        assert alice_s3.get_bucket_acl(Bucket="alices")["Owner"]["ID"] == alice["canonical_id"]
+        assert client(srv).get_object(Bucket="plain", Key="a")["Body"].read() == BODIES["a"]
+        iam = boto3.client("iam", endpoint_url=srv.endpoint, region_name="us-east-1",
+                           aws_access_key_id=alice["access_key"], aws_secret_access_key=alice["secret_key"])
+        account_arn = iam.get_user()["User"]["Arn"]
+        iam.create_user(UserName="bob")
+    finally:
+        srv.stop()
+    assert _user_version(db) == SCHEMA_VERSION
+    accounts = {u["display_name"]: u for u in json.loads(_pails("user", "list", "--data", str(data), "--json").stdout)}
+    assert accounts["alice"]["canonical_id"] == alice["canonical_id"]
+    assert account_arn == f"arn:aws:iam::{accounts['alice']['account_id']}:root"
+    assert accounts["alice"]["account_id"] != accounts["root"]["account_id"]
+    assert all(len(a["account_id"]) == 12 and a["account_id"].isdigit() for a in accounts.values())
+
+
+def test_removing_an_account_that_owns_buckets(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    carol = json.loads(_pails("user", "add", "carol", "--data", str(data), "--json").stdout)
+    (data / "dave.json").write_text(_pails("user", "add", "dave", "--data", str(data), "--json").stdout)
+    srv = Server(data).start()
+    try:
+        client(srv, carol["access_key"], carol["secret_key"]).create_bucket(Bucket="carols")
+    finally:
+        srv.stop()
+    out = _pails("user", "remove", "carol", "--data", str(data))
+    assert out.returncode != 0 and "owns 1 bucket(s) (carols)" in out.stderr and "--move-buckets-to" in out.stderr
+    out = _pails("user", "remove", "carol", "--data", str(data), "--move-buckets-to", "dave")
+    assert out.returncode == 0, out.stderr
+    srv = Server(data).start()
+    try:
+        dave = next(u for u in json.loads(_pails("user", "list", "--data", str(data), "--json").stdout)
+                    if u["display_name"] == "dave")
+        dave_s3 = client(srv, dave["access_key"], json.loads((data / "dave.json").read_text())["secret_key"])
+        assert [b["Name"] for b in dave_s3.list_buckets()["Buckets"]] == ["carols"]
+        assert dave_s3.get_bucket_acl(Bucket="carols")["Owner"]["ID"] == dave["canonical_id"]
+        dave_s3.put_object(Bucket="carols", Key="k", Body=b"v")
+        assert dave_s3.list_objects_v2(Bucket="carols")["KeyCount"] == 1
+        assert client(srv).get_bucket_acl(Bucket="carols")["ResponseMetadata"]["HTTPStatusCode"] == 200
     finally:
         srv.stop()

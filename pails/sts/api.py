@@ -1,0 +1,177 @@
+"""STS actions, their XML, and who may call them."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+import time
+from urllib.parse import parse_qsl
+
+from pails.access.policy import (
+    MalformedIdentityPolicy,
+    Principal,
+    evaluate,
+    identity_decision,
+    parse_policy,
+    parse_trust_policy,
+)
+from pails.iam.errors import IamError
+from pails.iam.render import date, e, error, response
+from pails.storage.crypto import seal_secret
+from pails.storage.engine import Engine
+from pails.storage.records import User
+from pails.users import new_secret_key
+
+NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+_ALPHABET = string.ascii_uppercase + string.digits
+_ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role(/(?:.*/)?)([\w+=,.@-]+)")
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+SESSION_POLICY_MAX = 2048
+
+
+def _session(engine: Engine, caller_account: str, expires: float, *, user: str | None = None,
+             role: str | None = None, name: str | None = None, policy: str | None = None) -> tuple[str, str, str]:
+    """New temporary credentials: (access key id, secret, session token)."""
+    access_key = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+    secret = new_secret_key()
+    session = {"k": access_key, "s": secret, "e": expires, "i": time.time(), "a": caller_account, "u": user,
+               "r": role, "n": name, "p": policy}
+    token = seal_secret(engine.keys.master(), json.dumps({k: v for k, v in session.items() if v is not None}))
+    return access_key, secret, token
+
+
+def _credentials(access_key: str, secret: str, token: str, expires: float) -> str:
+    return (f"<Credentials>{e('AccessKeyId', access_key)}{e('SecretAccessKey', secret)}"
+            f"{e('SessionToken', token)}{e('Expiration', date(expires))}</Credentials>")
+
+
+def _duration(raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise IamError("ValidationError", f"DurationSeconds must be between {low} and {high} seconds")
+    return int(raw)
+
+
+def _user_id(caller: User) -> str:
+    if caller.iam_user is None:
+        return caller.account_id
+    return caller.iam_user_id
+
+
+async def get_caller_identity(engine: Engine, caller: User, params: dict[str, str]) -> str:
+    return e("Arn", caller.arn) + e("UserId", _user_id(caller)) + e("Account", caller.account_id)
+
+
+async def get_session_token(engine: Engine, caller: User, params: dict[str, str]) -> str:
+    if caller.session_token is not None:
+        raise IamError("AccessDenied", "Cannot call GetSessionToken with session credentials")
+    high = 3600 if caller.iam_user is None else 129600  # an account root's sessions last an hour at most
+    duration = _duration(params.get("DurationSeconds"), min(43200, high), 900, high)
+    expires = time.time() + duration
+    access_key, secret, token = _session(engine, caller.account_id, expires, user=caller.iam_user)
+    return _credentials(access_key, secret, token, expires)
+
+
+def _names_caller(trust: str, caller: User) -> bool:
+    """Whether the trust policy allows the caller by its own ARN (not by its account or "*")."""
+    try:
+        policy = parse_trust_policy(trust)
+    except MalformedIdentityPolicy:
+        return False
+    return any(s.effect == "Allow" and s.principals and f"AWS:{caller.arn}" in s.principals
+               for s in policy.statements)
+
+
+def _trusted(trust: str, caller: User, context: dict[str, tuple[str, ...]]) -> bool:
+    try:
+        policy = parse_trust_policy(trust)
+    except MalformedIdentityPolicy:
+        return False
+    who = Principal(caller.canonical_id, "", caller.arn, caller.account_id)
+    if caller.role_session is not None:  # a role session is also named by its role's ARN
+        role_arn = f"arn:aws:iam::{caller.account_id}:role{caller.iam_path}{caller.iam_user}"
+        return any(evaluate(policy, p, "sts:AssumeRole", "*", context) == "Allow"
+                   for p in (who, Principal(caller.canonical_id, "", role_arn, caller.account_id)))
+    return evaluate(policy, who, "sts:AssumeRole", "*", context) == "Allow"
+
+
+async def assume_role(engine: Engine, caller: User, params: dict[str, str]) -> str:
+    role_arn = params.get("RoleArn")
+    session_name = params.get("RoleSessionName")
+    if not role_arn or not session_name:
+        raise IamError("ValidationError", "RoleArn and RoleSessionName are required")
+    if not _SESSION_NAME.fullmatch(session_name):
+        raise IamError("ValidationError", "RoleSessionName must be 2 to 64 of the characters [\\w+=,.@-]")
+    m = _ROLE_ARN.fullmatch(role_arn)
+    if m is None:
+        raise IamError("ValidationError", f"{role_arn} is not a role ARN")
+    account = await engine.meta.get_account(m.group(1))
+    state = await engine.meta.iam_state(m.group(1)) if account is not None else None
+    role = state.entities.get(("role", m.group(3).lower())) if state is not None else None
+    if role is None:
+        raise IamError("AccessDenied", f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on "
+                       f"resource: {role_arn}")
+    context = {"aws:principalarn": (caller.arn,), "aws:principalaccount": (caller.account_id,),
+               "sts:rolesessionname": (session_name,)}
+    denied = IamError("AccessDenied", f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on "
+                      f"resource: {role_arn}")
+    if not caller.operator:
+        if not _trusted(role.doc.get("trust", ""), caller, context):
+            raise denied
+        # A Deny in the caller's policies binds it.  From another account, a trust
+        # policy that names only the caller's account (or "*") delegates to that
+        # account: its IAM user (or role session) needs its own policies to allow
+        # it; one that names the caller's ARN is the role's account's own grant.
+        identity = identity_decision(caller.policies, caller.session_policy,
+                                     Principal(caller.canonical_id, "", caller.arn, caller.account_id),
+                                     "sts:AssumeRole", (role_arn,), context)
+        delegated = caller.iam_user is not None and caller.account_id != m.group(1) and \
+            not _names_caller(role.doc.get("trust", ""), caller)
+        if identity == "Deny" or (identity is None and delegated):
+            raise denied
+    policy = params.get("Policy")
+    if policy is not None:
+        if len(policy) > SESSION_POLICY_MAX:
+            raise IamError("PackedPolicyTooLarge", "The session policy is larger than allowed")
+        try:
+            parse_policy(policy, None)
+        except MalformedIdentityPolicy as exc:
+            raise IamError("MalformedPolicyDocument", exc.message) from None
+    duration = _duration(params.get("DurationSeconds"), 3600, 900, int(role.doc.get("max_session", 3600)))
+    expires = time.time() + duration
+    access_key, secret, token = _session(engine, m.group(1), expires, role=role.name, name=session_name,
+                                         policy=policy)
+    assumed = (f"<AssumedRoleUser>{e('AssumedRoleId', f'{role.id}:{session_name}')}"
+               f"{e('Arn', f'arn:aws:sts::{m.group(1)}:assumed-role/{role.name}/{session_name}')}</AssumedRoleUser>")
+    packed = e("PackedPolicySize", len(policy) * 100 // SESSION_POLICY_MAX) if policy is not None else ""
+    return _credentials(access_key, secret, token, expires) + assumed + packed
+
+
+ACTIONS = {
+    "GetCallerIdentity": get_caller_identity,
+    "GetSessionToken": get_session_token,
+    "AssumeRole": assume_role,
+}
+
+
+async def handle(engine: Engine, form: bytes, caller: User | None, request_id: str) -> tuple[int, bytes]:
+    """(HTTP status, XML body) of one STS call."""
+    try:
+        try:
+            params = dict(parse_qsl(form.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise IamError("InvalidInput", "The request body is not UTF-8") from None
+        name = params.pop("Action", "")
+        params.pop("Version", None)
+        action = ACTIONS.get(name)
+        if action is None:
+            raise IamError("InvalidAction", f"Could not find operation {name} for version 2011-06-15")
+        if caller is None:
+            raise IamError("AccessDenied", "Anonymous requests are not allowed for STS")
+        result = await action(engine, caller, params)
+        return 200, response(name, result, request_id, NAMESPACE)
+    except IamError as err:
+        return err.status, error(err, request_id, NAMESPACE)
