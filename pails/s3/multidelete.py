@@ -102,7 +102,9 @@ async def delete_objects(engine: Engine, req: S3Request) -> Response:
             raise S3Error("MalformedXML")
         version_id = xml.child_text(obj, "VersionId")
         vid = f"<VersionId>{xml.escape(version_id)}</VersionId>" if version_id else ""
-        if not bucket_allows(req, bucket, "WRITE", key=key, action="s3:DeleteObject"):
+        # Each entry as its own DeleteObject: with a version id, s3:DeleteObjectVersion.
+        action = "s3:DeleteObject" if version_id is None else "s3:DeleteObjectVersion"
+        if not bucket_allows(req, bucket, "WRITE", key=key, action=action):
             out.append(_error(key, vid, "AccessDenied", "Access Denied"))
             continue
         if version_id is not None and not valid_version_id(version_id):
