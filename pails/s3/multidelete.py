@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 from datetime import datetime
 from xml.etree.ElementTree import Element
 
 from pails.errors import S3Error
-from pails.protocol import checksums as ck
 from pails.protocol import xml
 from pails.protocol.dates import parse_http_date
-from pails.s3 import object_lock
+from pails.s3 import integrity, object_lock
 from pails.s3.objects import object_owner
 from pails.s3.permissions import bucket_allows, get_bucket
 from pails.s3.request import Response, S3Request
@@ -20,33 +17,6 @@ from pails.storage.engine import Engine
 from pails.storage.meta import DeleteCondition, valid_version_id
 
 MAX_DELETE_KEYS = 1000
-
-
-def _check_integrity(req: S3Request, body: bytes) -> None:
-    md5 = req.headers.get("content-md5")
-    if md5 is not None:
-        if base64.b64encode(hashlib.md5(body).digest()).decode() != md5.strip():
-            raise S3Error("BadDigest")
-        return
-    for name, value in req.headers.items():
-        alg = ck.algorithm_for_header(name) if name.startswith("x-amz-checksum-") else None
-        if alg is not None:
-            h = ck.new_checksum(alg)
-            h.update(body)
-            if h.b64digest() != value.strip():
-                raise S3Error("BadDigest")
-            return
-    trailers = req.body.trailers()
-    for name, value in trailers.items():
-        alg = ck.algorithm_for_header(name)
-        if alg is not None:
-            h = ck.new_checksum(alg)
-            h.update(body)
-            if h.b64digest() != value.strip():
-                raise S3Error("BadDigest")
-            return
-    if not trailers:
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
 
 
 def _error(key: str, vid: str, code: str, message: str) -> str:
@@ -81,7 +51,7 @@ def _entry_condition(obj: Element) -> DeleteCondition | None:
 async def delete_objects(engine: Engine, req: S3Request) -> Response:
     bucket = await get_bucket(engine, req)
     body = await req.body.read_all(2 * 1024 * 1024)
-    _check_integrity(req, body)
+    integrity.check_body(req, body)
     root = xml.parse(body)
     if root.tag != "Delete":
         raise S3Error("MalformedXML")
