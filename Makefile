@@ -41,15 +41,17 @@ postgres:
 # rclone (tests/behaviour/test_clients_cli.py) is not on PyPI: as root, install the Debian package;
 # otherwise say how (its tests fail as root and skip, with this reason, for other users).
 client-tools:
-	@if ! command -v rclone >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing rclone: apt-get install -y rclone"; \
-	    apt-get update -qq >/dev/null && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rclone </dev/null >/dev/null; \
-	  else \
-	    echo "rclone not found: its tests will be skipped (install it with: sudo apt-get install rclone)"; \
+	@for tool in rclone restic; do \
+	  if ! command -v $$tool >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing $$tool: apt-get install -y $$tool"; \
+	      apt-get update -qq >/dev/null && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$tool </dev/null >/dev/null; \
+	    else \
+	      echo "$$tool not found: its tests will be skipped (install it with: sudo apt-get install $$tool)"; \
+	    fi; \
 	  fi; \
-	fi
+	done
 
 # The benchmark suite (bench/README.md): not part of `make test`. Installs its peers (apt/pip, as root)
 # and matplotlib; about an hour. BENCH_ARGS=--smoke for a few-minute check, --no-ceph to skip Ceph RGW.
