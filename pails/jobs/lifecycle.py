@@ -32,7 +32,9 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from pails.errors import S3Error
 from pails.storage import lifecycle_rules as lr
@@ -44,6 +46,8 @@ log = logging.getLogger("pails")
 
 LEASE = "lifecycle"
 PAGE = 1000
+KEYS_AT_ONCE = 8
+PACE = 1.0
 DAY_ENV = "PAILS_LIFECYCLE_DAY_SECONDS"
 FIRST_PASS = 60.0  # seconds after start-up
 
@@ -93,6 +97,7 @@ class LifecycleJob:
         self.meta = engine.meta
         self.clock = clock or clock_from_env()
         self.interval = pass_interval(self.clock)
+        self._page_started = 0.0
 
     async def run(self) -> None:
         """Forever: take (or keep) the lease, run a pass, sleep.  The first
@@ -147,29 +152,46 @@ class LifecycleJob:
             await asyncio.sleep(0)
 
     async def _versions(self, bucket: Bucket, rules: tuple[lr.Rule, ...], now: float, stats: Stats) -> None:
-        """Every key's versions, newest first, one key at a time (a key's
-        versions may span pages: it is decided once all are read)."""
+        """Every key's versions, newest first (a key's versions may span
+        pages: it is decided once all are read); up to ``KEYS_AT_ONCE`` keys
+        are worked on at once, so their deletes share group commits."""
+        window = _Window(KEYS_AT_ONCE)
+        self._page_started = time.monotonic()
         key: str | None = None
         rows: list[ListingRow] = []
         resume: ListingRow | None = None
-        while True:
-            if resume is None:
-                page = await self.meta.list_versions(bucket.id, "", "", True, PAGE)
-            else:
-                page = await self.meta.list_versions(bucket.id, "", "", False, PAGE, resume_key=resume.key,
-                                                     resume_seq=resume.seq)
-            for row in page:
-                if row.key != key:
-                    if key is not None:
-                        await self._key(bucket, rules, key, rows, now, stats)
-                    key, rows = row.key, []
-                rows.append(row)
-            if len(page) < PAGE:
-                break
-            resume = page[-1]
-            await asyncio.sleep(0)  # a page at a time: requests go first
-        if key is not None:
-            await self._key(bucket, rules, key, rows, now, stats)
+        try:
+            while True:
+                if resume is None:
+                    page = await self.meta.list_versions(bucket.id, "", "", True, PAGE)
+                else:
+                    page = await self.meta.list_versions(bucket.id, "", "", False, PAGE, resume_key=resume.key,
+                                                         resume_seq=resume.seq)
+                for row in page:
+                    if row.key != key:
+                        if key is not None:
+                            await window.add(self._key(bucket, rules, key, rows, now, stats))
+                        key, rows = row.key, []
+                    rows.append(row)
+                if len(page) < PAGE:
+                    break
+                resume = page[-1]
+                await self._pace()
+            if key is not None:
+                await window.add(self._key(bucket, rules, key, rows, now, stats))
+            await window.drain()
+        finally:
+            window.cancel()
+
+    async def _pace(self) -> None:
+        """Between pages: rest ``PACE`` times as long as the last page took
+        (its listing and its keys' deletes, slower when the store is busy),
+        so a long run takes at most 1 / (1 + PACE) of the time and requests
+        keep their latency (bench/lifecycle_load.py measures it)."""
+        now = time.monotonic()
+        busy = now - self._page_started
+        await asyncio.sleep(busy * PACE if PACE else 0)
+        self._page_started = time.monotonic()
 
     async def _version(self, bucket: Bucket, key: str, row: ListingRow, with_tags: bool) -> lr.Version:
         tags: lr.Tags | None = None
@@ -257,3 +279,31 @@ class LifecycleJob:
 
 def _tags(v: lr.Version, with_tags: bool) -> tuple[tuple[str, str], ...] | None:
     return tuple(v.tags) if with_tags and v.tags is not None else None
+
+
+class _Window:
+    """At most ``size`` tasks at once; the first failure is raised."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def add(self, work: Coroutine[Any, Any, None]) -> None:
+        while len(self.tasks) >= self.size:
+            await self._wait(asyncio.FIRST_COMPLETED)
+        self.tasks.add(asyncio.ensure_future(work))
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await self._wait(asyncio.ALL_COMPLETED)
+
+    async def _wait(self, when: str) -> None:
+        done, pending = await asyncio.wait(self.tasks, return_when=when)
+        self.tasks = set(pending)
+        for task in done:
+            task.result()
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        self.tasks.clear()
