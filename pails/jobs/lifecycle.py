@@ -3,8 +3,10 @@
 
 One pass walks the buckets that have a configuration: incomplete multipart
 uploads past their AbortIncompleteMultipartUpload day are aborted; each key's
-versions are read (pages of ``PAGE`` listing rows, yielding to the event loop
-between pages so requests are not starved) and planned by ``plan_key``:
+versions are read (pages of ``PAGE`` listing rows; after each page the
+worker rests as long as the page took, ``PACE``, so requests are not
+starved) and planned by ``plan_key`` (``KEYS_AT_ONCE`` keys at a time, whose
+deletes then share group commits):
 the current version expires (deleted, or a delete marker put on it in a
 versioned bucket), noncurrent versions expire (keeping
 NewerNoncurrentVersions), an expired delete marker is removed, storage

@@ -359,7 +359,7 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
                 state, old = await lock_current(t, bucket_id, key)
                 if condition is not None and not check_delete(condition, old):
                     return Deleted(None, False, state is not None)
-                if condition is not None and condition.unchanged is not None:
+                if condition is not None and condition.unchanged is not None and condition.unchanged.tags is not None:
                     headers = await t.one("SELECT headers FROM objects WHERE bucket_id=%s AND key=%s",
                                           (bucket_id, key))
                     assert headers is not None  # the row is locked
@@ -379,9 +379,9 @@ class PgMeta(PgUploads, PgJobs, MetaStore):
                     return Deleted(version_id, True, True)
         return await self._committer.run(  # type: ignore[no-any-return]
             tx, ("o", str(bucket_id), key),
-            # The lifecycle worker's delete reads the version's headers: statement by statement.
+            # A lifecycle delete that rests on tags reads the version's headers: statement by statement.
             planned=None if condition is not None and condition.unchanged is not None
-            else DeleteWrite(bucket_id, key, owner_id, condition))
+            and condition.unchanged.tags is not None else DeleteWrite(bucket_id, key, owner_id, condition))
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
                              condition: DeleteCondition | None = None, bypass_governance: bool = False) -> Deleted:

@@ -426,7 +426,7 @@ class SqliteMeta(SqliteUploads, SqliteJobs, MetaStore):
             old = current_row(c, bucket_id, key)
             if condition is not None and not check_delete(condition, old):
                 return Deleted(None, False, state is not None)
-            if condition is not None and condition.unchanged is not None:
+            if condition is not None and condition.unchanged is not None and condition.unchanged.tags is not None:
                 check_unchanged(condition.unchanged, c.execute(
                     "SELECT headers FROM objects WHERE bucket_id=? AND key=?", (bucket_id, key)).fetchone()[0])
             if state is None:
