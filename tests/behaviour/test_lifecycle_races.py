@@ -20,7 +20,11 @@ from pails.storage.records import Bucket, ObjectVersion
 from tests.pails_server import STORE
 
 T0 = time.time() - 1000  # versions written long ago: a one-second "day" has them due
-LATER = time.time() + 100
+
+
+def _later() -> float:
+    """When the worker decides: well past every write of the test (a one-second day)."""
+    return time.time() + 100
 
 
 def _run(tmp_path: Path, body: Callable[[Engine, Bucket], Awaitable[None]], versioned: bool = True) -> None:
@@ -68,7 +72,7 @@ async def _decide_change_apply(engine: Engine, b: Bucket, key: str,
                                change: Callable[[], Awaitable[object]]) -> Stats:
     job = LifecycleJob(engine, lr.Clock(1.0))
     rows = await engine.meta.list_versions(b.id, "", "", True, 100)
-    actions = await job.decide(b, lr.rules_of(b.props), key, [r for r in rows if r.key == key], LATER)
+    actions = await job.decide(b, lr.rules_of(b.props), key, [r for r in rows if r.key == key], _later())
     assert actions is not None
     await change()
     stats = Stats()
@@ -118,7 +122,7 @@ def test_a_noncurrent_version_whose_successor_changed_is_decided_again(tmp_path:
         b = await _rules(engine, b, {"id": "nc", "status": "Enabled", "prefix": "", "ncexp": {"days": 1}})
         job = LifecycleJob(engine, lr.Clock(1.0))
         rows = await engine.meta.list_versions(b.id, "", "", True, 100)
-        actions = await job.decide(b, lr.rules_of(b.props), "k", rows, LATER)
+        actions = await job.decide(b, lr.rules_of(b.props), "k", rows, _later())
         assert actions is not None and [u.version_id for u in actions.remove] == [v1]
         # v2 goes and a fresh version comes: v1 is noncurrent only since now.
         await engine.delete_version(b.id, "k", v2)
