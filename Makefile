@@ -38,11 +38,11 @@ reliability: $(STAMP) postgres
 postgres:
 	@scripts/ensure-postgres.sh
 
-# rclone (tests/behaviour/test_clients_cli.py) and chromium (tests/behaviour/test_cors_browser.py, driven by
+# rclone (tests/behaviour/test_clients_cli.py), restic (tests/behaviour/test_restic.py) and chromium (tests/behaviour/test_cors_browser.py, driven by
 # Playwright; its own browser downloads are not used) are not on PyPI: as root, install the Debian packages;
 # otherwise say how (their tests skip, with this reason).
 client-tools:
-	@for tool in rclone chromium; do \
+	@for tool in rclone restic chromium; do \
 	  if ! command -v $$tool >/dev/null 2>&1; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	      echo "installing $$tool: apt-get install -y $$tool"; \

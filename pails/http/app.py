@@ -312,7 +312,7 @@ class PailsApp:
             body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
-                            routes.iam_action(route), client[0] if client else "", auth.presigned)
+                            routes.iam_action(route, query), client[0] if client else "", auth.presigned)
             try:
                 response = await route.handler(engine, req)
             except BucketChanged:

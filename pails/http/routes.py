@@ -10,7 +10,7 @@ CopyObject, not PutObject).  A known sub-resource with no route here is answered
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -184,7 +184,28 @@ IAM_ACTIONS: dict[str, str] = {
 }
 
 
-def iam_action(route: Route) -> str:
+# The IAM action when the request names a version (``?versionId=``), as AWS
+# authorizes it ("Actions, resources, and condition keys for Amazon S3"): a
+# policy that allows s3:DeleteObject but not s3:DeleteObjectVersion lets a
+# principal add delete markers but never remove a version for good.
+VERSION_ACTIONS: dict[str, str] = {
+    "GetObject": "s3:GetObjectVersion",
+    "HeadObject": "s3:GetObjectVersion",
+    "DeleteObject": "s3:DeleteObjectVersion",
+    "GetObjectAcl": "s3:GetObjectVersionAcl",
+    "PutObjectAcl": "s3:PutObjectVersionAcl",
+    "GetObjectTagging": "s3:GetObjectVersionTagging",
+    "PutObjectTagging": "s3:PutObjectVersionTagging",
+    "DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
+    "GetObjectAttributes": "s3:GetObjectVersionAttributes",
+}
+
+
+def iam_action(route: Route, query: Mapping[str, str] | None = None) -> str:
+    if query and "versionId" in query:
+        action = VERSION_ACTIONS.get(route.name)
+        if action is not None:
+            return action
     return IAM_ACTIONS.get(route.name) or "s3:" + route.name
 
 

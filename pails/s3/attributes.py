@@ -85,7 +85,9 @@ async def get_object_attributes(engine: Engine, req: S3Request) -> Response:
     max_parts = _int_header(req, "x-amz-max-parts", MAX_PARTS, 0, MAX_PARTS)
     marker = _int_header(req, "x-amz-part-number-marker", 0, 0, 2**31 - 1)
     bucket, obj = await locate(engine, req)
+    # AWS asks for both: s3:GetObject(Version)Attributes and s3:GetObject(Version).
     require_object(req, obj, "READ")
+    require_object(req, obj, "READ", action="s3:GetObject" if "versionId" not in req.query else "s3:GetObjectVersion")
     encryption.for_read(req, obj)  # an SSE-C object needs its key, as for GET
     inner = ""
     if "ETag" in wanted:

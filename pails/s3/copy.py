@@ -105,7 +105,9 @@ async def read_source(engine: Engine, req: S3Request, bucket_name: str, key: str
             if not bucket_allows(req, bucket, "READ", key=None, action="s3:ListBucket"):
                 raise S3Error("AccessDenied")
             raise S3Error("NoSuchKey", Key=key)
-    require_object(req, obj, "READ", bucket=bucket, action="s3:GetObject")
+    # A source named by version id is read as s3:GetObjectVersion, as AWS authorizes it.
+    require_object(req, obj, "READ", bucket=bucket,
+                   action="s3:GetObject" if version_id is None else "s3:GetObjectVersion")
     return bucket, obj
 
 

@@ -12,9 +12,9 @@ import json
 
 from pails.errors import S3Error
 from pails.protocol import xml
-from pails.s3 import cors_rules
+from pails.s3 import cors_rules, integrity
 from pails.s3.permissions import get_bucket, require_owner
-from pails.s3.request import Response, S3Request, check_body_integrity
+from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.records import Bucket
 
@@ -29,7 +29,7 @@ async def put_bucket_cors(engine: Engine, req: S3Request) -> Response:
     bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
     body = await req.body.read_all(xml.MAX_XML_BODY)
-    check_body_integrity(req, body)
+    integrity.check_body(req, body)
     records = cors_rules.parse_configuration(body)
     await engine.meta.set_bucket_prop(bucket.id, cors_rules.BUCKET_PROP, records)
     return Response(200)

@@ -18,7 +18,7 @@ from xml.etree.ElementTree import Element
 from pails.errors import S3Error
 from pails.protocol import xml
 from pails.protocol.dates import http_date
-from pails.s3.object_lock import has_integrity_header
+from pails.s3 import integrity
 from pails.s3.permissions import get_bucket, require_owner
 from pails.s3.request import Response, S3Request
 from pails.storage import lifecycle_rules as lr
@@ -381,9 +381,9 @@ def abort_headers(bucket: Bucket, key: str, initiated: float) -> list[tuple[str,
 async def put_bucket_lifecycle_configuration(engine: Engine, req: S3Request) -> Response:
     bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
-    if not has_integrity_header(req.headers):
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
-    cfg = parse_configuration(await req.body.read_all(xml.MAX_XML_BODY))
+    body = await req.body.read_all(xml.MAX_XML_BODY)
+    integrity.check_body(req, body)
+    cfg = parse_configuration(body)
     await engine.meta.set_bucket_prop(bucket.id, lr.BUCKET_PROP, cfg)
     return Response(200)
 

@@ -9,10 +9,10 @@ from xml.etree.ElementTree import Element
 from pails.errors import S3Error
 from pails.protocol import xml
 from pails.protocol.dates import parse_http_date
-from pails.s3 import object_lock
+from pails.s3 import integrity, object_lock
 from pails.s3.objects import object_owner
 from pails.s3.permissions import bucket_allows, get_bucket
-from pails.s3.request import Response, S3Request, check_body_integrity
+from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.meta import DeleteCondition, valid_version_id
 
@@ -51,7 +51,7 @@ def _entry_condition(obj: Element) -> DeleteCondition | None:
 async def delete_objects(engine: Engine, req: S3Request) -> Response:
     bucket = await get_bucket(engine, req)
     body = await req.body.read_all(2 * 1024 * 1024)
-    check_body_integrity(req, body)
+    integrity.check_body(req, body)
     root = xml.parse(body)
     if root.tag != "Delete":
         raise S3Error("MalformedXML")
@@ -72,7 +72,9 @@ async def delete_objects(engine: Engine, req: S3Request) -> Response:
             raise S3Error("MalformedXML")
         version_id = xml.child_text(obj, "VersionId")
         vid = f"<VersionId>{xml.escape(version_id)}</VersionId>" if version_id else ""
-        if not bucket_allows(req, bucket, "WRITE", key=key, action="s3:DeleteObject"):
+        # Each entry as its own DeleteObject: with a version id, s3:DeleteObjectVersion.
+        action = "s3:DeleteObject" if version_id is None else "s3:DeleteObjectVersion"
+        if not bucket_allows(req, bucket, "WRITE", key=key, action=action):
             out.append(_error(key, vid, "AccessDenied", "Access Denied"))
             continue
         if version_id is not None and not valid_version_id(version_id):

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
 from pails.protocol import xml
+from pails.s3 import integrity
 from pails.s3.permissions import access_decision, get_bucket, require_owner
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
@@ -237,12 +238,17 @@ def apply_to_write(req: S3Request, bucket: Bucket, headers: dict[str, str], *, c
     request's lock headers (InvalidRequest in a bucket without lock), else
     the bucket's default retention (``use_default``; a multipart upload takes
     it at completion).  ``checksum_required``: PutObject with lock headers
-    needs Content-MD5 or a flexible checksum, as AWS."""
+    (or into a bucket with a default retention) needs Content-MD5 or a
+    flexible checksum, as AWS."""
     h = req.headers
     mode, until, hold = h.get(MODE), h.get(UNTIL), h.get(HOLD)
     if mode is None and until is None and hold is None:
         if use_default and BUCKET_PROP in bucket.props:
-            set_stored(headers, default_retention(config_of(bucket), time.time()), None)
+            retention = default_retention(config_of(bucket), time.time())
+            # A default retention is a retention period too: AWS asks for the check as with the headers.
+            if retention is not None and checksum_required and not has_integrity_header(h):
+                raise S3Error("InvalidRequest", _CHECKSUM_NEEDED)
+            set_stored(headers, retention, None)
         return
     cfg = config_of(bucket)
     if cfg is None:
@@ -297,7 +303,9 @@ async def get_object_lock_configuration(engine: Engine, req: S3Request) -> Respo
 async def put_object_lock_configuration(engine: Engine, req: S3Request) -> Response:
     bucket = await get_bucket(engine, req)
     require_owner(req, bucket)
-    cfg = parse_configuration(await req.body.read_all(xml.MAX_XML_BODY))
+    body = await req.body.read_all(xml.MAX_XML_BODY)
+    integrity.check_body(req, body, integrity.MISSING_MD5_OR_CHECKSUM)
+    cfg = parse_configuration(body)
 
     def change(versioning: str | None, props: dict[str, object]) -> tuple[str | None, dict[str, object]]:
         # Decided on the bucket as it is in the commit: a PutBucketVersioning racing this one is seen.
@@ -366,7 +374,9 @@ async def get_object_retention(engine: Engine, req: S3Request) -> Response:
 
 async def put_object_retention(engine: Engine, req: S3Request) -> Response:
     bucket, obj = await _locked_version(engine, req, req.action)
-    retention = parse_retention(await req.body.read_all(xml.MAX_XML_BODY), time.time())
+    body = await req.body.read_all(xml.MAX_XML_BODY)
+    integrity.check_body(req, body, integrity.MISSING_MD5_OR_CHECKSUM)
+    retention = parse_retention(body, time.time())
     change = LockChange(set_retention=True, retention=retention, bypass=may_bypass(req, bucket, obj.key))
     if not await engine.meta.update_object_lock(bucket.id, obj.key, obj.version_id, change):
         raise S3Error("NoSuchVersion", Key=obj.key, VersionId=obj.version_id)
@@ -383,7 +393,9 @@ async def get_object_legal_hold(engine: Engine, req: S3Request) -> Response:
 
 async def put_object_legal_hold(engine: Engine, req: S3Request) -> Response:
     bucket, obj = await _locked_version(engine, req, req.action)
-    status = parse_legal_hold(await req.body.read_all(xml.MAX_XML_BODY))
+    body = await req.body.read_all(xml.MAX_XML_BODY)
+    integrity.check_body(req, body, integrity.MISSING_MD5_OR_CHECKSUM)
+    status = parse_legal_hold(body)
     if not await engine.meta.update_object_lock(bucket.id, obj.key, obj.version_id, LockChange(legal_hold=status)):
         raise S3Error("NoSuchVersion", Key=obj.key, VersionId=obj.version_id)
     return Response(200)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pails.errors import S3Error
-from pails.protocol import checksums as ck
 from pails.storage.records import Bucket, User
 
 
@@ -86,31 +83,3 @@ def query_int(req: S3Request, name: str, default: int, message: str, range_messa
         raise S3Error("InvalidArgument", range_message or message, ArgumentName=name, ArgumentValue=raw)
     return value
 
-
-def check_body_integrity(req: S3Request, body: bytes) -> None:
-    """A configuration body (DeleteObjects, PutBucketCors) must come with
-    Content-MD5 or a flexible checksum (header or trailer), and match it."""
-    md5 = req.headers.get("content-md5")
-    if md5 is not None:
-        if base64.b64encode(hashlib.md5(body).digest()).decode() != md5.strip():
-            raise S3Error("BadDigest")
-        return
-    for name, value in req.headers.items():
-        alg = ck.algorithm_for_header(name) if name.startswith("x-amz-checksum-") else None
-        if alg is not None:
-            h = ck.new_checksum(alg)
-            h.update(body)
-            if h.b64digest() != value.strip():
-                raise S3Error("BadDigest")
-            return
-    trailers = req.body.trailers()
-    for name, value in trailers.items():
-        alg = ck.algorithm_for_header(name)
-        if alg is not None:
-            h = ck.new_checksum(alg)
-            h.update(body)
-            if h.b64digest() != value.strip():
-                raise S3Error("BadDigest")
-            return
-    if not trailers:
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")

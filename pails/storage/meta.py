@@ -87,6 +87,31 @@ class DeleteCondition:
     if_match: str | None = None  # quoted ETag or "*"
     last_modified: float | None = None  # epoch seconds (compared to the second)
     size: int | None = None
+    unchanged: Unchanged | None = None  # the lifecycle worker's: what its decision was made on
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """What a lifecycle decision to delete a version was made on, checked
+    again in the commit that deletes it (``conditions.check_unchanged``): if
+    a request changed any of it meanwhile, the delete fails with
+    PreconditionFailed and nothing happens (the next pass decides again).
+
+    ``version_id``/``last_modified`` (exact) name the very version; ``current``
+    where it sat.  A noncurrent version's expiry counts from when it became
+    noncurrent, the Last-Modified of the version right above it (``newer``),
+    and NewerNoncurrentVersions counts the noncurrent versions above it
+    (``min_newer``: at least that many).  An expired delete marker goes only
+    while it is ``alone`` (no noncurrent version under it).  ``tags``: the
+    version's tags, when a rule's filter looked at them."""
+
+    version_id: str
+    last_modified: float
+    current: bool
+    newer: str | None = None
+    min_newer: int = 0
+    alone: bool = False
+    tags: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ import psycopg
 
 from pails.errors import S3Error
 from pails.storage import object_lock, pg_batch, pg_listing
-from pails.storage.conditions import check_condition, check_delete
+from pails.storage.conditions import check_condition, check_delete, check_unchanged
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     BucketChange,
@@ -36,6 +36,7 @@ from pails.storage.meta import (
     Deleted,
     MetaStore,
     StoreUnavailable,
+    Unchanged,
     WriteCondition,
     key_range,
     merge_versions,
@@ -88,6 +89,20 @@ _BUCKET_USAGE = ("SELECT " + ", ".join(f"sum({c})::bigint" for c in ("objects", 
                   "noncurrent_bytes", "delete_markers", "uploads", "parts", "part_bytes"))
                  + " FROM bucket_usage WHERE bucket_id=%s")
 _NOTIFY = "SELECT pg_notify('" + _CHANNEL + "', %s)"
+
+
+async def _check_noncurrent(t: Tx, u: Unchanged, bucket_id: int, key: str, seq: int, headers: str,
+                            current: tuple[Any, ...] | None) -> None:
+    """A lifecycle decision on the noncurrent version ``seq``, checked under the key's row lock."""
+    above = await t.one("SELECT version_id FROM object_versions WHERE bucket_id=%s AND key=%s AND seq>%s "
+                        "ORDER BY seq LIMIT 1", (bucket_id, key, seq))
+    newer = above[0] if above else (current[4] if current else None)
+    count = 0
+    if u.min_newer:
+        row = await t.one("SELECT count(*) FROM object_versions WHERE bucket_id=%s AND key=%s AND seq>%s",
+                          (bucket_id, key, seq))
+        count = int(row[0]) if row else 0
+    check_unchanged(u, headers, newer, count)
 
 
 class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
@@ -347,6 +362,11 @@ class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
                 state, old = await lock_current(t, bucket_id, key)
                 if condition is not None and not check_delete(condition, old):
                     return Deleted(None, False, state is not None)
+                if condition is not None and condition.unchanged is not None and condition.unchanged.tags is not None:
+                    headers = await t.one("SELECT headers FROM objects WHERE bucket_id=%s AND key=%s",
+                                          (bucket_id, key))
+                    assert headers is not None  # the row is locked
+                    check_unchanged(condition.unchanged, headers[0])
                 if state is None:
                     if old is None:
                         return Deleted(None, False, False)
@@ -361,7 +381,10 @@ class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
                 if version_id is not None:
                     return Deleted(version_id, True, True)
         return await self._committer.run(  # type: ignore[no-any-return]
-            tx, ("o", str(bucket_id), key), planned=DeleteWrite(bucket_id, key, owner_id, condition))
+            tx, ("o", str(bucket_id), key),
+            # A lifecycle delete that rests on tags reads the version's headers: statement by statement.
+            planned=None if condition is not None and condition.unchanged is not None
+            and condition.unchanged.tags is not None else DeleteWrite(bucket_id, key, owner_id, condition))
 
     async def delete_version(self, bucket_id: int, key: str, version_id: str,
                              condition: DeleteCondition | None = None, bypass_governance: bool = False) -> Deleted:
@@ -373,6 +396,10 @@ class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
                     check_delete(condition, old, by_version=True)
                 headers = await t.one("SELECT headers FROM objects WHERE bucket_id=%s AND key=%s", (bucket_id, key))
                 assert headers is not None  # the row is locked
+                if condition is not None and condition.unchanged is not None:
+                    alone = await t.one("SELECT 1 FROM object_versions WHERE bucket_id=%s AND key=%s LIMIT 1",
+                                        (bucket_id, key)) is None
+                    check_unchanged(condition.unchanged, headers[0], alone=alone)
                 object_lock.check_delete(headers[0], time.time(), bypass_governance)
                 await garbage(t, blob_ids(old[2], old[3]))
                 newest = await t.write_returning(
@@ -394,7 +421,9 @@ class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
             if r is None:
                 return Deleted(None, False, versioned)
             if condition is not None:
-                check_delete(condition, r, by_version=True)
+                check_delete(condition, r, by_version=True, current=False)
+                if condition.unchanged is not None:
+                    await _check_noncurrent(t, condition.unchanged, bucket_id, key, r[7], r[8], old)
             object_lock.check_delete(r[8], time.time(), bypass_governance)
             await garbage(t, blob_ids(r[2], r[3]))
             await t.write("DELETE FROM object_versions WHERE bucket_id=%s AND key=%s AND seq=%s",

@@ -25,13 +25,14 @@ from typing import Any, TypeVar
 
 from pails.errors import S3Error
 from pails.storage import object_lock, sqlite_listing
-from pails.storage.conditions import check_condition, check_delete
+from pails.storage.conditions import check_condition, check_delete, check_unchanged
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
     BucketChange,
     DeleteCondition,
     Deleted,
     MetaStore,
+    Unchanged,
     WriteCondition,
     key_range,
     merge_versions,
@@ -440,6 +441,9 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, MetaStore):
             old = current_row(c, bucket_id, key)
             if condition is not None and not check_delete(condition, old):
                 return Deleted(None, False, state is not None)
+            if condition is not None and condition.unchanged is not None and condition.unchanged.tags is not None:
+                check_unchanged(condition.unchanged, c.execute(
+                    "SELECT headers FROM objects WHERE bucket_id=? AND key=?", (bucket_id, key)).fetchone()[0])
             if state is None:
                 if old is None:
                     return Deleted(None, False, False)
@@ -463,6 +467,10 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, MetaStore):
                     check_delete(condition, old, by_version=True)
                 headers = c.execute("SELECT headers FROM objects WHERE bucket_id=? AND key=?",
                                     (bucket_id, key)).fetchone()[0]
+                if condition is not None and condition.unchanged is not None:
+                    alone = c.execute("SELECT 1 FROM object_versions WHERE bucket_id=? AND key=? LIMIT 1",
+                                      (bucket_id, key)).fetchone() is None
+                    check_unchanged(condition.unchanged, headers, alone=alone)
                 object_lock.check_delete(headers, time.time(), bypass_governance)
                 collect(c, old[2], old[3], old[7])
                 c.execute("DELETE FROM objects WHERE bucket_id=? AND key=?", (bucket_id, key))
@@ -480,12 +488,27 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, MetaStore):
             if r is None:
                 return Deleted(None, False, versioned)
             if condition is not None:
-                check_delete(condition, r, by_version=True)
+                check_delete(condition, r, by_version=True, current=False)
+                if condition.unchanged is not None:
+                    self._check_noncurrent(c, condition.unchanged, bucket_id, key, r[8], r[9], old)
             object_lock.check_delete(r[9], time.time(), bypass_governance)
             collect(c, r[2], r[3], r[7])
             c.execute("DELETE FROM object_versions WHERE bucket_id=? AND key=? AND seq=?", (bucket_id, key, r[8]))
             return Deleted(version_id, bool(r[1]), versioned)
         return await self._write(tx, frees=True)
+
+    @staticmethod
+    def _check_noncurrent(c: sqlite3.Connection, u: Unchanged, bucket_id: int, key: str, seq: int, headers: str,
+                          current: tuple[Any, ...] | None) -> None:
+        """A lifecycle decision on the noncurrent version ``seq``, checked in the commit."""
+        above = c.execute("SELECT version_id FROM object_versions WHERE bucket_id=? AND key=? AND seq>? "
+                          "ORDER BY seq LIMIT 1", (bucket_id, key, seq)).fetchone()
+        newer = above[0] if above else (current[4] if current else None)
+        count = 0
+        if u.min_newer:
+            count = c.execute("SELECT count(*) FROM object_versions WHERE bucket_id=? AND key=? AND seq>?",
+                              (bucket_id, key, seq)).fetchone()[0]
+        check_unchanged(u, headers, newer, count)
 
     async def get_object_version(self, bucket_id: int, key: str, version_id: str) -> ObjectVersion | None:
         c = self._conn

@@ -600,3 +600,65 @@ def test_lock_features_on_a_bucket_without_lock(s3, bucket) -> None:
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
     # The bypass header asks for nothing a bucket without lock lacks.
     s3.delete_object(Bucket=bucket, Key="k", BypassGovernanceRetention=True)
+
+
+def _without_integrity(server, *operations: str):
+    """A client that sends no Content-MD5 and no checksum, even where boto3 must."""
+    bare = client(server, request_checksum_calculation="when_required")
+
+    def strip(request, **_: object) -> None:
+        for name in list(request.headers):
+            lower = name.lower()
+            if lower == "content-md5" or lower.startswith("x-amz-checksum-") or lower == "x-amz-sdk-checksum-algorithm":
+                del request.headers[name]
+
+    for op in operations:
+        bare.meta.events.register(f"before-sign.s3.{op}", strip)
+    return bare
+
+
+def test_put_into_a_bucket_with_default_retention_needs_an_integrity_header(server, s3, locked) -> None:
+    """A default retention is a retention period: AWS asks for Content-MD5 or
+    a checksum on PutObject as with lock headers (not without a default)."""
+    bare = client(server, request_checksum_calculation="when_required")
+    bare.put_object(Bucket=locked, Key="before", Body=b"x")
+    s3.put_object_lock_configuration(Bucket=locked, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    with pytest.raises(ClientError) as exc:
+        bare.put_object(Bucket=locked, Key="k", Body=b"x")
+    status, code, message = _error(exc)
+    assert (status, code) == (400, "InvalidRequest") and "Content-MD5 OR x-amz-checksum-" in message
+    md5 = base64.b64encode(hashlib.md5(b"x").digest()).decode()
+    r = bare.put_object(Bucket=locked, Key="k", Body=b"x", ContentMD5=md5)
+    retention = s3.get_object_retention(Bucket=locked, Key="k", VersionId=r["VersionId"])["Retention"]
+    assert retention["Mode"] == "GOVERNANCE"
+    s3.put_object(Bucket=locked, Key="k", Body=b"x")  # boto3's default CRC32
+
+
+def test_lock_configuration_retention_and_legal_hold_need_an_integrity_header(server, s3, locked) -> None:
+    """PutObjectLockConfiguration, PutObjectRetention and PutObjectLegalHold
+    are refused without Content-MD5 or a checksum (AWS's API marks them
+    checksum-required), and a digest that does not match is BadDigest."""
+    version = s3.put_object(Bucket=locked, Key="k", Body=b"x")["VersionId"]
+    bare = _without_integrity(server, "PutObjectLockConfiguration", "PutObjectRetention", "PutObjectLegalHold")
+    # BadDigest is retried by boto3 (as a transfer error): once is enough here.
+    plain = client(server, request_checksum_calculation="when_required", retries={"max_attempts": 1})
+    calls = [
+        lambda c, **kw: c.put_object_lock_configuration(Bucket=locked, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}, **kw),
+        lambda c, **kw: c.put_object_retention(Bucket=locked, Key="k", VersionId=version, Retention={
+            "Mode": "GOVERNANCE", "RetainUntilDate": _in(60)}, **kw),
+        lambda c, **kw: c.put_object_legal_hold(Bucket=locked, Key="k", VersionId=version,
+                                                LegalHold={"Status": "ON"}, **kw),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call(bare)
+        status, code, message = _error(exc)
+        assert (status, code) == (400, "InvalidRequest") and "Content-MD5 OR x-amz-checksum-" in message
+        with pytest.raises(ClientError) as exc:
+            call(plain, ContentMD5=base64.b64encode(hashlib.md5(b"other").digest()).decode())
+        assert _error(exc)[:2] == (400, "BadDigest")
+    assert "Rule" not in s3.get_object_lock_configuration(Bucket=locked)["ObjectLockConfiguration"]
+    head = s3.head_object(Bucket=locked, Key="k", VersionId=version)
+    assert "ObjectLockMode" not in head and "ObjectLockLegalHoldStatus" not in head
