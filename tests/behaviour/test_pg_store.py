@@ -54,6 +54,23 @@ def test_commands_create_the_schema_and_share_one_database(tmp_path: Path) -> No
         assert _pails("user", "remove", "erin", "--data", str(tmp_path), "--meta", url).returncode == 0
 
 
+def _to_version_1(url: str) -> None:
+    """Back to what schema version 1 made: no usage counters (version 2), flat users without accounts and
+    no IAM tables (version 3)."""
+    with psycopg.connect(url) as conn:
+        for table in ("objects", "object_versions", "multipart_uploads", "multipart_parts"):
+            for op in ("insert", "delete", "update"):
+                conn.execute(f"DROP TRIGGER {table}_usage_{op} ON {table}")
+        conn.execute("DROP TABLE bucket_usage, bucket_quota")
+        for fn in ("usage_objects", "usage_versions", "usage_uploads", "usage_parts", "quota_check"):
+            conn.execute(f"DROP FUNCTION pails_{fn}()")
+        conn.execute("ALTER TABLE multipart_parts DROP COLUMN bucket_id")
+        for statement in ("DROP TABLE iam_entities", "DROP TABLE iam_keys", "DROP INDEX users_by_account",
+                          "ALTER TABLE users DROP COLUMN account_id", "ALTER TABLE users DROP COLUMN operator"):
+            conn.execute(statement)
+        conn.execute("UPDATE pails_schema SET version = 1")
+
+
 def test_users_of_schema_1_become_accounts(tmp_path: Path) -> None:
     """Schema 3 (docs/iam.md): a database of version 1 migrates in place; each
     user's key, canonical id and buckets work unchanged, with an account id."""
@@ -64,11 +81,7 @@ def test_users_of_schema_1_become_accounts(tmp_path: Path) -> None:
             client(srv, user["access_key"], user["secret_key"]).create_bucket(Bucket="franks")
         finally:
             srv.stop()
-        with psycopg.connect(url) as conn:  # back to version 1: flat users, no IAM tables
-            for statement in ("DROP TABLE iam_entities", "DROP TABLE iam_keys", "DROP INDEX users_by_account",
-                              "ALTER TABLE users DROP COLUMN account_id", "ALTER TABLE users DROP COLUMN operator",
-                              "UPDATE pails_schema SET version = 1"):
-                conn.execute(statement)
+        _to_version_1(url)
         srv = Server(tmp_path / "data", meta_url=url).start()
         try:
             s3 = client(srv, user["access_key"], user["secret_key"])
@@ -130,15 +143,7 @@ def test_version_1_migrates_with_exact_usage_counters(tmp_path: Path) -> None:
             s3.upload_part(Bucket="versioned", Key="mp", UploadId=upload, PartNumber=1, Body=b"p" * 5000)
         finally:
             srv.stop()
-        with psycopg.connect(url) as conn:  # back to what schema version 1 made
-            for table in ("objects", "object_versions", "multipart_uploads", "multipart_parts"):
-                for op in ("insert", "delete", "update"):
-                    conn.execute(f"DROP TRIGGER {table}_usage_{op} ON {table}")
-            conn.execute("DROP TABLE bucket_usage, bucket_quota")
-            for fn in ("usage_objects", "usage_versions", "usage_uploads", "usage_parts", "quota_check"):
-                conn.execute(f"DROP FUNCTION pails_{fn}()")
-            conn.execute("ALTER TABLE multipart_parts DROP COLUMN bucket_id")
-            conn.execute("UPDATE pails_schema SET version = 1")
+        _to_version_1(url)
         srv = Server(tmp_path / "data", meta_url=url).start()
         try:
             s3 = client(srv)
