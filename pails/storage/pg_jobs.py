@@ -65,6 +65,10 @@ class PgJobs:
         self._leases.clear()
         if conn is not None:
             try:
+                # Released before the close returns: a backend drops its session locks only as it exits,
+                # after the client has gone, so another gateway asking at once could still find them held.
+                if not conn.closed:
+                    await conn.execute("SELECT pg_advisory_unlock_all()")
                 await conn.close()
             except psycopg.Error:
                 pass
