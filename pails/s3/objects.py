@@ -313,8 +313,8 @@ async def get_object(engine: Engine, req: S3Request, head: bool = False) -> Resp
     if enc is not None:
         return Response(status, headers, file=FileBody(encryption.file_pieces(engine, enc, obj, first, length)),
                         content_length=length)
-    whole_md5 = obj.etag[1:-1] if rng is None and obj.blob_id and "-" not in obj.etag else None
-    return Response(status, headers, file=FileBody(_pieces(obj, first, length), whole_md5), content_length=length)
+    check = ck.whole_object_check(obj.checksums, obj.etag, not obj.manifest) if rng is None else None
+    return Response(status, headers, file=FileBody(_pieces(obj, first, length), check), content_length=length)
 
 
 async def head_object(engine: Engine, req: S3Request) -> Response:

@@ -245,4 +245,4 @@ def test_a_streamed_data_file_is_checked_against_its_etag(tmp_path: Path) -> Non
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
-    assert (tmp_path / "uvicorn.log").read_text().count("does not match its ETag") == 1
+    assert (tmp_path / "uvicorn.log").read_text().count("does not match the object's CRC32") == 1
