@@ -80,6 +80,13 @@ def _closed_by_peer(sock: socket.socket) -> bool:
     return False
 
 
+class _Ports:
+    held: set[int] = set()  # the server's connections, looked up once per pass over the stalled ones
+
+
+_PORTS = _Ports()
+
+
 def _stall(server: Server, s3, kind: str) -> tuple[socket.socket, Callable[[], bool]]:  # type: ignore[no-untyped-def]
     """Open one stalled connection of ``kind``; returns it and how to tell it was closed."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
@@ -104,7 +111,7 @@ def _stall(server: Server, s3, kind: str) -> tuple[socket.socket, Callable[[], b
     sock.sendall(head)
     assert sock.recv(1024).startswith(b"HTTP/1.1 20"), kind
     port = sock.getsockname()[1]  # the reader reads nothing more: the server must reset the connection
-    return sock, lambda: port not in _open_ports(server)
+    return sock, lambda: port not in _PORTS.held
 
 
 def test_stalled_clients_are_closed(tmp_path: Path) -> None:
@@ -131,6 +138,7 @@ def test_stalled_clients_are_closed(tmp_path: Path) -> None:
                     sock, gone = _stall(srv, s3, kind)
                     open_.append((kind, time.monotonic(), sock, gone))
             while open_:
+                _PORTS.held = _open_ports(srv)  # once per pass: psutil is slow, the times would stretch
                 still = []
                 for kind, since, sock, gone in open_:
                     if gone():
