@@ -80,7 +80,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
     serve(settings, host, port, args.workers,
           HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
-                     max_concurrency=args.max_concurrency))
+                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads))
     return 0
 
 
@@ -279,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "and discarded (default: 20)")
     s.add_argument("--send-timeout", type=_positive, default=60.0, metavar="SECONDS",
                    help="a client that reads nothing of a response for this long is disconnected (default: 60)")
+    s.add_argument("--verify-reads", choices=["crc", "all", "off"], default="crc",
+                   help="whole-object GETs stream through Pails and are checked against the object's stored "
+                   "CRC (crc: default, cheap), also its SHA or MD5 ETag (all: ~2.3 ms of CPU per MiB for MD5), "
+                   "or not at all (off); damaged data ends the response short (docs/reliability.md)")
     s.add_argument("--max-concurrency", type=int, default=None, metavar="N",
                    help="requests each worker serves at once; more connections wait to be accepted "
                    "(default: 2048 / workers)")

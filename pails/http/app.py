@@ -27,8 +27,9 @@ from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBod
 from pails.http.sockets import configure_listeners
 from pails.iam import query_api
 from pails.protocol import xml
+from pails.protocol.checksums import WholeCheck, read_check
 from pails.s3 import cors
-from pails.s3.request import Response, S3Request
+from pails.s3.request import FileBody, Response, S3Request
 from pails.storage.crypto import IntegrityError
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import BucketChanged
@@ -107,6 +108,7 @@ class PailsApp:
         # Settings of the HTTP edge (read at start-up: workers get them in the environment).
         self.body_timeout = DEFAULT_BODY_TIMEOUT
         self.send_timeout = DEFAULT_SEND_TIMEOUT
+        self.verify_reads = "crc"  # which whole-object checksums a GET checks (pails server --verify-reads)
 
     async def start(self) -> Engine:
         if self._starting is None:
@@ -117,6 +119,7 @@ class PailsApp:
         self._id_prefix = secrets.token_hex(4).upper()  # here: workers forked from one process differ
         self.body_timeout = float(os.environ.get("PAILS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
         self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
+        self.verify_reads = os.environ.get("PAILS_VERIFY_READS", "crc")
         configure_listeners(self.send_timeout + _KERNEL_GRACE)
         engine = Engine(self._settings or settings_from_env())
         await engine.open()
@@ -389,18 +392,21 @@ class PailsApp:
         if method == "HEAD" or file is None:
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
             return
-        if pathsend and len(file.pieces) == 1:
-            # A whole plaintext data file: the server (Granian) sends it
-            # itself, without the bytes passing through Python.
+        check = read_check(file.check, self.verify_reads)
+        if pathsend and len(file.pieces) == 1 and check is None:
+            # A whole plaintext data file with nothing to check it against (or
+            # not under --verify-reads): the server (Granian) sends it itself,
+            # without the bytes passing through Python.
             blob_id, offset, size, *key = file.pieces[0]
             path = engine.blobs.final_path(blob_id)
             if not key and offset == 0 and _file_size(path) == size:
                 await send({"type": "http.response.pathsend", "path": path})
                 return
-        # The MD5 of a whole single-part plaintext object, checked before its
-        # last slice goes out (as the integrity tag of an encrypted piece):
-        # damaged data ends the response short, never with a clean end.
-        md5 = hashlib.md5() if file.md5 is not None else None
+        # A checksum of the whole object (the cheapest known: a stored CRC, or
+        # the ETag's MD5), checked before its last slice goes out (as the
+        # integrity tag of an encrypted piece): damaged data ends the response
+        # short, never with a clean end.
+        whole = WholeCheck(*check) if check is not None else None
         for index, (blob_id, offset, size, *key) in enumerate(file.pieces):
             opener = key[0]() if key else None  # an encrypted piece: decrypt each slice (pails.storage.crypto)
             fd = engine.blobs.open(blob_id)
@@ -413,9 +419,9 @@ class PailsApp:
                     pos += len(data)
                     if opener is not None:
                         data = opener.update(data)
-                    if md5 is not None:
-                        md5.update(data)
-                    if pos >= end and not self._whole_is_sound(opener, md5, file, index, request_id, blob_id):
+                    if whole is not None:
+                        whole.update(data)
+                    if pos >= end and not self._whole_is_sound(opener, whole, file, index, request_id, blob_id):
                         return  # without the last slice and the end of the body: the connection is dropped
                     try:
                         async with asyncio.timeout(self.send_timeout):
@@ -429,9 +435,10 @@ class PailsApp:
         await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
-    def _whole_is_sound(opener: Any, md5: Any, file: Any, index: int, request_id: str, blob_id: str) -> bool:
+    def _whole_is_sound(opener: Any, whole: WholeCheck | None, file: FileBody, index: int, request_id: str,
+                        blob_id: str) -> bool:
         """Before the last slice of a piece: its integrity tag (encrypted,
-        whole-piece reads) and, after the last piece, the object's MD5."""
+        whole-piece reads) and, after the last piece, the object's checksum."""
         if opener is not None:
             try:
                 opener.finish()
@@ -439,9 +446,9 @@ class PailsApp:
                 log.error("response %s: data file %s does not match its encryption integrity tag; response cut "
                           "short (run pails verify)", request_id, blob_id)
                 return False
-        if md5 is not None and index == len(file.pieces) - 1 and md5.hexdigest() != file.md5:
-            log.error("response %s: data file %s does not match its ETag %s; response cut short (run pails "
-                      "verify)", request_id, blob_id, file.md5)
+        if whole is not None and index == len(file.pieces) - 1 and not whole.matches():
+            log.error("response %s: the data (file %s) does not match the object's %s %s; response cut short "
+                      "(run pails verify)", request_id, blob_id, *whole.check)
             return False
         return True
 

@@ -35,7 +35,7 @@ async def receive_within(receive: Receive, timeout: float) -> dict[str, Any]:
 
 class RequestBody:
     __slots__ = ("_receive", "_timeout", "declared_length", "_content_length", "_decoder", "_sha256",
-                 "_expected_sha256", "_trailers", "_consumed", "_finished", "_has_body")
+                 "_expected_sha256", "_trailers", "_consumed", "_finished", "_has_body", "_whole")
 
     def __init__(self, receive: Receive, headers: dict[str, str], auth: AuthResult,
                  timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
@@ -44,6 +44,7 @@ class RequestBody:
         self._trailers: dict[str, str] = {}
         self._consumed = False
         self._finished = False
+        self._whole: bytes | None = None  # what read_all returned: given again if the request runs again
         cl = headers.get("content-length")
         try:
             self._content_length = int(cl) if cl is not None else None
@@ -92,6 +93,9 @@ class RequestBody:
                 return
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        if self._whole is not None:
+            yield self._whole
+            return
         received = 0
         decoder = self._decoder
         sha = self._sha256
@@ -116,6 +120,10 @@ class RequestBody:
                               S3ComputedContentSHA256=sha.hexdigest())
 
     async def read_all(self, limit: int) -> bytes:
+        if self._whole is not None:
+            if len(self._whole) > limit:
+                raise S3Error("MaxMessageLengthExceeded")
+            return self._whole
         if self.declared_length is not None and self.declared_length > limit:
             raise S3Error("MaxMessageLengthExceeded")
         parts = []
@@ -125,7 +133,8 @@ class RequestBody:
             if size > limit:
                 raise S3Error("MaxMessageLengthExceeded")
             parts.append(piece)
-        return b"".join(parts)
+        self._whole = b"".join(parts)  # the handler holds it anyway: keeping it costs no copy
+        return self._whole
 
     def trailers(self) -> dict[str, str]:
         return self._trailers
@@ -147,8 +156,11 @@ class RequestBody:
 
     @property
     def consumed(self) -> bool:
-        """Reading has begun: the request cannot be handled again."""
-        return self._consumed
+        """Reading has begun and the body was not kept: the request cannot be
+        handled again.  A body read whole (``read_all``: XML and JSON
+        documents) is kept, so a request that read it and then found its
+        bucket record changed runs again on the new one instead of failing."""
+        return self._consumed and self._whole is None
 
     @property
     def unread(self) -> bool:

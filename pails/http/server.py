@@ -26,6 +26,7 @@ class HttpLimits:
     body_timeout: float = 20.0  # a request body that sends nothing this long: RequestTimeout
     send_timeout: float = 60.0  # a response the client reads nothing of this long: connection reset
     max_concurrency: int | None = None  # requests one worker serves at once (Granian's backpressure)
+    verify_reads: str = "crc"  # whole GETs checked against: crc, all, off (docs/reliability.md, "Bit rot")
 
 
 def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLimits = HttpLimits()) -> None:
@@ -67,6 +68,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLi
     os.environ["PAILS_DISK_RESERVE"] = settings.disk_reserve
     os.environ["PAILS_BODY_TIMEOUT"] = str(limits.body_timeout)
     os.environ["PAILS_SEND_TIMEOUT"] = str(limits.send_timeout)
+    os.environ["PAILS_VERIFY_READS"] = limits.verify_reads
     # Imported once here: forked workers (and their replacements) start
     # without importing it again (the app reads its settings when it starts).
     import pails.http.app  # noqa: F401

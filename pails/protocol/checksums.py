@@ -122,6 +122,67 @@ def stored(raw: str | None) -> tuple[dict[str, str], str | None]:
     return data, kind
 
 
+# Fastest first, as measured here per MiB (awscrt and zlib on one core): CRC32C 0.06 ms, CRC64NVME 0.1 ms,
+# CRC32 0.3 ms, SHA1 and SHA256 about 1 ms; the ETag's MD5 2.3 ms.
+_CHEAPEST_FIRST = ("CRC32C", "CRC64NVME", "CRC32", "SHA1", "SHA256")
+
+
+def whole_object_check(raw: str | None, etag: str, single_part: bool) -> tuple[str, str] | None:
+    """The cheapest checksum known to cover an object's whole content, as
+    (algorithm, expected value): a stored checksum of a single-part object or
+    a FULL_OBJECT one of a multipart object (base64), else the MD5 a
+    single-part object's ETag is (``("MD5", hex)``); None when nothing covers
+    the whole (a multipart object with composite or no checksums, an object
+    grown by appends without a CRC).  ``single_part``: the object is one data
+    file or inline body (no manifest of parts), as ``pails verify`` decides."""
+    single = single_part and "-" not in etag
+    if raw:
+        sums, kind = stored(raw)
+        if single_part or kind == "FULL_OBJECT":
+            for algorithm in _CHEAPEST_FIRST:
+                value = sums.get(algorithm)
+                if value is not None and "-" not in value:
+                    return algorithm, value
+    return ("MD5", etag.strip('"')) if single else None
+
+
+CHEAP_WHOLE_CHECKS = frozenset({"CRC32C", "CRC64NVME", "CRC32"})  # what ``--verify-reads crc`` (the default) checks
+VERIFY_READS_MODES = ("crc", "all", "off")
+
+
+def read_check(check: tuple[str, str] | None, mode: str) -> tuple[str, str] | None:
+    """The whole-object check a GET makes under ``pails server --verify-reads
+    MODE``: ``crc`` only the CRCs (cheaper than sending the bytes), ``all``
+    any (SHA, and the ETag's MD5 at 2.3 ms per MiB), ``off`` none."""
+    if check is None or mode == "off" or (mode == "crc" and check[0] not in CHEAP_WHOLE_CHECKS):
+        return None
+    return check
+
+
+class WholeCheck:
+    """Fed a body slice by slice, says whether it has the value
+    ``whole_object_check`` gave."""
+
+    __slots__ = ("_sum", "_expected", "_md5", "check")
+
+    def __init__(self, algorithm: str, expected: str) -> None:
+        self.check = (algorithm, expected)
+        self._expected = expected
+        self._md5 = hashlib.md5() if algorithm == "MD5" else None
+        self._sum = None if self._md5 is not None else Checksum(algorithm)
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._md5 is not None:
+            self._md5.update(data)
+        else:
+            self._sum.update(data)  # type: ignore[union-attr]
+
+    def matches(self) -> bool:
+        if self._md5 is not None:
+            return self._md5.hexdigest() == self._expected
+        return self._sum.b64digest() == self._expected  # type: ignore[union-attr]
+
+
 def to_json(sums: dict[str, str], kind: str | None = None) -> str | None:
     if not sums:
         return None

@@ -48,12 +48,13 @@ class S3Request:
 class FileBody:
     """A response body read from data files: (blob_id, offset, length) pieces;
     an encrypted piece has a fourth element, a function returning the
-    ``pails.storage.crypto.Opener`` that decrypts its slices.  ``md5``: the
-    hex MD5 the whole body must have (checked where the body passes through
-    Python: not when the HTTP server sends a data file itself)."""
+    ``pails.storage.crypto.Opener`` that decrypts its slices.  ``check``: a
+    checksum the whole body must have, as (algorithm, expected value) from
+    ``pails.protocol.checksums.whole_object_check`` (checked as the body
+    streams; not when the HTTP server sends a data file itself)."""
 
     pieces: list[tuple[Any, ...]]
-    md5: str | None = None
+    check: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)

@@ -218,3 +218,16 @@ def test_post_object_filename_star_with_a_nul_charset(server, s3, public_bucket:
     assert (r.status, r.code()) == (400, "MalformedPOSTRequest"), r.body
     with pytest.raises(ClientError):
         s3.head_object(Bucket=public_bucket, Key="posted")
+
+
+@pytest.mark.parametrize("length", [5 * 1024**3 + 1, 10**14])
+def test_put_larger_than_a_put_may_be_is_entity_too_large(server, s3, bucket: str, length: int) -> None:
+    """Found by the fuzzer: a Content-Length larger than the disk's free
+    space answered 507 InsufficientStorage; AWS refuses any PutObject over
+    5 GiB with EntityTooLarge first, before reading the body."""
+    r = request(server, "PUT", f"/{bucket}/huge", headers={"content-length": str(length)}, body=b"x" * 10,
+                payload_hash="UNSIGNED-PAYLOAD")
+    root = assert_s3_error(r, 400, "EntityTooLarge", method="PUT")
+    assert root is not None and root.findtext("ProposedSize") == str(length)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="huge")

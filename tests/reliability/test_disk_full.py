@@ -31,6 +31,7 @@ from pails.storage.space import REFRESH
 from tests.conftest import client
 from tests.pails_server import STORE, Server
 from tests.reliability import FULL
+from tests.reliability.report import record
 
 MiB = 1024 * 1024
 FS_SIZE = 64 * MiB
@@ -149,6 +150,7 @@ def test_full_disk_refuses_writes_and_keeps_deletes_working(tmp_path: Path) -> N
         assert health(srv, "live") == 200
         wait_until(lambda: health(srv, "ready") == 200)
         empty = free_bytes(data)
+        started = time.monotonic()
         for cycle in range(CYCLES):
             upload = s3.create_multipart_upload(Bucket="full", Key="mp")["UploadId"]
             s3.upload_part(Bucket="full", Key="mp", UploadId=upload, PartNumber=1, Body=os.urandom(MiB))
@@ -199,6 +201,7 @@ def test_full_disk_refuses_writes_and_keeps_deletes_working(tmp_path: Path) -> N
             # All collected (SQLite's WAL file grows up to ~4 MiB and stays): the next cycle starts as this one.
             wait_until(lambda: free_bytes(data) >= empty - 6 * MiB)
             settle()
+        record("disk full", disk_full_cycles=CYCLES, fault_seconds=round(time.monotonic() - started, 1))
         clean_log(srv)
 
 

@@ -40,7 +40,7 @@ from tests.reliability import FULL
 from tests.reliability.fuzzing import mutate, mutate_text
 
 QUICK = 150
-FULL_EXAMPLES = 10_000
+FULL_EXAMPLES = 5_000
 # Pure code: the SQLite pass runs it; the PostgreSQL pass would only repeat it.
 pytestmark = pytest.mark.skipif(STORE == "postgresql", reason="store-independent (run in the SQLite pass)")
 FUZZ = settings(max_examples=FULL_EXAMPLES if FULL else QUICK, derandomize=True, deadline=None, database=None,

@@ -70,3 +70,32 @@ def test_unknown_algorithm(name: str) -> None:
     assert (info.value.code, info.value.status) == ("InvalidRequest", 400)
     with pytest.raises(S3Error):
         header_name(name)
+
+
+def test_whole_object_check_picks_the_cheapest_that_covers_the_whole() -> None:
+    import json
+
+    from pails.protocol.checksums import WholeCheck, read_check, whole_object_check
+
+    md5 = '"5d41402abc4b2a76b9719d911017c592"'  # MD5 of "hello"
+    sums = json.dumps({"SHA256": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=", "CRC32": "NhCmhg=="})
+    assert whole_object_check(None, md5, True) == ("MD5", "5d41402abc4b2a76b9719d911017c592")
+    assert whole_object_check(sums, md5, True) == ("CRC32", "NhCmhg==")
+    # Multipart: only a FULL_OBJECT CRC covers the whole; composite values (-N) and the ETag do not.
+    assert whole_object_check(json.dumps({"CRC32": "NhCmhg==-2", "ChecksumType": "COMPOSITE"}), '"ab-2"', False) \
+        is None
+    assert whole_object_check(json.dumps({"CRC32C": "AAAAAA==", "ChecksumType": "FULL_OBJECT"}), '"ab-2"',
+                              False) == ("CRC32C", "AAAAAA==")
+    assert whole_object_check(None, '"ab-2"', False) is None
+    # What each --verify-reads mode checks.
+    assert read_check(("CRC32", "NhCmhg=="), "crc") == ("CRC32", "NhCmhg==")
+    assert read_check(("MD5", "x"), "crc") is None and read_check(("SHA256", "x"), "crc") is None
+    assert read_check(("MD5", "x"), "all") == ("MD5", "x")
+    assert read_check(("CRC32", "NhCmhg=="), "off") is None
+    for algorithm, value in (("CRC32", "NhCmhg=="), ("MD5", "5d41402abc4b2a76b9719d911017c592"),
+                             ("SHA256", "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=")):
+        good, bad = WholeCheck(algorithm, value), WholeCheck(algorithm, value)
+        good.update(b"hel")
+        good.update(memoryview(b"lo"))
+        bad.update(b"hellO")
+        assert good.matches() and not bad.matches(), algorithm
