@@ -4,9 +4,10 @@ and dropped afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 ADMIN_URL = os.environ.get("PAILS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -42,3 +43,13 @@ def throwaway_database() -> Iterator[str]:
         yield url
     finally:
         drop_database(url)
+
+
+def run_on_test_store(run: Callable[[str | None], Awaitable[None]]) -> None:
+    """Run ``run(meta_url)`` on the store under test: SQLite (``None``), or a
+    throw-away PostgreSQL database when PAILS_TEST_STORE is postgresql."""
+    if os.environ.get("PAILS_TEST_STORE", "sqlite") == "postgresql":
+        with throwaway_database() as url:
+            asyncio.run(run(url))
+    else:
+        asyncio.run(run(None))

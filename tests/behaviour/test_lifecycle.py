@@ -9,7 +9,6 @@ rule, Object Lock, and the x-amz-expiration / x-amz-abort-date headers."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import uuid
@@ -22,7 +21,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.pails_server import STORE, Server
+from tests.pails_server import Server
+from tests.pg import run_on_test_store
 
 DEADLINE = 20.0  # seconds a condition may take: a due action is applied within about two passes (1 s each)
 
@@ -365,13 +365,7 @@ def test_the_lease_has_one_holder(tmp_path: Path) -> None:
         finally:
             await b.close()
 
-    if STORE == "postgresql":
-        from tests.pg import throwaway_database
-
-        with throwaway_database() as url:
-            asyncio.run(run(url))
-    else:
-        asyncio.run(run(None))
+    run_on_test_store(run)
 
 
 # --- a pass, in-process ---------------------------------------------------------------------------------------------
@@ -411,10 +405,4 @@ def test_a_pass_spans_pages_and_repeats_harmlessly(tmp_path: Path, monkeypatch: 
         finally:
             await engine.close()
 
-    if STORE == "postgresql":
-        from tests.pg import throwaway_database
-
-        with throwaway_database() as url:
-            asyncio.run(run(url))
-    else:
-        asyncio.run(run(None))
+    run_on_test_store(run)

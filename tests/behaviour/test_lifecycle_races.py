@@ -7,7 +7,6 @@ never deletes what the rules no longer say to delete."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,7 @@ from pails.jobs.lifecycle import LifecycleJob, Stats
 from pails.storage import lifecycle_rules as lr
 from pails.storage.engine import Engine, Settings
 from pails.storage.records import Bucket, ObjectVersion
-from tests.pails_server import STORE
+from tests.pg import run_on_test_store
 
 T0 = time.time() - 1000  # versions written long ago: a one-second "day" has them due
 
@@ -40,13 +39,7 @@ def _run(tmp_path: Path, body: Callable[[Engine, Bucket], Awaitable[None]], vers
         finally:
             await engine.close()
 
-    if STORE == "postgresql":
-        from tests.pg import throwaway_database
-
-        with throwaway_database() as url:
-            asyncio.run(run(url))
-    else:
-        asyncio.run(run(None))
+    run_on_test_store(run)
 
 
 async def _put(engine: Engine, b: Bucket, key: str, at: float, headers: dict[str, str] | None = None) -> str:
