@@ -47,8 +47,12 @@ def _positive(value: str) -> float:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from pails.http.admin_server import check_address
     from pails.http.server import HttpLimits, serve
 
+    admin = None if args.no_admin else args.admin_address
+    if admin is not None and (problem := check_address(*admin)) is not None:
+        sys.exit(f"pails: cannot serve the admin API: {problem}")
     data_dir = os.path.abspath(args.data_dir)
     settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
                         meta_url=_meta_url(args), intent_timeout=args.intent_timeout,
@@ -67,6 +71,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     print(f"Pails serving {data_dir}" + (f" (metadata in PostgreSQL: {_redacted(settings.meta_url)})"
                                          if settings.meta_url else ""), flush=True)
     print(f"  endpoint:   http://{host}:{port}", flush=True)
+    if admin is not None:
+        print(f"  admin API:  http://{admin[0]}:{admin[1]}", flush=True)
     print(f"  access key: {root.access_key}", flush=True)
     if generated:
         print(f"  secret key: {root.secret_key}   (shown once; kept in {data_dir}/{CREDENTIALS_FILE}, mode 0600)",
@@ -80,7 +86,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
     serve(settings, host, port, args.workers,
           HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
-                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads))
+                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin)
     return 0
 
 
@@ -257,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("server", help="serve a data directory over S3")
     s.add_argument("data_dir", nargs="?", default="./data")
     s.add_argument("--address", type=_parse_address, default=("127.0.0.1", 9000), help="HOST:PORT")
+    s.add_argument("--admin-address", type=_parse_address, default=("127.0.0.1", 9001), metavar="HOST:PORT",
+                   help="the admin API (docs/admin-api.md) on HOST:PORT (default 127.0.0.1:9001)")
+    s.add_argument("--no-admin", action="store_true", help="serve no admin port")
     s.add_argument("--workers", type=int, default=default_workers(),
                    help="server processes (default: one per CPU, at most 4)")
     s.add_argument("--domain", help="serve virtual-host style requests for <bucket>.DOMAIN")

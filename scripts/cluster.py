@@ -508,7 +508,7 @@ class Cluster:
         env.pop("PAILS_META_URL", None)
         for i, port in enumerate(opts.gateway_ports(), 1):
             argv = [sys.executable, "-m", "pails", "server", opts.data_dir, "--meta", opts.meta_url,
-                    "--address", f"{opts.host}:{port}", "--workers", str(opts.workers), *opts.extra_args]
+                    "--address", f"{opts.host}:{port}", "--no-admin", "--workers", str(opts.workers), *opts.extra_args]
             name = f"gateway-{i}"
             child = _spawn(name, argv, os.path.join(opts.run_dir, f"{name}.log"), env, self.tie)
             self.children.append(child)

@@ -240,7 +240,7 @@ if ((CLUSTER)); then
     SERVER_CMD=("$PY" scripts/cluster.py --gateways "$CLUSTER" --port "$PORT" --data "$DATA/cluster"
                 --postgres "$PG_URL" --database "$DATABASE" --reset)
 else
-    SERVER_CMD=("$PY" -m pails server "$DATA" --address "127.0.0.1:$PORT" --no-fsync)
+    SERVER_CMD=("$PY" -m pails server "$DATA" --address "127.0.0.1:$PORT" --no-admin --no-fsync)
 fi
 log "starting Pails on 127.0.0.1:$PORT, data $DATA (log: $SERVER_LOG): ${SERVER_CMD[*]}"
 (

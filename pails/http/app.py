@@ -22,8 +22,9 @@ from pails import jobs
 from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
-from pails.http import routes
+from pails.http import request_log, routes
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
+from pails.http.request_log import RequestRecord
 from pails.http.sockets import configure_listeners
 from pails.iam import query_api
 from pails.protocol import xml
@@ -77,19 +78,6 @@ def _security_token(signed: SignedRequest) -> str | None:
     return token
 
 
-def settings_from_env() -> Settings:
-    return Settings(
-        data_dir=os.environ.get("PAILS_DATA_DIR", "./data"),
-        fsync=os.environ.get("PAILS_FSYNC", "1") != "0",
-        domain=os.environ.get("PAILS_DOMAIN") or None,
-        region=os.environ.get("PAILS_REGION", "us-east-1"),
-        meta_url=os.environ.get("PAILS_META_URL") or None,
-        intent_timeout=float(os.environ.get("PAILS_INTENT_TIMEOUT", "86400")),
-        meta_notify=os.environ.get("PAILS_META_NOTIFY", "1") != "0",
-        disk_reserve=os.environ.get("PAILS_DISK_RESERVE", ""),
-    )
-
-
 class PailsApp:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
@@ -121,7 +109,7 @@ class PailsApp:
         self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
         self.verify_reads = os.environ.get("PAILS_VERIFY_READS", "crc")
         configure_listeners(self.send_timeout + _KERNEL_GRACE)
-        engine = Engine(self._settings or settings_from_env())
+        engine = Engine(self._settings or Settings.from_env())
         await engine.open()
         # A worker replacing one that died finishes or removes what the dead
         # one left half-written (the others' writes are theirs to finish).
@@ -255,13 +243,17 @@ class PailsApp:
         request_id = f"{self._id_prefix}{self._served:08X}"
         method = scope["method"]
         resource = scope.get("path", "/")
+        record = request_log.new_record(scope, request_id) if request_log.wanted() else None
         probe = routes.PATHS.get(resource) if method in ("GET", "HEAD") else None
         if probe is not None and not _address(resource, _host(scope), engine.settings.domain)[2]:
-            await self._send(await probe(engine), request_id, method, send, engine, False)
+            if record is not None:
+                record.operation = "HealthCheck"
+            await self._send(await probe(engine), request_id, method, send, engine, False, record=record)
             return
         body: RequestBody | None = None
         headers: dict[str, str] = {}
         bucket: str | None = None
+        key: str | None = None
         req: S3Request | None = None
         try:
             headers = _headers(scope["headers"])
@@ -294,7 +286,9 @@ class PailsApp:
                 api_response = await self._query_api(engine, signed, receive, headers, request_id,
                                                      client[0] if client else "")
                 if api_response is not None:
-                    await self._send(api_response, request_id, method, send, engine, False)
+                    if record is not None:
+                        record.operation = "QueryAPI"
+                    await self._send(api_response, request_id, method, send, engine, False, record=record)
                     return
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             if route is None or route.signed:
@@ -312,6 +306,8 @@ class PailsApp:
                 user = await self._lookup_user(auth.access_key, token)
             else:
                 user = None
+            if record is not None:
+                request_log.describe(record, route.name, bucket, key, query, user, auth)
             body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
@@ -356,10 +352,31 @@ class PailsApp:
             expect = next((v for n, v in scope["headers"] if n.lower() == b"expect"), b"")
             close = b"100-continue" in expect.lower() or not await _drain(receive, _DRAIN_LIMIT, self.body_timeout)
         pathsend = "http.response.pathsend" in (scope.get("extensions") or {})
-        await self._send(response, request_id, method, send, engine, close, pathsend)
+        if record is not None:
+            if record.bucket is None:
+                record.bucket, record.key = bucket, key
+            record.bytes_in = body.received if body is not None else 0
+        await self._send(response, request_id, method, send, engine, close, pathsend, record)
 
     async def _send(self, response: Response, request_id: str, method: str, send: Any, engine: Engine,
-                    close: bool, pathsend: bool = False) -> None:
+                    close: bool, pathsend: bool = False, record: RequestRecord | None = None) -> None:
+        """Write the response and hand its record (if any) to the request log sinks."""
+        if record is None:
+            await self._write(response, request_id, method, send, engine, close, pathsend, None)
+            return
+        record.status = response.status
+        record.error_code = response.error_code
+        try:
+            await self._write(response, request_id, method, send, engine, close, pathsend, record)
+        except BaseException:
+            record.complete = False
+            raise
+        finally:
+            record.duration = time.time() - record.start
+            request_log.emit(record)
+
+    async def _write(self, response: Response, request_id: str, method: str, send: Any, engine: Engine,
+                     close: bool, pathsend: bool, record: RequestRecord | None) -> None:
         """Write the response.  Granian waits as long as the client does not
         read; a body streamed from here is given up after ``send_timeout``
         seconds without progress (the kernel then resets the connection,
@@ -379,6 +396,8 @@ class PailsApp:
             hdrs.append((b"content-length", str(length).encode()))
         try:
             await send({"type": "http.response.start", "status": response.status, "headers": hdrs})
+            if record is not None:
+                record.turnaround = time.time() - record.start
         except RuntimeError:
             # The server refused a header value (one stored before such values were refused on the
             # way in): our fault, but told as S3 XML, not the server's plain-text 500.
@@ -391,7 +410,11 @@ class PailsApp:
             return
         if method == "HEAD" or file is None:
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+            if record is not None and method != "HEAD":
+                record.bytes_out = len(response.body)
             return
+        if record is not None:
+            record.object_size = length
         check = read_check(file.check, self.verify_reads)
         if pathsend and len(file.pieces) == 1 and check is None:
             # A whole plaintext data file with nothing to check it against (or
@@ -401,6 +424,8 @@ class PailsApp:
             path = engine.blobs.final_path(blob_id)
             if not key and offset == 0 and _file_size(path) == size:
                 await send({"type": "http.response.pathsend", "path": path})
+                if record is not None:
+                    record.bytes_out = size  # handed to the server: what it sent is not known here
                 return
         # A checksum of the whole object (the cheapest known: a stored CRC, or
         # the ETag's MD5), checked before its last slice goes out (as the
@@ -422,6 +447,8 @@ class PailsApp:
                     if whole is not None:
                         whole.update(data)
                     if pos >= end and not self._whole_is_sound(opener, whole, file, index, request_id, blob_id):
+                        if record is not None:
+                            record.complete = False
                         return  # without the last slice and the end of the body: the connection is dropped
                     try:
                         async with asyncio.timeout(self.send_timeout):
@@ -429,7 +456,11 @@ class PailsApp:
                     except TimeoutError:
                         log.info("response %s abandoned: the client read nothing for %g s",
                                  request_id, self.send_timeout)
+                        if record is not None:
+                            record.complete = False
                         return
+                    if record is not None:
+                        record.bytes_out += len(data)
             finally:
                 os.close(fd)
         await send({"type": "http.response.body", "body": b""})
@@ -565,13 +596,13 @@ def _address(path: str, host: str, domain: str | None) -> tuple[str | None, str 
 def _error_response(err: S3Error, resource: str, request_id: str, method: str) -> Response:
     headers = list(err.headers.items())
     if method == "HEAD":
-        return Response(err.status, headers)
+        return Response(err.status, headers, error_code=err.code)
     extra = "".join(xml.element(k, v) for k, v in err.extra.items())
     body = (f"{xml.XML_DECL}<Error><Code>{err.code}</Code><Message>{xml.escape(err.message)}</Message>"
             f"{extra}<Resource>{xml.escape(err.resource or resource)}</Resource>"
             f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>").encode()
     headers.append(("Content-Type", "application/xml"))
-    return Response(err.status, headers, body)
+    return Response(err.status, headers, body, error_code=err.code)
 
 
 app = PailsApp()

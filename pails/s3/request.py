@@ -64,6 +64,7 @@ class Response:
     body: bytes = b""
     file: FileBody | None = None
     content_length: int | None = None  # for HEAD and file bodies
+    error_code: str | None = None  # an error response's S3 code (for the request log)
 
     @staticmethod
     def xml(body: bytes, status: int = 200) -> Response:

@@ -53,6 +53,20 @@ class Settings:
     # the check off (pails.storage.space).
     disk_reserve: str = ""
 
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings ``pails server`` hands its worker processes in the environment."""
+        return cls(
+            data_dir=os.environ.get("PAILS_DATA_DIR", "./data"),
+            fsync=os.environ.get("PAILS_FSYNC", "1") != "0",
+            domain=os.environ.get("PAILS_DOMAIN") or None,
+            region=os.environ.get("PAILS_REGION", "us-east-1"),
+            meta_url=os.environ.get("PAILS_META_URL") or None,
+            intent_timeout=float(os.environ.get("PAILS_INTENT_TIMEOUT", "86400")),
+            meta_notify=os.environ.get("PAILS_META_NOTIFY", "1") != "0",
+            disk_reserve=os.environ.get("PAILS_DISK_RESERVE", ""),
+        )
+
 
 _COLLECT_INTERVAL = 0.25
 _REAP_INTERVAL = 5.0  # shared data directory: how often a gateway looks for stale intents

@@ -25,8 +25,9 @@ def test_first_start_generates_root_credentials_once(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAILS_ROOT_")}
     log = tmp_path / "out.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pails", "server", str(data), "--address",
-                                 f"127.0.0.1:{port}"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "pails", "server", str(data), "--address", f"127.0.0.1:{port}",
+                                 "--admin-address", f"127.0.0.1:{free_port()}"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port)
         creds_path = data / "root-credentials.json"
@@ -45,8 +46,9 @@ def test_first_start_generates_root_credentials_once(tmp_path):
     # A second start reuses the stored credentials and does not print the secret again.
     port = free_port()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pails", "server", str(data), "--address",
-                                 f"127.0.0.1:{port}"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "pails", "server", str(data), "--address", f"127.0.0.1:{port}",
+                                 "--admin-address", f"127.0.0.1:{free_port()}"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port)
         assert creds["secret_key"] not in log.read_text()
