@@ -134,19 +134,25 @@ class Server:
         self.stop(signal.SIGKILL)
 
     def worker_pids(self) -> list[int]:
-        assert self.proc is not None
-        import psutil
-
-        return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)
-                if "pails.http.admin_server" not in p.cmdline()]
+        """The S3 worker processes."""
+        return [pid for pid, admin in self._children() if not admin]
 
     def admin_pids(self) -> list[int]:
         """The admin server's processes (its main process and its worker)."""
+        return [pid for pid, admin in self._children() if admin]
+
+    def _children(self) -> list[tuple[int, bool]]:
+        """(pid, whether it is the admin server's) of each live process of the server."""
         assert self.proc is not None
         import psutil
 
-        return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)
-                if "pails.http.admin_server" in p.cmdline()]
+        found = []
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                found.append((child.pid, "pails.http.admin_server" in child.cmdline()))
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):  # gone meanwhile
+                continue
+        return found
 
     def add_user(self, name: str, email: str | None = None) -> dict[str, str]:
         cmd = [sys.executable, "-m", "pails", "user", "add", name, "--data", str(self.data_dir), *self.meta_args,
