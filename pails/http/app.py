@@ -25,7 +25,7 @@ from pails.errors import S3Error
 from pails.http import request_log, routes
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
 from pails.http.request_log import RequestRecord
-from pails.http.sockets import configure_listeners
+from pails.http.sockets import ConnectionOptions
 from pails.iam import query_api
 from pails.protocol import xml
 from pails.protocol.checksums import WholeCheck, read_check
@@ -87,7 +87,7 @@ class PailsApp:
         # access key -> (valid until, the store's credentials epoch when read, principal)
         self._users: dict[str, tuple[float, int, User]] = {}
         self._touches: set[asyncio.Task[None]] = set()  # last-used writes under way
-        self._nodelay_done = False
+        self._sockets = ConnectionOptions(None)  # set up when the engine opens
         # Request ids: unique per worker (random prefix), cheap per request (a counter).
         self._id_prefix = secrets.token_hex(4).upper()
         self._served = 0  # requests so far
@@ -108,7 +108,7 @@ class PailsApp:
         self.body_timeout = float(os.environ.get("PAILS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
         self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
         self.verify_reads = os.environ.get("PAILS_VERIFY_READS", "crc")
-        configure_listeners(self.send_timeout + _KERNEL_GRACE)
+        self._sockets = ConnectionOptions(self.send_timeout + _KERNEL_GRACE)
         engine = Engine(self._settings or Settings.from_env())
         await engine.open()
         # A worker replacing one that died finishes or removes what the dead
@@ -236,9 +236,8 @@ class PailsApp:
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         engine = self.engine or await self.start()
-        if not self._nodelay_done:
-            self._nodelay_done = True
-            configure_listeners(self.send_timeout + _KERNEL_GRACE)
+        if not self._sockets.settled:
+            self._sockets.on_request()
         self._served += 1
         request_id = f"{self._id_prefix}{self._served:08X}"
         method = scope["method"]
