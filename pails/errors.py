@@ -72,6 +72,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "NoSuchBucket": (404, "The specified bucket does not exist."),
     "NoSuchBucketPolicy": (404, "The bucket policy does not exist."),
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
+    "NoSuchWebsiteConfiguration": (404, "The specified bucket does not have a website configuration"),
     "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock configuration"),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchLifecycleConfiguration": (404, "The lifecycle configuration does not exist."),

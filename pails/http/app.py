@@ -36,6 +36,8 @@ from pails.storage.meta import BucketChanged
 from pails.storage.records import User
 from pails.storage.space import StorageFull, is_full
 from pails.sts import api as sts_api
+from pails.website import endpoint as website
+from pails.website import routing as website_routing
 
 log = logging.getLogger("pails")
 
@@ -109,6 +111,7 @@ class PailsApp:
         self.body_timeout = DEFAULT_BODY_TIMEOUT
         self.send_timeout = DEFAULT_SEND_TIMEOUT
         self.verify_reads = "crc"  # which whole-object checksums a GET checks (pails server --verify-reads)
+        self.website_domain: str | None = None  # pails server --website-domain (docs/website.md)
 
     async def start(self) -> Engine:
         if self._starting is None:
@@ -120,6 +123,7 @@ class PailsApp:
         self.body_timeout = float(os.environ.get("PAILS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
         self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
         self.verify_reads = os.environ.get("PAILS_VERIFY_READS", "crc")
+        self.website_domain = os.environ.get("PAILS_WEBSITE_DOMAIN") or None
         configure_listeners(self.send_timeout + _KERNEL_GRACE)
         engine = Engine(self._settings or settings_from_env())
         await engine.open()
@@ -255,6 +259,12 @@ class PailsApp:
         request_id = f"{self._id_prefix}{self._served:08X}"
         method = scope["method"]
         resource = scope.get("path", "/")
+        if self.website_domain is not None:
+            site = _website_address(scope, self.website_domain)
+            if site is not None:
+                response = await _website(engine, scope, site, request_id)
+                await self._send(response, request_id, method, send, engine, _announces_body(scope["headers"]))
+                return
         probe = routes.PATHS.get(resource) if method in ("GET", "HEAD") else None
         if probe is not None and not _address(resource, _host(scope), engine.settings.domain)[2]:
             await self._send(await probe(engine), request_id, method, send, engine, False)
@@ -304,6 +314,9 @@ class PailsApp:
                 auth = ANONYMOUS
             if route is None:
                 if routes.subresource(query) is not None and method not in ("HEAD", "OPTIONS"):
+                    # As AWS: an operation on a bucket that does not exist is NoSuchBucket first.
+                    if bucket is not None and await engine.meta.get_bucket(bucket) is None:
+                        raise S3Error("NoSuchBucket", BucketName=bucket)
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             if auth.access_key:
@@ -469,6 +482,30 @@ async def _add_cors_headers(response: Response, engine: Engine, bucket: str, req
     extra = cors.response_headers(record, headers, method)
     if extra:
         response.headers = [*response.headers, *extra]
+
+
+def _website_address(scope: dict[str, Any], domain: str) -> website_routing.Site | website_routing.Redirect | None:
+    """A request on the website endpoint (decided by its Host header), or None."""
+    host = _host(scope)
+    if domain not in host.lower():  # most requests: not the website's
+        return None
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
+    path = unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8", "replace")
+    return website_routing.address(host, path, domain, scope.get("scheme", "http"))
+
+
+async def _website(engine: Engine, scope: dict[str, Any], site: website_routing.Site | website_routing.Redirect,
+                   request_id: str) -> Response:
+    method = scope["method"]
+    try:
+        client = scope.get("client")
+        return await website.serve(engine, method, site, _headers(scope["headers"]), request_id,
+                                   client[0] if client else "")
+    except S3Error as err:
+        return website.error_response(err, method, request_id)
+    except Exception:
+        log.exception("internal error in website request %s %s", method, scope.get("path"))
+        return website.error_response(S3Error("InternalError"), method, request_id)
 
 
 def _file_size(path: str) -> int:
