@@ -32,6 +32,7 @@ from pails.s3 import (
     part_copy,
     policy,
     public_access,
+    rename,
     tagging,
 )
 from pails.s3.post_object import post_object
@@ -89,6 +90,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PutObjectTagging", Target.OBJECT, "PUT", "tagging", tagging.put_object_tagging),
     Route("DeleteObjectTagging", Target.OBJECT, "DELETE", "tagging", tagging.delete_object_tagging),
     Route("GetObjectAttributes", Target.OBJECT, "GET", "attributes", attributes.get_object_attributes),
+    Route("RenameObject", Target.OBJECT, "PUT", "renameObject", rename.rename_object),
     # multipart uploads
     Route("CreateMultipartUpload", Target.OBJECT, "POST", "uploads", multipart.create_multipart_upload),
     Route("UploadPart", Target.OBJECT, "PUT", "uploadId", multipart.upload_part),
