@@ -50,6 +50,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "InvalidPartOrder": (400, "The list of parts was not in ascending order."),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
+    "InvalidRedirectLocation": (400, "The website redirect location must have a prefix of 'http://' or 'https://' or '/'."),
     "InvalidRetentionPeriod": (400, "Default retention period must be a positive integer value."),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),
     "InvalidTag": (400, "The tag provided was not a valid tag."),

@@ -304,3 +304,14 @@ def test_with_curl(web_server: Server, site: str, tmp_path: Path) -> None:
     out = subprocess.run(["curl", "-sS", "-X", "DELETE", "-o", "/dev/null", "-w", "%{http_code}", base + "/"],
                          capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout == "405"
+
+
+@pytest.mark.parametrize("location", ["page.html", "ftp://x/y", "/" + "a" * 2048])
+def test_redirect_location_is_checked(s3w, site: str, location: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3w.put_object(Bucket=site, Key="r", Body=b"", WebsiteRedirectLocation=location)
+    assert exc.value.response["Error"]["Code"] == "InvalidRedirectLocation"
+    with pytest.raises(ClientError) as exc:
+        s3w.copy_object(Bucket=site, Key="r", CopySource={"Bucket": site, "Key": "page.html"},
+                        WebsiteRedirectLocation=location)
+    assert exc.value.response["Error"]["Code"] == "InvalidRedirectLocation"
