@@ -315,3 +315,21 @@ def test_redirect_location_is_checked(s3w, site: str, location: str) -> None:
         s3w.copy_object(Bucket=site, Key="r", CopySource={"Bucket": site, "Key": "page.html"},
                         WebsiteRedirectLocation=location)
     assert exc.value.response["Error"]["Code"] == "InvalidRedirectLocation"
+
+
+def test_beside_s3_virtual_hosts(tmp_path: Path) -> None:
+    """With ``--domain localhost`` too: BUCKET.localhost is S3, BUCKET.website.localhost the website."""
+    srv = Server(tmp_path / "data", extra_args=["--domain", "localhost", "--website-domain", DOMAIN]).start()
+    try:
+        s3 = client(srv)
+        name = f"both-{uuid.uuid4().hex[:10]}"
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_policy(Bucket=name, Policy=_public_policy(name))
+        s3.put_object(Bucket=name, Key="index.html", Body=INDEX, ContentType="text/html")
+        s3.put_bucket_website(Bucket=name, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+        assert fetch(srv, f"{name}.{DOMAIN}", "/")[::2] == (200, INDEX)
+        status, _, body = fetch(srv, f"{name}.localhost", "/")  # an anonymous S3 ListObjects, allowed by the policy
+        assert status == 200 and b"<ListBucketResult" in body
+        assert fetch(srv, f"{name}.localhost", "/index.html")[::2] == (200, INDEX)
+    finally:
+        srv.stop()
