@@ -37,7 +37,6 @@ from pails.storage.records import User
 from pails.storage.space import StorageFull, is_full
 from pails.sts import api as sts_api
 from pails.website import endpoint as website
-from pails.website import routing as website_routing
 
 log = logging.getLogger("pails")
 
@@ -260,9 +259,9 @@ class PailsApp:
         method = scope["method"]
         resource = scope.get("path", "/")
         if self.website_domain is not None:
-            site = _website_address(scope, self.website_domain)
+            site = website.address_of(scope, self.website_domain)
             if site is not None:
-                response = await _website(engine, scope, site, request_id)
+                response = await website.answer(engine, scope, site, request_id)
                 await self._send(response, request_id, method, send, engine, _announces_body(scope["headers"]))
                 return
         probe = routes.PATHS.get(resource) if method in ("GET", "HEAD") else None
@@ -482,30 +481,6 @@ async def _add_cors_headers(response: Response, engine: Engine, bucket: str, req
     extra = cors.response_headers(record, headers, method)
     if extra:
         response.headers = [*response.headers, *extra]
-
-
-def _website_address(scope: dict[str, Any], domain: str) -> website_routing.Site | website_routing.Redirect | None:
-    """A request on the website endpoint (decided by its Host header), or None."""
-    host = _host(scope)
-    if domain not in host.lower():  # most requests: not the website's
-        return None
-    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
-    path = unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8", "replace")
-    return website_routing.address(host, path, domain, scope.get("scheme", "http"))
-
-
-async def _website(engine: Engine, scope: dict[str, Any], site: website_routing.Site | website_routing.Redirect,
-                   request_id: str) -> Response:
-    method = scope["method"]
-    try:
-        client = scope.get("client")
-        return await website.serve(engine, method, site, _headers(scope["headers"]), request_id,
-                                   client[0] if client else "")
-    except S3Error as err:
-        return website.error_response(err, method, request_id)
-    except Exception:
-        log.exception("internal error in website request %s %s", method, scope.get("path"))
-        return website.error_response(S3Error("InternalError"), method, request_id)
 
 
 def _file_size(path: str) -> int:

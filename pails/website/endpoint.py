@@ -12,7 +12,10 @@ access rule of the S3 API holds here too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from pails.errors import S3Error
 from pails.s3 import objects
@@ -21,6 +24,8 @@ from pails.storage.engine import Engine
 from pails.website import pages, routing
 from pails.website.bucket_api import stored_configuration
 from pails.website.configuration import Record
+
+log = logging.getLogger("pails")
 
 # Request headers a website GET honours (conditional and range requests); no other reaches the S3 read.
 _PASSED = ("range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
@@ -131,3 +136,37 @@ async def serve(engine: Engine, method: str, address: routing.Site | routing.Red
     if location is not None:
         return _redirect(routing.Redirect(301, location))
     return response
+
+
+# --- the ASGI edge's side (pails.http.app hands a request here by its Host) -----------------------------------------
+
+def _scope_headers(scope: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name_b, value_b in scope["headers"]:
+        name, value = name_b.decode("latin-1").lower(), value_b.decode("latin-1").strip()
+        out[name] = f"{out[name]},{value}" if name in out else value
+    return out
+
+
+def address_of(scope: dict[str, Any], domain: str) -> routing.Site | routing.Redirect | None:
+    """The website request an ASGI request is (decided by its Host header), or None."""
+    host = next((v.decode("latin-1") for n, v in scope["headers"] if n.lower() == b"host"), "")
+    if domain not in host.lower():  # most requests: not the website's
+        return None
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
+    path = unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8", "replace")
+    return routing.address(host, path, domain, scope.get("scheme", "http"))
+
+
+async def answer(engine: Engine, scope: dict[str, Any], address: routing.Site | routing.Redirect,
+                 request_id: str) -> Response:
+    """``serve`` for an ASGI request: whatever goes wrong is an HTML page too."""
+    method = scope["method"]
+    try:
+        client = scope.get("client")
+        return await serve(engine, method, address, _scope_headers(scope), request_id, client[0] if client else "")
+    except S3Error as err:
+        return error_response(err, method, request_id)
+    except Exception:
+        log.exception("internal error in website request %s %s", method, scope.get("path"))
+        return error_response(S3Error("InternalError"), method, request_id)
