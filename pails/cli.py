@@ -84,6 +84,8 @@ def cmd_server(args: argparse.Namespace) -> int:
               f"{collected} unreferenced files collected", flush=True)
     if args.no_fsync:
         print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
+    if args.website_domain:  # read by the workers (pails.http.app)
+        os.environ["PAILS_WEBSITE_DOMAIN"] = args.website_domain.lower().strip(".")
     serve(settings, host, port, args.workers,
           HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
                      max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin)
@@ -269,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=default_workers(),
                    help="server processes (default: one per CPU, at most 4)")
     s.add_argument("--domain", help="serve virtual-host style requests for <bucket>.DOMAIN")
+    s.add_argument("--website-domain", metavar="DOMAIN",
+                   help="serve static websites on Host BUCKET.DOMAIN and DOMAIN/BUCKET/ (docs/website.md)")
     s.add_argument("--region", default="us-east-1")
     s.add_argument("--no-fsync", action="store_true",
                    help="skip fsync: faster, but a crash can lose acknowledged writes (throw-away test servers)")

@@ -37,6 +37,7 @@ from pails.storage.meta import BucketChanged
 from pails.storage.records import User
 from pails.storage.space import StorageFull, is_full
 from pails.sts import api as sts_api
+from pails.website import endpoint as website
 
 log = logging.getLogger("pails")
 
@@ -97,6 +98,7 @@ class PailsApp:
         self.body_timeout = DEFAULT_BODY_TIMEOUT
         self.send_timeout = DEFAULT_SEND_TIMEOUT
         self.verify_reads = "crc"  # which whole-object checksums a GET checks (pails server --verify-reads)
+        self.website_domain: str | None = None  # pails server --website-domain (docs/website.md)
 
     async def start(self) -> Engine:
         if self._starting is None:
@@ -108,6 +110,7 @@ class PailsApp:
         self.body_timeout = float(os.environ.get("PAILS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
         self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
         self.verify_reads = os.environ.get("PAILS_VERIFY_READS", "crc")
+        self.website_domain = os.environ.get("PAILS_WEBSITE_DOMAIN") or None
         self._sockets = ConnectionOptions(self.send_timeout + _KERNEL_GRACE)
         engine = Engine(self._settings or Settings.from_env())
         await engine.open()
@@ -243,6 +246,15 @@ class PailsApp:
         method = scope["method"]
         resource = scope.get("path", "/")
         record = request_log.new_record(scope, request_id) if request_log.wanted() else None
+        if self.website_domain is not None:
+            site = website.address_of(scope, self.website_domain)
+            if site is not None:
+                if record is not None:
+                    record.operation = "WebsiteGet" if method != "HEAD" else "WebsiteHead"
+                response = await website.answer(engine, scope, site, request_id)
+                await self._send(response, request_id, method, send, engine, _announces_body(scope["headers"]),
+                                 record=record)
+                return
         probe = routes.PATHS.get(resource) if method in ("GET", "HEAD") else None
         if probe is not None and not _address(resource, _host(scope), engine.settings.domain)[2]:
             if record is not None:
@@ -297,6 +309,9 @@ class PailsApp:
                 auth = ANONYMOUS
             if route is None:
                 if routes.subresource(query) is not None and method not in ("HEAD", "OPTIONS"):
+                    # As AWS: an operation on a bucket that does not exist is NoSuchBucket first.
+                    if bucket is not None and await engine.meta.get_bucket(bucket) is None:
+                        raise S3Error("NoSuchBucket", BucketName=bucket)
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             if auth.access_key:

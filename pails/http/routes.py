@@ -32,11 +32,13 @@ from pails.s3 import (
     part_copy,
     policy,
     public_access,
+    rename,
     tagging,
 )
 from pails.s3.post_object import post_object
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
+from pails.website import bucket_api as website
 
 Handler = Callable[[Engine, S3Request], Awaitable[Response]]
 
@@ -88,6 +90,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PutObjectTagging", Target.OBJECT, "PUT", "tagging", tagging.put_object_tagging),
     Route("DeleteObjectTagging", Target.OBJECT, "DELETE", "tagging", tagging.delete_object_tagging),
     Route("GetObjectAttributes", Target.OBJECT, "GET", "attributes", attributes.get_object_attributes),
+    Route("RenameObject", Target.OBJECT, "PUT", "renameObject", rename.rename_object),
     # multipart uploads
     Route("CreateMultipartUpload", Target.OBJECT, "POST", "uploads", multipart.create_multipart_upload),
     Route("UploadPart", Target.OBJECT, "PUT", "uploadId", multipart.upload_part),
@@ -135,6 +138,10 @@ ROUTES: tuple[Route, ...] = (
     Route("DeleteBucketCors", Target.BUCKET, "DELETE", "cors", cors.delete_bucket_cors),
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
+    # static website configuration (served by pails.website.endpoint)
+    Route("GetBucketWebsite", Target.BUCKET, "GET", "website", website.get_bucket_website),
+    Route("PutBucketWebsite", Target.BUCKET, "PUT", "website", website.put_bucket_website),
+    Route("DeleteBucketWebsite", Target.BUCKET, "DELETE", "website", website.delete_bucket_website),
 )
 
 # Fixed paths (GET and HEAD) answered before S3 addressing and without
@@ -216,6 +223,7 @@ SUBRESOURCES = frozenset({
     "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication",
     "requestPayment", "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads",
     "versioning", "versions", "website", "renameObject",
+    "session",  # S3 Express CreateSession: NotImplemented, never a listing
 })
 # Sub-resources that qualify a data operation rather than name a new one.
 _QUALIFIERS = frozenset({"partNumber", "versionId"})

@@ -47,6 +47,7 @@ from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
 from pails.storage.pg_fast import FastConnection
 from pails.storage.pg_iam import PgIam
 from pails.storage.pg_jobs import PgJobs
+from pails.storage.pg_rename import PgRename
 from pails.storage.pg_schema import prepare_schema
 from pails.storage.pg_uploads import PgUploads
 from pails.storage.pg_versions import (
@@ -105,7 +106,7 @@ async def _check_noncurrent(t: Tx, u: Unchanged, bucket_id: int, key: str, seq: 
     check_unchanged(u, headers, newer, count)
 
 
-class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
+class PgMeta(PgIam, PgUploads, PgJobs, PgRename, MetaStore):
     shared_blobs = True
 
     def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:
