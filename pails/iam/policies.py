@@ -25,6 +25,7 @@ from pails.iam.model import (
     new_entity,
     paginate,
 )
+from pails.iam.tags import boundary_uses
 from pails.storage.iam_rows import AWS_MANAGED, AWS_MANAGED_PREFIX
 from pails.storage.records import IamEntity, IamState, IamWrite
 
@@ -261,6 +262,8 @@ async def delete_policy(call: Call) -> None:
         policy = _local_policy(call, state, policy_arn)
         if _attachments(state, policy_arn):
             raise IamError("DeleteConflict", "Cannot delete a policy attached to entities.")
+        if boundary_uses(state, policy_arn):
+            raise IamError("DeleteConflict", "Cannot delete a policy used as a permissions boundary.")
         return None, IamWrite(delete=[("policy", policy.name.lower())])
     await call.change(change)
 

@@ -13,6 +13,7 @@ import logging
 import time
 from urllib.parse import parse_qsl
 
+from pails.access.policy import session_keys
 from pails.iam import render
 from pails.iam.actions import ACTIONS
 from pails.iam.errors import IamError
@@ -40,6 +41,7 @@ def _context(caller: User, client_ip: str) -> dict[str, tuple[str, ...]]:
     }
     if client_ip:
         ctx["aws:sourceip"] = (client_ip,)
+    ctx.update(session_keys(caller.principal_tags, caller.token_issued))
     return ctx
 
 
