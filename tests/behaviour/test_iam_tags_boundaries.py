@@ -210,3 +210,20 @@ def test_boundary_errors(root_iam: Any, account: dict[str, str]) -> None:
         (404, "NoSuchEntity")
     root_iam.put_user_permissions_boundary(UserName=name,
                                            PermissionsBoundary="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+
+
+def test_iam_resource_tag(server: Server, root_iam: Any) -> None:
+    """An IAM administrator of the users tagged team=a only."""
+    admin, key = _user_with_key(root_iam)
+    root_iam.put_user_policy(UserName=admin, PolicyName="team-a-admin", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": ["iam:GetUser", "iam:TagUser"], "Resource": "*",
+         "Condition": {"StringEquals": {"iam:ResourceTag/team": "a"}}}))
+    ours, theirs = _name(), _name()
+    root_iam.create_user(UserName=ours, Tags=[{"Key": "team", "Value": "a"}])
+    root_iam.create_user(UserName=theirs, Tags=[{"Key": "team", "Value": "b"}])
+    iam = iam_client(server, key["AccessKeyId"], key["SecretAccessKey"])
+    assert iam.get_user(UserName=ours)["User"]["UserName"] == ours
+    iam.tag_user(UserName=ours, Tags=[{"Key": "x", "Value": "y"}])
+    assert _code(lambda: iam.get_user(UserName=theirs)) == (403, "AccessDenied")
+    assert _code(lambda: iam.tag_user(UserName=theirs, Tags=[{"Key": "team", "Value": "a"}])) == \
+        (403, "AccessDenied")
