@@ -252,7 +252,8 @@ async def get_policy(call: Call) -> str:
         policy = _aws_policy(policy_arn[len(AWS_MANAGED_PREFIX):])
     else:
         policy = _local_policy(call, state, policy_arn)
-    return f"<Policy>{render.managed_policy(policy, policy_arn, _attachments(state, policy_arn))}</Policy>"
+    shown = render.managed_policy(policy, policy_arn, _attachments(state, policy_arn), boundary_uses(state, policy_arn))
+    return f"<Policy>{shown}</Policy>"
 
 
 async def delete_policy(call: Call) -> None:
@@ -281,8 +282,8 @@ async def list_policies(call: Call) -> str:
     found = [(p, a) for p, a in found if p.path.startswith(prefix)
              and (not only_attached or _attachments(state, a))]
     page, truncated, marker = paginate(found, call.params, lambda pa: pa[1])
-    return render.page([render.managed_policy(p, a, _attachments(state, a)) for p, a in page], "Policies",
-                       truncated, marker)
+    shown = [render.managed_policy(p, a, _attachments(state, a), boundary_uses(state, a)) for p, a in page]
+    return render.page(shown, "Policies", truncated, marker)
 
 
 def _version_xml(policy: IamEntity, version_id: str, with_document: bool) -> str:

@@ -154,6 +154,7 @@ def test_user_boundary_caps_identity_policies(server: Server, root_iam: Any, buc
     bare, bare_key = _user_with_key(root_iam, PermissionsBoundary=boundary_arn)
     bare_s3 = client(server, bare_key["AccessKeyId"], bare_key["SecretAccessKey"])
     assert _code(lambda: bare_s3.get_object(Bucket=bucket, Key="public/doc")) == (403, "AccessDenied")
+    assert root_iam.get_policy(PolicyArn=boundary_arn)["Policy"]["PermissionsBoundaryUsageCount"] >= 2
     # A policy in use as a boundary cannot be deleted.
     assert _code(lambda: root_iam.delete_policy(PolicyArn=boundary_arn)) == (409, "DeleteConflict")
     root_iam.delete_user_permissions_boundary(UserName=name)
