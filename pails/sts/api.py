@@ -17,6 +17,7 @@ from pails.access.policy import (
     identity_decision,
     parse_policy,
     parse_trust_policy,
+    session_keys,
 )
 from pails.iam.errors import IamError
 from pails.iam.render import date, e, error, response
@@ -148,7 +149,8 @@ async def assume_role(engine: Engine, caller: User, params: dict[str, str]) -> s
     role_arn, session_name, account_id, _, role = await _role(engine, params, f"User: {caller.arn}",
                                                               "sts:AssumeRole")
     context = {"aws:principalarn": (caller.arn,), "aws:principalaccount": (caller.account_id,),
-               "sts:rolesessionname": (session_name,)}
+               "sts:rolesessionname": (session_name,),
+               **session_keys(caller.principal_tags, caller.token_issued)}
     denied = IamError("AccessDenied", f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on "
                       f"resource: {role_arn}")
     if not caller.operator:
