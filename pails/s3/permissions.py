@@ -115,7 +115,8 @@ def _context(req: S3Request, obj: ObjectVersion | None) -> dict[str, tuple[str, 
             ctx["aws:userid"] = (user.account_id or user.canonical_id,)
         ctx["aws:principalarn"] = (user.arn,)
         ctx["aws:principalaccount"] = (user.account_id,)
-        ctx["aws:principaltype"] = ("User" if user.iam_user is not None else "Account",)
+        ctx["aws:principaltype"] = ("Account" if user.iam_user is None else
+                                    "AssumedRole" if user.role_session is not None else "User",)
         if user.principal_tags or user.token_issued is not None:
             ctx.update(policies.session_keys(user.principal_tags, user.token_issued))
     if req.signature_version in ("v2", "v4"):

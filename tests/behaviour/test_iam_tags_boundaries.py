@@ -117,7 +117,7 @@ def test_role_tags_are_the_sessions_principal_tags(server: Server, account: dict
                                Tags=[{"Key": "level", "Value": "reader"}])["Role"]["Arn"]
     root_iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=_policy(
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
-         "Condition": {"StringEquals": {"aws:PrincipalTag/level": "reader"}}}))
+         "Condition": {"StringEquals": {"aws:PrincipalTag/level": "reader", "aws:PrincipalType": "AssumedRole"}}}))
     creds = sts_client(server, account["access_key"], account["secret_key"]).assume_role(
         RoleArn=arn, RoleSessionName="tagged")["Credentials"]
     s3 = s3_with(server, creds)
