@@ -26,13 +26,14 @@ Handler = Callable[[Call], Awaitable[Any]]
 _POLICY_ARN = re.compile(r"arn:aws:iam::(\d{12}):policy(/(?:.*/)?)([\w+=,.@-]+)")
 
 
-def parse_tags(call: Call, param: str = "Tags") -> dict[str, str]:
-    """``Tags.member.N.Key`` / ``.Value`` as AWS validates them."""
+def parse_tags(call: Call | dict[str, str], param: str = "Tags") -> dict[str, str]:
+    """``Tags.member.N.Key`` / ``.Value`` as AWS validates them (of an IAM call, or an STS call's parameters)."""
+    get = call.get
     out: dict[str, str] = {}
     lowered: set[str] = set()
     n = 1
-    while (key := call.get(f"{param}.member.{n}.Key")) is not None:
-        value = call.get(f"{param}.member.{n}.Value")
+    while (key := get(f"{param}.member.{n}.Key")) is not None:
+        value = get(f"{param}.member.{n}.Value")
         if value is None:
             raise IamError("ValidationError", f"1 validation error detected: Value null at 'tags.{n}.member.value' "
                            "failed to satisfy constraint: Member must not be null")

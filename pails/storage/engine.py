@@ -162,6 +162,10 @@ class Engine:
             user.iam_user, user.iam_user_id, user.iam_path = entity.name, entity.id, entity.path
             user.policies = identity_policies(state, kind, name)
             user.boundary, user.principal_tags = boundary_and_tags(state, kind, name)
+            if session.get("t"):  # session tags override the role's tags of the same key (any case)
+                over = {k.lower() for k in session["t"]}
+                user.principal_tags = {**{k: v for k, v in user.principal_tags.items() if k.lower() not in over},
+                                       **session["t"]}
             if kind == "role":
                 user.role_session = session.get("n", "")
                 user.iam_user_id = f"{entity.id}:{user.role_session}"

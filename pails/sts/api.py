@@ -21,6 +21,7 @@ from pails.access.policy import (
 )
 from pails.iam.errors import IamError
 from pails.iam.render import date, e, error, response
+from pails.iam.tags import parse_tags
 from pails.storage.crypto import seal_secret
 from pails.storage.engine import Engine
 from pails.storage.records import IamEntity, IamState, User
@@ -36,14 +37,14 @@ SESSION_POLICY_MAX = 2048
 
 def _session(engine: Engine, caller_account: str, expires: float, *, user: str | None = None,
              role: str | None = None, name: str | None = None, policy: str | None = None,
-             parent_key: str | None = None) -> tuple[str, str, str]:
+             parent_key: str | None = None, tags: dict[str, str] | None = None) -> tuple[str, str, str]:
     """New temporary credentials: (access key id, secret, session token).
     ``parent_key``: the long-term key they were made with (GetSessionToken),
     which must stay active for them to be accepted."""
     access_key = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
     secret = new_secret_key()
     session = {"k": access_key, "s": secret, "e": expires, "i": time.time(), "a": caller_account, "u": user,
-               "r": role, "n": name, "p": policy, "pk": parent_key}
+               "r": role, "n": name, "p": policy, "pk": parent_key, "t": tags or None}
     token = seal_secret(engine.keys.master(), json.dumps({k: v for k, v in session.items() if v is not None}))
     return access_key, secret, token
 
@@ -92,7 +93,7 @@ def _names_caller(trust: str, caller: User) -> bool:
                for s in policy.statements)
 
 
-def _trusted(trust: str, caller: User, context: dict[str, tuple[str, ...]]) -> bool:
+def _trusted(trust: str, caller: User, context: dict[str, tuple[str, ...]], action: str = "sts:AssumeRole") -> bool:
     try:
         policy = parse_trust_policy(trust)
     except MalformedIdentityPolicy:
@@ -100,9 +101,9 @@ def _trusted(trust: str, caller: User, context: dict[str, tuple[str, ...]]) -> b
     who = Principal(caller.canonical_id, "", caller.arn, caller.account_id)
     if caller.role_session is not None:  # a role session is also named by its role's ARN
         role_arn = f"arn:aws:iam::{caller.account_id}:role{caller.iam_path}{caller.iam_user}"
-        return any(evaluate(policy, p, "sts:AssumeRole", "*", context) == "Allow"
+        return any(evaluate(policy, p, action, "*", context) == "Allow"
                    for p in (who, Principal(caller.canonical_id, "", role_arn, caller.account_id)))
-    return evaluate(policy, who, "sts:AssumeRole", "*", context) == "Allow"
+    return evaluate(policy, who, action, "*", context) == "Allow"
 
 
 async def _role(engine: Engine, params: dict[str, str], who: str,
@@ -145,17 +146,35 @@ def _assumed(role: IamEntity, account_id: str, session_name: str, policy: str | 
     return assumed + packed
 
 
+def _session_tags(params: dict[str, str]) -> dict[str, str]:
+    if params.get("TransitiveTagKeys.member.1") is not None:
+        raise IamError("InvalidParameterValue", "TransitiveTagKeys are not supported (docs/iam.md)")
+    return parse_tags(params)
+
+
+def _request_tags(tags: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """The condition keys of session tags being set: aws:RequestTag/<key>, aws:TagKeys."""
+    out: dict[str, tuple[str, ...]] = {f"aws:requesttag/{k.lower()}": (v,) for k, v in tags.items()}
+    if tags:
+        out["aws:tagkeys"] = tuple(tags)
+    return out
+
+
 async def assume_role(engine: Engine, caller: User, params: dict[str, str]) -> str:
     role_arn, session_name, account_id, _, role = await _role(engine, params, f"User: {caller.arn}",
                                                               "sts:AssumeRole")
+    tags = _session_tags(params)
     context = {"aws:principalarn": (caller.arn,), "aws:principalaccount": (caller.account_id,),
                "sts:rolesessionname": (session_name,),
-               **session_keys(caller.principal_tags, caller.token_issued)}
+               **session_keys(caller.principal_tags, caller.token_issued), **_request_tags(tags)}
     denied = IamError("AccessDenied", f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on "
                       f"resource: {role_arn}")
     if not caller.operator:
         if not _trusted(role.doc.get("trust", ""), caller, context):
             raise denied
+        if tags and not _trusted(role.doc.get("trust", ""), caller, context, "sts:TagSession"):
+            raise IamError("AccessDenied", f"User: {caller.arn} is not authorized to perform: sts:TagSession on "
+                           f"resource: {role_arn}")
         # A Deny in the caller's policies binds it.  From another account, a trust
         # policy that names only the caller's account (or "*") delegates to that
         # account: its IAM user (or role session) needs its own policies to allow
@@ -171,7 +190,7 @@ async def assume_role(engine: Engine, caller: User, params: dict[str, str]) -> s
     duration = _duration(params.get("DurationSeconds"), 3600, 900, int(role.doc.get("max_session", 3600)))
     expires = time.time() + duration
     access_key, secret, token = _session(engine, account_id, expires, role=role.name, name=session_name,
-                                         policy=policy)
+                                         policy=policy, tags=tags)
     return _credentials(access_key, secret, token, expires) + _assumed(role, account_id, session_name, policy)
 
 
@@ -204,18 +223,22 @@ async def assume_role_with_web_identity(engine: Engine, caller: User | None, par
                "aws:federatedprovider": (provider_arn,)}
     if isinstance(id_token.claims.get("amr"), list):
         context[f"{prefix}:amr"] = tuple(str(a) for a in id_token.claims["amr"])
+    tags = oidc_token.session_tags(id_token)
+    context.update(_request_tags(tags))
     try:
         trust = parse_trust_policy(role.doc.get("trust", ""))
     except MalformedIdentityPolicy:
         raise IamError("AccessDenied", denied) from None
-    if evaluate(trust, Principal(None, federated=provider_arn), "sts:AssumeRoleWithWebIdentity", "*",
-                context) != "Allow":
+    web = Principal(None, federated=provider_arn)
+    if evaluate(trust, web, "sts:AssumeRoleWithWebIdentity", "*", context) != "Allow":
         raise IamError("AccessDenied", denied)
+    if tags and evaluate(trust, web, "sts:TagSession", "*", context) != "Allow":
+        raise IamError("AccessDenied", "Not authorized to perform sts:TagSession")
     policy = _session_policy(params)
     duration = _duration(params.get("DurationSeconds"), 3600, 900, int(role.doc.get("max_session", 3600)))
     expires = time.time() + duration
     access_key, secret, token = _session(engine, account_id, expires, role=role.name, name=session_name,
-                                         policy=policy)
+                                         policy=policy, tags=tags)
     return (_credentials(access_key, secret, token, expires) + e("SubjectFromWebIdentityToken", subject)
             + _assumed(role, account_id, session_name, policy) + e("Provider", issuer) + e("Audience", audience))
 

@@ -103,6 +103,29 @@ def check_claims(token: IdToken, clients: list[str], now: float) -> None:
         raise invalid("Incorrect token audience")
 
 
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+
+
+def session_tags(token: IdToken) -> dict[str, str]:
+    """Session tags a token carries, as AWS reads them: the claim
+    ``https://aws.amazon.com/tags`` with ``principal_tags`` {key: [value]}
+    (its ``transitive_tag_keys`` are not carried into role chaining)."""
+    claim = token.claims.get(TAGS_CLAIM)
+    if claim is None:
+        return {}
+    raw = claim.get("principal_tags") if isinstance(claim, dict) else None
+    if not isinstance(raw, dict) or len(raw) > 50:
+        raise invalid(f"The {TAGS_CLAIM} claim must hold principal_tags: at most 50 keys with one value each")
+    out: dict[str, str] = {}
+    for key, values in raw.items():
+        value = values[0] if isinstance(values, list) and len(values) == 1 else values
+        if not isinstance(value, str) or not 1 <= len(key) <= 128 or len(value) > 256 or \
+                key.lower().startswith("aws:"):
+            raise invalid(f"The session tag {key!r} of the {TAGS_CLAIM} claim is not valid")
+        out[key] = value
+    return out
+
+
 def _int(raw: str) -> int:
     return int.from_bytes(_b64(raw), "big")
 

@@ -228,3 +228,26 @@ def test_iam_resource_tag(server: Server, root_iam: Any) -> None:
     assert _code(lambda: iam.get_user(UserName=theirs)) == (403, "AccessDenied")
     assert _code(lambda: iam.tag_user(UserName=theirs, Tags=[{"Key": "team", "Value": "a"}])) == \
         (403, "AccessDenied")
+
+
+def test_assume_role_session_tags(server: Server, account: dict[str, str], root_iam: Any, bucket: str) -> None:
+    name = _name("r")
+    root = f"arn:aws:iam::{account['account_id']}:root"
+    arn = root_iam.create_role(RoleName=name, AssumeRolePolicyDocument=_policy(
+        {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "sts:AssumeRole"}),
+        Tags=[{"Key": "team", "Value": "team-a"}])["Role"]["Arn"]
+    root_iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "team-b"}}}))
+    sts = sts_client(server, account["access_key"], account["secret_key"])
+    tags = [{"Key": "Team", "Value": "team-b"}]
+    assert _code(lambda: sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags)) == (403, "AccessDenied")
+    root_iam.update_assume_role_policy(RoleName=name, PolicyDocument=_policy(
+        {"Effect": "Allow", "Principal": {"AWS": root}, "Action": ["sts:AssumeRole", "sts:TagSession"]}))
+    tagged = sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags)["Credentials"]
+    assert s3_with(server, tagged).get_object(Bucket=bucket, Key="public/doc")["Body"].read() == b"x"
+    untagged = sts.assume_role(RoleArn=arn, RoleSessionName="s2")["Credentials"]  # the role's team-a
+    assert _code(lambda: s3_with(server, untagged).get_object(Bucket=bucket, Key="public/doc")) == \
+        (403, "AccessDenied")
+    assert _code(lambda: sts.assume_role(RoleArn=arn, RoleSessionName="s3", Tags=tags,
+                                         TransitiveTagKeys=["Team"]))[1] == "InvalidParameterValue"

@@ -245,3 +245,31 @@ def test_a_provider_that_cannot_be_reached(server: Server, root_iam: Any) -> Non
     assert _code(lambda: sts.assume_role_with_web_identity(
         RoleArn=role["Role"]["Arn"], RoleSessionName="s1", WebIdentityToken=dead.token())) == \
         (400, "IDPCommunicationError")
+
+
+def test_session_tags_from_the_token(server: Server, provider: Provider, root_iam: Any, provider_arn: str,
+                                     bucket: str) -> None:
+    """The claim https://aws.amazon.com/tags gives the session principal tags,
+    if the trust policy allows sts:TagSession too (as on AWS)."""
+    name = _name("tags")
+    arn = root_iam.create_role(RoleName=name, AssumeRolePolicyDocument=_policy(
+        {"Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithWebIdentity"},
+    ), Tags=[{"Key": "project", "Value": "from-role"}])["Role"]["Arn"]
+    root_iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/project": "from-token"}}}))
+    token = provider.token(**{"https://aws.amazon.com/tags": {"principal_tags": {"project": ["from-token"]}}})
+    sts = unsigned_sts(server)
+    assert _code(lambda: sts.assume_role_with_web_identity(RoleArn=arn, RoleSessionName="t1",
+                                                           WebIdentityToken=token)) == (403, "AccessDenied")
+    root_iam.update_assume_role_policy(RoleName=name, PolicyDocument=_policy(
+        {"Effect": "Allow", "Principal": {"Federated": provider_arn},
+         "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+         "Condition": {"StringEquals": {"aws:RequestTag/project": "from-token"}}}))
+    creds = sts.assume_role_with_web_identity(RoleArn=arn, RoleSessionName="t1",
+                                              WebIdentityToken=token)["Credentials"]
+    assert s3_with(server, creds).get_object(Bucket=bucket, Key="doc.txt")["Body"].read() == b"hello"
+    # Without the token's tag, the role's own tag applies: the policy's condition does not hold.
+    plain = provider.token()
+    assert _code(lambda: sts.assume_role_with_web_identity(RoleArn=arn, RoleSessionName="t2",
+                                                           WebIdentityToken=plain)) == (403, "AccessDenied")

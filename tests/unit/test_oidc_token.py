@@ -88,3 +88,15 @@ def test_claims() -> None:
         assert e.value.code == code, claims
     with pytest.raises(IamError):
         oidc_token.check_claims(oidc_token.parse(token()), [], now)  # a provider without client ids accepts none
+
+
+def test_session_tags_claim() -> None:
+    claim = oidc_token.TAGS_CLAIM
+    assert oidc_token.session_tags(oidc_token.parse(token())) == {}
+    parsed = oidc_token.parse(token(**{claim: {"principal_tags": {"team": ["blue"], "cost": "c1"},
+                                               "transitive_tag_keys": ["team"]}}))
+    assert oidc_token.session_tags(parsed) == {"team": "blue", "cost": "c1"}
+    for bad in ({"principal_tags": {"aws:x": ["1"]}}, {"principal_tags": {"k": ["1", "2"]}}, {"principal_tags": 5},
+                "tags", {"principal_tags": {"k": ["v" * 257]}}):
+        with pytest.raises(IamError):
+            oidc_token.session_tags(oidc_token.parse(token(**{claim: bad})))
