@@ -225,6 +225,9 @@ class PailsApp:
         signature names that service (None: it names S3, and S3 answers)."""
         form = await _read_form(receive, headers, self.body_timeout)
         auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+        if auth.access_key is None and sts_api.unsigned_call(form):  # AssumeRoleWithWebIdentity needs no keys
+            status, xml_body = await sts_api.handle(engine, form, None, request_id)
+            return Response.xml(xml_body, status)
         if auth.service == "s3":
             return None
         user = await self._lookup_user(auth.access_key, _security_token(signed)) if auth.access_key else None
