@@ -40,9 +40,11 @@ def _http_admin(data_dir: str) -> tuple[HttpAdmin | None, str]:
     if credentials is None:
         return None, ("the operator's credentials cannot be read (PAILS_ROOT_ACCESS_KEY/PAILS_ROOT_SECRET_KEY, "
                       f"or {data_dir}/root-credentials.json)")
-    admin = HttpAdmin(found, *credentials)
-    if not admin.reachable():
-        return None, f"the admin API at {found.endpoint} does not answer"
+    admin = HttpAdmin(found, *credentials, timeout=5.0)
+    why = admin.serves(data_dir)
+    if why is not None:
+        return None, why
+    admin.timeout = 60.0
     return admin, ""
 
 

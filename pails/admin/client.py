@@ -79,13 +79,19 @@ class HttpAdmin:
         self.access_key, self.secret_key = access_key, secret_key
         self.timeout = timeout
 
-    def reachable(self) -> bool:
-        """Whether the admin API answers (a quick unsigned health check)."""
+    def serves(self, data_dir: str) -> str | None:
+        """None if this admin API answers the operator for ``data_dir``; else why not
+        (nothing answers, the credentials are refused, or it serves another directory)."""
         try:
-            with urllib.request.urlopen(self.endpoint + "/health/live", timeout=3) as response:
-                return bool(response.status == 200)
-        except (OSError, ValueError):
-            return False
+            info = self.call("GET", "/admin/v1/info")
+        except AdminUnreachable:
+            return f"the admin API at {self.endpoint} does not answer"
+        except AdminError as err:
+            return f"the admin API at {self.endpoint} refuses the operator's credentials: {err.message}"
+        served = (info.get("data_dir") or {}).get("path") if isinstance(info, dict) else None
+        if not isinstance(served, str) or os.path.realpath(served) != os.path.realpath(data_dir):
+            return f"the admin API at {self.endpoint} serves another data directory ({served})"
+        return None
 
     def call(self, method: str, path: str, body: Any = None, query: Mapping[str, str] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else b""

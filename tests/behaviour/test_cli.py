@@ -170,7 +170,8 @@ def test_commands_through_the_admin_api_and_directly_agree(tmp_path):
         server.stop()
 
 
-def test_a_stale_announcement_falls_back_to_the_data_directory(tmp_path):
+def test_a_stale_announcement_falls_back_to_the_data_directory(tmp_path, server):
+    other_server = server
     import socket
 
     from tests.pails_server import ROOT_ACCESS_KEY, ROOT_SECRET_KEY, Server
@@ -188,7 +189,8 @@ def test_a_stale_announcement_falls_back_to_the_data_directory(tmp_path):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     for pid, port, why in [(gone.pid, free_port(), "no running server announces"),  # its server died
-                           (os.getpid(), free_port(), "does not answer")]:  # alive, but no admin API there
+                           (os.getpid(), free_port(), "does not answer"),  # alive, but no admin API there
+                           (os.getpid(), other_server.admin_port, "serves another data directory")]:
         (run_dir / "admin.json").write_text(json.dumps({"address": f"127.0.0.1:{port}", "pid": pid,
                                                         "hostname": socket.gethostname(), "region": "us-east-1"}))
         listed = _json(_pails_as_operator(server, "user", "list", "--json"))
