@@ -137,6 +137,16 @@ def test_commands_through_the_admin_api_and_directly_agree(tmp_path):
         info = _json(_pails_as_operator(server, "info", "--json"))
         assert info["caller"]["operator"] is True and info["data_dir"]["path"] == str(server.data_dir)
         through_api = {read: _json(_pails_as_operator(server, *read, "--api")) for read in READS}
+        # Without --api the running server's admin API is used too: a database that cannot be
+        # reached is then no obstacle (directly, the command would fail on it).
+        env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=server.access_key, PAILS_ROOT_SECRET_KEY=server.secret_key)
+        unreachable = ["--data", str(server.data_dir), "--meta", "postgresql://nobody@127.0.0.1:1/none"]
+        auto = subprocess.run([sys.executable, "-m", "pails", "user", "list", "--json", *unreachable],
+                              capture_output=True, text=True, env=env)
+        assert _json(auto) == through_api[("user", "list", "--json")]
+        direct = subprocess.run([sys.executable, "-m", "pails", "user", "list", "--direct", *unreachable],
+                                capture_output=True, text=True, env=env)
+        assert direct.returncode == 1
         assert through_api[("bucket", "info", "erins-bucket", "--json")]["usage"]["bytes"] == 5
         assert [k["access_key_id"] for k in through_api[("key", "list", "--json")]] == [key_id]
     finally:
