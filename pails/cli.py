@@ -85,8 +85,6 @@ def cmd_server(args: argparse.Namespace) -> int:
     if promoted or removed or collected:
         print(f"  recovery:   {promoted} writes finished, {removed} interrupted writes removed, "
               f"{collected} unreferenced files collected", flush=True)
-    if args.no_fsync:
-        print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
     # What the admin API's server information tells, and where ``pails`` commands find it.
     os.environ["PAILS_WORKERS"] = str(args.workers)
     os.environ["PAILS_SERVER_STARTED"] = str(time.time())
@@ -95,13 +93,13 @@ def cmd_server(args: argparse.Namespace) -> int:
             discovery.announce(data_dir, admin[0], admin[1], args.region)
         except OSError as exc:  # the commands then work on the data directory directly
             print(f"  WARNING: cannot write {discovery.path_of(data_dir)}: {exc.strerror}", flush=True)
-    try:
-        serve(settings, host, port, args.workers,
-              HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
-                         max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin)
-    finally:
-        if admin is not None:
-            discovery.withdraw(data_dir)
+    if args.no_fsync:
+        print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
+    serve(settings, host, port, args.workers,
+          HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
+                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin)
+    if admin is not None:  # a server that dies instead leaves a stale announcement: its pid tells
+        discovery.withdraw(data_dir)
     return 0
 
 
