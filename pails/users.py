@@ -90,7 +90,8 @@ async def remove_account(meta: MetaStore, name_or_key: str, move_buckets_to: str
         if move_buckets_to is None:
             names = ", ".join(b.name for b in owned[:5]) + (", ..." if len(owned) > 5 else "")
             raise AccountInUse(f"account {account.display_name} owns {len(owned)} bucket(s) ({names}): delete "
-                               "them first or give them to another account with --move-buckets-to ACCOUNT")
+                               "them first or give them to another account (pails user remove "
+                               "--move-buckets-to ACCOUNT; admin API: ?move_buckets_to=ACCOUNT)")
         target = await find_account(meta, move_buckets_to)
         if target is None or target.account_id == account.account_id:
             raise AccountInUse(f"no other account {move_buckets_to} to move the buckets to")
