@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from pails.admin import info
+from pails.admin import accounts, buckets, info, keys
 from pails.admin.api import AdminRequest, AdminResponse
 from pails.storage.engine import Engine
 
@@ -41,6 +41,21 @@ class AdminRoute:
 ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("HealthLive", "GET", "/health/live", info.live, signed=False),
     AdminRoute("ServerInfo", "GET", "/admin/v1/info", info.server_info),
+    AdminRoute("ListAccounts", "GET", "/admin/v1/accounts", accounts.list_accounts),
+    AdminRoute("CreateAccount", "POST", "/admin/v1/accounts", accounts.create_account),
+    AdminRoute("GetAccount", "GET", "/admin/v1/accounts/{account}", accounts.get_account),
+    AdminRoute("DeleteAccount", "DELETE", "/admin/v1/accounts/{account}", accounts.delete_account),
+    AdminRoute("NewRootKey", "POST", "/admin/v1/accounts/{account}/root-key", accounts.new_root_key),
+    AdminRoute("ListAccessKeys", "GET", "/admin/v1/access-keys", keys.list_keys),
+    AdminRoute("GetAccessKey", "GET", "/admin/v1/access-keys/{key}", keys.get_key),
+    AdminRoute("SetAccessKeyExpiry", "PUT", "/admin/v1/access-keys/{key}/expiry", keys.set_expiry),
+    AdminRoute("ClearAccessKeyExpiry", "DELETE", "/admin/v1/access-keys/{key}/expiry", keys.clear_expiry),
+    AdminRoute("ListBuckets", "GET", "/admin/v1/buckets", buckets.list_buckets),
+    AdminRoute("GetBucket", "GET", "/admin/v1/buckets/{bucket}", buckets.get_bucket),
+    AdminRoute("GetBucketUsage", "GET", "/admin/v1/buckets/{bucket}/usage", buckets.get_usage),
+    AdminRoute("GetBucketQuota", "GET", "/admin/v1/buckets/{bucket}/quota", buckets.get_quota),
+    AdminRoute("PutBucketQuota", "PUT", "/admin/v1/buckets/{bucket}/quota", buckets.put_quota),
+    AdminRoute("DeleteBucketQuota", "DELETE", "/admin/v1/buckets/{bucket}/quota", buckets.delete_quota),
 )
 
 

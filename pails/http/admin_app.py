@@ -89,7 +89,7 @@ class AdminApp:
                       request_id: str) -> AdminResponse:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         path = unquote(raw_path)
-        route, params_or_other = routes.match(method, path)
+        route, params_or_other = routes.match(method, raw_path)  # each path parameter is unquoted once, there
         if route is None:
             if params_or_other:
                 raise AdminError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
