@@ -397,3 +397,15 @@ def test_root_key_rotation_is_for_the_operator_and_the_own_root(server: Server, 
     path = f"/admin/v1/accounts/{world.own['account_id']}/root-key"
     for caller in ("other root", "IAM user", "unsigned"):
         assert admin_call(server.admin_endpoint, "POST", path, *world.callers[caller])[0] == 403, caller
+
+
+def test_a_percent_in_a_name_is_decoded_once(server: Server) -> None:
+    name = unique("pct%41")  # "%41" stays as it is: decoded twice it would become "A"
+    status, created = op(server, "POST", "/admin/v1/accounts", {"name": name})
+    assert status == 201, created
+    try:
+        status, got = admin_call(server.admin_endpoint, "GET", f"/admin/v1/accounts/{name.replace('%', '%25')}",
+                                 server.access_key, server.secret_key, service="s3")
+        assert (status, got.get("account_id")) == (200, created["account_id"]), got
+    finally:
+        op(server, "DELETE", f"/admin/v1/accounts/{created['account_id']}")
