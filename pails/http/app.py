@@ -308,6 +308,7 @@ class PailsApp:
                 user = None
             if record is not None:
                 request_log.describe(record, route.name, bucket, key, query, user, auth)
+                await request_log.check(record)
             body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
@@ -320,6 +321,8 @@ class PailsApp:
                     raise
                 req.bucket_record = None
                 response = await route.handler(engine, req)
+            if record is not None:
+                request_log.handled(record, req)
         except BucketChanged:
             response = _error_response(S3Error("ServiceUnavailable", "The bucket changed during the request; "
                                                                      "please retry."), resource, request_id, method)
@@ -366,6 +369,7 @@ class PailsApp:
             return
         record.status = response.status
         record.error_code = response.error_code
+        request_log.answered(record, response.headers)
         try:
             await self._write(response, request_id, method, send, engine, close, pathsend, record)
         except BaseException:
