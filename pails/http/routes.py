@@ -18,6 +18,7 @@ from pails.http import health
 from pails.s3 import (
     acl,
     attributes,
+    bucket_logging,
     buckets,
     copy,
     cors,
@@ -135,6 +136,10 @@ ROUTES: tuple[Route, ...] = (
     Route("DeleteBucketCors", Target.BUCKET, "DELETE", "cors", cors.delete_bucket_cors),
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
+    # server access logging (POST: Ceph RGW's flush call)
+    Route("GetBucketLogging", Target.BUCKET, "GET", "logging", bucket_logging.get_bucket_logging),
+    Route("PutBucketLogging", Target.BUCKET, "PUT", "logging", bucket_logging.put_bucket_logging),
+    Route("PostBucketLogging", Target.BUCKET, "POST", "logging", bucket_logging.post_bucket_logging),
 )
 
 # Fixed paths (GET and HEAD) answered before S3 addressing and without
