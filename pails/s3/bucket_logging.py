@@ -33,6 +33,9 @@ from pails.storage.records import Bucket
 log = logging.getLogger("pails")
 
 _ACCOUNTS_TTL = 60.0  # seconds an owner's account ids are cached
+# Journal writes refused when their target would refuse the journal; deletes
+# never are (a bucket whose log target refuses can still be emptied).
+_JOURNAL_GUARDED = log_format.JOURNAL_ROUTES - {"DeleteObject", "DeleteObjects"}
 
 
 @dataclass(slots=True)
@@ -79,7 +82,7 @@ class AccessLogger:
         grants = [[g.grantee_type, g.resolved or g.grantee, g.permission] for g in config.grants]
         return Setup(config,
                      Target(target.name, target.id, prefix, config.partitioned, config.date_source, config.roll_time,
-                            grants, config.target_prefix),
+                            grants, config.target_prefix, target.created),
                      Source(bucket.name, bucket.id, bucket.owner_id, accounts), bucket.owner_id)
 
     async def authorize(self, target: Bucket, source: Source, batch: Target) -> bool:
@@ -99,7 +102,7 @@ class AccessLogger:
             return
         setup = await self.setup(bucket, config)
         record.bucket_logging = setup if setup is not None else False
-        if setup is not None and config.logging_type == "Journal" and record.operation in log_format.JOURNAL_ROUTES:
+        if setup is not None and config.logging_type == "Journal" and record.operation in _JOURNAL_GUARDED:
             target = await self.engine.meta.get_bucket(config.target_bucket)
             if target is None or not await self.authorize(target, setup.source, setup.target):
                 raise S3Error("AccessDenied", f"Logging bucket {config.target_bucket} does not allow the logging "
@@ -146,12 +149,15 @@ class AccessLogger:
     # --- delivery on request ----------------------------------------------
     async def flush(self, setup: Setup, always: bool, required: bool = True) -> str | None:
         """Deliver ``setup``'s batch now, with every record spooled until now
-        (in any worker); the key written (None: no batch and not ``always``)."""
+        (in any worker); the key written (None: no batch and not ``always``).
+        ``required`` False: an implicit flush (configuration changed, source
+        deleted), delivered without asking the target's policy again."""
         self.spool.rotate()
         await self.delivery.wait_for_spools(time.time() + log_spool.FLUSH_GRACE)
         async with self.delivery.locked():
             await self.delivery.ingest(time.time())
-            return await self.delivery.commit(setup.target, time.time(), setup.source if required else None, always)
+            return await self.delivery.commit(setup.target, time.time(), setup.source if required else None, always,
+                                              check=required)
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -61,10 +61,12 @@ class Target:
     roll_time: int
     grants: list[list[str]] = field(default_factory=list)  # [grantee type, id or URI, permission]
     policy_prefix: str = ""  # TargetPrefix as configured: what the target's policy must allow
+    bucket_created: float = 0.0  # with the id: this bucket, not one made later under its name (or its id)
 
     @property
     def batch_id(self) -> str:
-        return hashlib.sha256(f"{self.bucket_id}\0{self.key_prefix}".encode()).hexdigest()[:24]
+        made = f"{self.bucket_id}\0{self.bucket_created!r}\0{self.key_prefix}"
+        return hashlib.sha256(made.encode()).hexdigest()[:24]
 
 
 @dataclass(slots=True)
@@ -296,14 +298,14 @@ class Delivery:
 
     # --- batches -> objects -----------------------------------------------
     async def _commit(self, batch_id: str, meta: dict[str, Any], now: float,
-                      required: Source | None = None) -> str | None:
+                      required: Source | None = None, check: bool = True) -> str | None:
         """Write the batch as a log object and forget it; the key, or None if
         its target is gone or refuses all its sources (the records are dropped,
         as AWS drops logs it cannot deliver).  ``required``: the source whose
         flush this is: DeliveryDenied if it may not deliver."""
         target = Target(**meta["target"])
         bucket = await self.engine.meta.get_bucket(target.bucket)
-        if bucket is None or bucket.id != target.bucket_id:
+        if bucket is None or bucket.id != target.bucket_id or bucket.created != target.bucket_created:
             log.warning("access log: target bucket %s is gone; %d records dropped", target.bucket, meta["records"])
             self._drop(batch_id)
             if required is not None:
@@ -311,7 +313,7 @@ class Delivery:
             return None
         allowed: set[str] = set()
         for sid, src in meta["sources"].items():
-            if await self.authorize(bucket, Source(**src), target):
+            if not check or await self.authorize(bucket, Source(**src), target):
                 allowed.add(sid)
         if required is not None and str(required.bucket_id) not in allowed:
             if not await self.authorize(bucket, required, target):
@@ -356,16 +358,18 @@ class Delivery:
         await engine.commit_object(version, writer)
 
     async def commit(self, target: Target, now: float, required: Source | None = None,
-                     always: bool = False) -> str | None:
+                     always: bool = False, check: bool = True) -> str | None:
         """Commit ``target``'s batch (under the lock, after ``ingest``): the
         key written, or None when there was no batch (``always``: an empty
-        object then, as the flush call makes)."""
+        object then, as the flush call makes).  ``check`` False: without
+        asking the target's policy again (the owner reconfigured or deleted
+        the source: what was accepted under the old configuration goes)."""
         meta = self._load(target.batch_id)
         if meta is None:
             if not always:
                 return None
             meta = self._new_meta(target, now)
-        return await self._commit(target.batch_id, meta, now, required)
+        return await self._commit(target.batch_id, meta, now, required, check)
 
     async def roll(self, now: float) -> int:
         """The periodic pass (under the lock): objects for batches that
