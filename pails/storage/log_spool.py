@@ -125,6 +125,20 @@ class Spool:
             self.rotate()
 
 
+def _writer_is_gone(name: str) -> bool:
+    """Whether an open spool file's worker (on this host) has exited."""
+    host, _, rest = name.split("-", 1)[1].rpartition("-")[0].rpartition("-")
+    if host != socket.gethostname() or not rest.isdigit():
+        return False  # another host's: its age tells
+    try:
+        os.kill(int(rest), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def unique_key(prefix: str, target: Target, when: float, event_time: float) -> str:
     """AWS's key forms: [prefix]YYYY-mm-DD-HH-MM-SS-UniqueString, or, partitioned,
     [prefix][account]/[region]/[bucket]/YYYY/mm/DD/YYYY-mm-DD-HH-MM-SS-UniqueString.
@@ -217,7 +231,7 @@ class Delivery:
                     idle = now - os.stat(path).st_mtime
                 except FileNotFoundError:
                     continue
-                if idle > STALE_AFTER:
+                if idle > STALE_AFTER or _writer_is_gone(name):
                     take.append(path)  # its worker died: nobody closes it
                 else:
                     created = int(name.split("-", 1)[0]) / 1e9
