@@ -278,8 +278,8 @@ class Delivery:
                         if out is not None:
                             out.close()
                         self._save(bid, meta)
-                        await self._commit(bid, meta, now)
-                        meta = self._new_meta(target, rec["t"])
+                        if await self._try_commit(bid, meta, now):
+                            meta = self._new_meta(target, rec["t"])
                     meta["target"] = asdict(target)  # the newest configuration's roll time and grants
                     meta["sources"][str(rec["source"]["bucket_id"])] = rec["source"]
                     out = outs.get(bid)
@@ -295,8 +295,8 @@ class Delivery:
                         out.close()
                         del outs[bid]
                         self._save(bid, meta)
-                        await self._commit(bid, meta, now)
-                        metas[bid] = self._new_meta(target, now)
+                        if await self._try_commit(bid, meta, now):
+                            metas[bid] = self._new_meta(target, now)
                 for bid, out in list(outs.items()):
                     out.flush()
                     if self.engine.settings.fsync:
@@ -311,6 +311,16 @@ class Delivery:
                 self._save(bid, meta)
 
     # --- batches -> objects -----------------------------------------------
+    async def _try_commit(self, batch_id: str, meta: dict[str, Any], now: float) -> bool:
+        """Commit while moving spool files: a failure (the target's quota, a
+        full disk) keeps the batch to be tried again, and the move goes on."""
+        try:
+            await self._commit(batch_id, meta, now)
+        except Exception:  # noqa: BLE001 - the records stay in their batch
+            log.exception("access log: batch %s not delivered; tried again later", batch_id)
+            return False
+        return True
+
     async def _commit(self, batch_id: str, meta: dict[str, Any], now: float,
                       required: Source | None = None, check: bool = True) -> str | None:
         """Write the batch as a log object and forget it; the key, or None if
