@@ -188,6 +188,9 @@ class Delivery:
                 return meta
         except FileNotFoundError:
             return None
+        except ValueError:  # torn by a power loss (not fsynced): its records file is kept, and delivered later
+            log.warning("access log: batch %s had an unreadable state; started again", batch_id)
+            return None
 
     def _save(self, batch_id: str, meta: dict[str, Any]) -> None:
         path = self._meta_path(batch_id)
