@@ -54,6 +54,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "InvalidRetentionPeriod": (400, "Default retention period must be a positive integer value."),
     "InvalidStorageClass": (400, "The storage class you specified is not valid."),
     "InvalidTag": (400, "The tag provided was not a valid tag."),
+    "InvalidTargetBucketForLogging": (400, "The target bucket for logging does not exist."),
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "InvalidWriteOffset": (400, "The write offset value that you specified does not match the current object size."),
     "KeyTooLongError": (400, "Your key is too long."),

@@ -43,6 +43,7 @@ class Principal:
     arn: str = ""  # arn:aws:iam::<account>:root or ...:user/<path><name>
     account_id: str = ""
     federated: str = ""  # a web identity's OIDC provider ARN (trust policies' "Federated" principal)
+    service: str = ""  # an AWS service principal (logging.s3.amazonaws.com: server access log delivery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +241,10 @@ def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
 
 def _principal_matches(names: tuple[str, ...], who: Principal) -> bool:
     for n in names:
+        if who.service:  # a service is named as one ("Principal": "*" aside), never as an AWS principal
+            if n == "*" or n == f"Service:{who.service}":
+                return True
+            continue
         if n in ("*", "AWS:*"):
             return True
         if who.federated and n == f"Federated:{who.federated}":

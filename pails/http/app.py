@@ -29,7 +29,7 @@ from pails.http.sockets import ConnectionOptions
 from pails.iam import query_api
 from pails.protocol import xml
 from pails.protocol.checksums import WholeCheck, read_check
-from pails.s3 import cors
+from pails.s3 import bucket_logging, cors
 from pails.s3.request import FileBody, Response, S3Request
 from pails.storage.crypto import IntegrityError
 from pails.storage.engine import Engine, Settings
@@ -121,8 +121,12 @@ class PailsApp:
             log.warning("worker %d: %d writes of dead workers finished, %d interrupted writes removed",
                         os.getpid(), finished, removed)
         self.engine = engine
-        # Background jobs (lifecycle): one set per process; a lease decides which process works.
-        self._jobs = jobs.start(engine)
+        # Background jobs (lifecycle, access log delivery): one set per process; a lease decides which works.
+        # Server access logging: every request's record passes its guard and its sink.
+        access_logger = bucket_logging.logger_for(engine)
+        request_log.add_guard(access_logger.guard)
+        request_log.add_sink(access_logger.sink)
+        self._jobs = jobs.start(engine, (access_logger.spool, access_logger.delivery))
         asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
         return engine
 
@@ -325,6 +329,7 @@ class PailsApp:
                 user = None
             if record is not None:
                 request_log.describe(record, route.name, bucket, key, query, user, auth)
+                await request_log.check(record)
             body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
@@ -337,6 +342,8 @@ class PailsApp:
                     raise
                 req.bucket_record = None
                 response = await route.handler(engine, req)
+            if record is not None:
+                request_log.handled(record, req)
         except BucketChanged:
             response = _error_response(S3Error("ServiceUnavailable", "The bucket changed during the request; "
                                                                      "please retry."), resource, request_id, method)
@@ -383,6 +390,7 @@ class PailsApp:
             return
         record.status = response.status
         record.error_code = response.error_code
+        request_log.answered(record, response.headers)
         try:
             await self._write(response, request_id, method, send, engine, close, pathsend, record)
         except BaseException:

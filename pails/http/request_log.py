@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pails.access.request import AuthResult
+from pails.s3.request import S3Request
 from pails.storage.records import User
 
 log = logging.getLogger("pails")
@@ -47,10 +48,21 @@ class RequestRecord:
     turnaround: float = 0.0  # seconds from arrival until the response started
     duration: float = 0.0  # seconds from arrival until the last byte went out (or the response was given up)
     complete: bool = True  # False: the response was given up (client gone, stalled, damaged data)
+    etag: str | None = None  # the response's ETag (a write's or a read's)
+    version_created: str | None = None  # the response's x-amz-version-id (the version a write made)
+    acl_required: bool = False  # an ACL grant (not ownership or a policy) let the request through
+    keys: list[tuple[str, str | None]] | None = None  # DeleteObjects: (key, version id) of each object deleted
+    bucket_logging: Any = None  # bucket access logging's setup for the request (None: not looked at yet)
 
 
 Sink = Callable[[RequestRecord], None]
 _sinks: list[Sink] = []
+# A guard runs once the request is routed and authenticated, before its
+# handler: it may look things up for its sink, or refuse the request (an
+# S3Error, answered as usual).  Bucket access logging refuses a Journal write
+# its target bucket would not accept.
+Guard = Callable[[RequestRecord], Awaitable[None]]
+_guards: list[Guard] = []
 
 
 def add_sink(sink: Sink) -> None:
@@ -61,6 +73,37 @@ def add_sink(sink: Sink) -> None:
 def remove_sink(sink: Sink) -> None:
     if sink in _sinks:
         _sinks.remove(sink)
+
+
+def add_guard(guard: Guard) -> None:
+    _guards.append(guard)
+
+
+def remove_guard(guard: Guard) -> None:
+    if guard in _guards:
+        _guards.remove(guard)
+
+
+async def check(record: RequestRecord) -> None:
+    """Run the guards (the handler runs only if none raises)."""
+    for guard in _guards:
+        await guard(record)
+
+
+def handled(record: RequestRecord, req: S3Request) -> None:
+    """What the handler noted on the request for the logs."""
+    record.acl_required = req.acl_required
+    record.keys = req.logged_keys
+
+
+def answered(record: RequestRecord, headers: list[tuple[str, str]]) -> None:
+    """What the response's headers tell the logs."""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "etag":
+            record.etag = value
+        elif lower == "x-amz-version-id":
+            record.version_created = value
 
 
 def wanted() -> bool:

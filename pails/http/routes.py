@@ -18,6 +18,7 @@ from pails.http import health
 from pails.s3 import (
     acl,
     attributes,
+    bucket_logging,
     buckets,
     copy,
     cors,
@@ -142,6 +143,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GetBucketWebsite", Target.BUCKET, "GET", "website", website.get_bucket_website),
     Route("PutBucketWebsite", Target.BUCKET, "PUT", "website", website.put_bucket_website),
     Route("DeleteBucketWebsite", Target.BUCKET, "DELETE", "website", website.delete_bucket_website),
+    # server access logging (POST: Ceph RGW's flush call)
+    Route("GetBucketLogging", Target.BUCKET, "GET", "logging", bucket_logging.get_bucket_logging),
+    Route("PutBucketLogging", Target.BUCKET, "PUT", "logging", bucket_logging.put_bucket_logging),
+    Route("PostBucketLogging", Target.BUCKET, "POST", "logging", bucket_logging.post_bucket_logging),
 )
 
 # Fixed paths (GET and HEAD) answered before S3 addressing and without

@@ -172,7 +172,7 @@ def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, ident
     if user is None or user.iam_user is None:  # anonymous, or an account root
         if identity == "Allow" or resource_decision == "Allow":  # the operator's grant, or the bucket policy's
             return True
-        return _acl_allows(acl_json, bucket, req.principal_id, permission)
+        return _by_acl(req, acl_json, bucket, req.principal_id, permission)
     # An IAM user: its account's grants in ACLs need its own permission (identity) too.
     if bucket.owner_id == user.canonical_id:
         if identity == "Allow" or resource_decision == "Allow":
@@ -180,7 +180,17 @@ def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, ident
         return _acl_allows(acl_json, bucket, user.iam_user_id, permission)  # public grants only
     if identity != "Allow":
         return False
-    return resource_decision == "Allow" or _acl_allows(acl_json, bucket, req.principal_id, permission)
+    return resource_decision == "Allow" or _by_acl(req, acl_json, bucket, req.principal_id, permission)
+
+
+def _by_acl(req: S3Request, acl_json: str, bucket: Bucket, principal_id: str | None, permission: str) -> bool:
+    """An ACL decision; a grant to someone other than the resource's owner
+    is noted on the request (the access log's aclRequired field)."""
+    if not _acl_allows(acl_json, bucket, principal_id, permission):
+        return False
+    if principal_id is None or principal_id != acls.Acl.from_json(acl_json).owner_id:
+        req.acl_required = True
+    return True
 
 
 

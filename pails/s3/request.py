@@ -38,6 +38,8 @@ class S3Request:
     client_ip: str = ""
     presigned: bool = False
     bucket_record: Bucket | None = None  # the addressed bucket, once a handler looked it up
+    acl_required: bool = False  # an ACL grant, not ownership or a policy, allowed it (server access logs)
+    logged_keys: list[tuple[str, str | None]] | None = None  # DeleteObjects: what it deleted (access logs)
 
     @property
     def principal_id(self) -> str | None:
