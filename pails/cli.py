@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from pails import cli_buckets
+from pails import cli_buckets, cli_targets
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import AlreadyExists, StoreUnavailable
 from pails.storage.records import User
@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.set_defaults(func=cmd_user_remove)
 
     cli_buckets.add_parsers(sub, _with_engine)
+    cli_targets.add_parsers(sub, _with_engine)
 
     b = sub.add_parser("backup-meta", help="copy the SQLite metadata database, consistently, while the server runs")
     b.add_argument("dest", help="the copy (a new file)")

@@ -26,6 +26,7 @@ from pails.s3 import (
     listing,
     multidelete,
     multipart,
+    notification,
     object_lock,
     objects,
     ownership,
@@ -135,6 +136,12 @@ ROUTES: tuple[Route, ...] = (
     Route("DeleteBucketCors", Target.BUCKET, "DELETE", "cors", cors.delete_bucket_cors),
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
+    # bucket notifications (delivered by pails.jobs.notify)
+    Route("GetBucketNotificationConfiguration", Target.BUCKET, "GET", "notification",
+          notification.get_bucket_notification_configuration),
+    Route("PutBucketNotificationConfiguration", Target.BUCKET, "PUT", "notification",
+          notification.put_bucket_notification_configuration),
+    Route("ListenBucketNotification", Target.BUCKET, "GET", "events", notification.listen_bucket_notification),
 )
 
 # Fixed paths (GET and HEAD) answered before S3 addressing and without
@@ -181,6 +188,8 @@ IAM_ACTIONS: dict[str, str] = {
     "DeleteBucketCors": "s3:PutBucketCORS",
     "PreflightBucket": "s3:GetObject",
     "PreflightObject": "s3:GetObject",
+    "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
 }
 
 
@@ -216,6 +225,7 @@ SUBRESOURCES = frozenset({
     "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication",
     "requestPayment", "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads",
     "versioning", "versions", "website", "renameObject",
+    "events",  # MinIO's ListenBucketNotification
 })
 # Sub-resources that qualify a data operation rather than name a new one.
 _QUALIFIERS = frozenset({"partNumber", "versionId"})

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 
 from pails.jobs.lifecycle import LifecycleJob
+from pails.jobs.notify import NotifyJob
 from pails.storage.engine import Engine
 
 
 def start(engine: Engine) -> list[asyncio.Task[None]]:
     """Start every job of this process; cancel the tasks to stop them."""
     loop = asyncio.get_running_loop()
-    return [loop.create_task(LifecycleJob(engine).run(), name="pails-lifecycle")]
+    return [loop.create_task(LifecycleJob(engine).run(), name="pails-lifecycle"),
+            loop.create_task(NotifyJob(engine.meta).run(), name="pails-notify")]
