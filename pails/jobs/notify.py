@@ -92,6 +92,8 @@ class NotifyJob:
         known = self._senders.get(target.name)
         if known is not None and known[0] == target:
             return known[1]
+        if known is not None:  # the operator changed it: the old connection goes
+            asyncio.get_running_loop().create_task(known[1].close())
         sender = sender_for(target)
         self._senders[target.name] = (target, sender)
         return sender
