@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -324,3 +326,20 @@ CONSUMERS = {
     "postgresql": PostgresConsumer,
     "mysql": MysqlConsumer,
 }
+
+PORTS = {"redis-list": 6379, "redis-stream": 6379, "redis-pubsub": 6379, "amqp": 5672, "mqtt": 1883, "nats": 4222,
+         "nats-jetstream": 4222, "postgresql": 5432, "mysql": 3306}
+
+
+def consumer(kind: str) -> Consumer:
+    """A consumer of ``kind``; its test skips when the service is not there,
+    except under CI, where .ci/run started it (scripts/ensure-brokers.sh)."""
+    import pytest
+
+    try:
+        socket.create_connection(("127.0.0.1", PORTS[kind]), timeout=2).close()
+    except OSError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no service on 127.0.0.1:{PORTS[kind]} for {kind} (scripts/ensure-brokers.sh starts it)")
+    return CONSUMERS[kind]()

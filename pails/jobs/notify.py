@@ -76,8 +76,9 @@ class NotifyJob:
         work = []
         for depth in depths:
             target = targets.get(depth.target)
-            if target is None:
-                continue  # a removed target's events went with it; a stray row waits for it to come back
+            if target is None:  # a configuration names a removed target: its events have nowhere to go
+                await self.meta.outbox_trim(depth.target, 0)
+                continue
             limit = int(json.loads(target.config).get("max_queued", 100000))
             if depth.queued > limit:
                 dropped = await self.meta.outbox_trim(target.name, limit)

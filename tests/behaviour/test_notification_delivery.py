@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests import notify_peers as peers
 from tests.behaviour.test_notifications import add_target, pails, queue_config, target_state, wait_for
 from tests.conftest import client
 from tests.notify_peers import CONSUMERS, Webhook, records_of
@@ -104,7 +105,7 @@ def _closed(options: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", sorted(CONSUMERS))
 def test_broker_down_and_server_killed_loses_nothing(server: Server, s3: Any, bucket: str, kind: str) -> None:
-    consumer = CONSUMERS[kind]()
+    consumer = peers.consumer(kind)
     try:
         arn = add_target(server, consumer.name, consumer.kind, **consumer.options())
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [

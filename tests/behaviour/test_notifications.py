@@ -19,6 +19,7 @@ import pytest
 import urllib3
 from botocore.exceptions import ClientError
 
+from tests import notify_peers as peers
 from tests.notify_peers import CONSUMERS, Webhook, records_of
 from tests.pails_server import Server, free_port
 
@@ -235,7 +236,7 @@ def test_filters_select_events(s3, bucket: str, hook_arn: str, webhook: Webhook)
 
 @pytest.mark.parametrize("kind", sorted(CONSUMERS))
 def test_each_broker_receives_events_once(server: Server, s3, bucket: str, kind: str) -> None:
-    consumer = CONSUMERS[kind]()
+    consumer = peers.consumer(kind)
     try:
         arn = add_target(server, consumer.name, consumer.kind, **consumer.options())
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
