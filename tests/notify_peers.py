@@ -79,7 +79,16 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        """Stop the loop once every task left on it (a client's reader) is cancelled and done."""
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            self.run(cancel_all(), timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 class Consumer:
@@ -203,12 +212,7 @@ class MqttConsumer(Consumer):
         return list(self._got)
 
     def close(self) -> None:
-        self._task.cancel()
-        try:
-            self._task.result(5)
-        except BaseException:  # noqa: BLE001 - cancelled, as asked
-            pass
-        self.loop.close()
+        self.loop.close()  # cancels the listener, which leaves the broker
 
 
 class NatsConsumer(Consumer):

@@ -35,6 +35,7 @@ log = logging.getLogger("pails")
 
 LEASE = "notify"
 INTERVAL = 0.5
+LEASE_RETRY = 5.0  # seconds between a non-holder's tries for the lease
 BATCH = 100
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
@@ -53,11 +54,14 @@ class NotifyJob:
         self._resting: dict[str, _Rest] = {}
 
     async def run(self) -> None:
+        delay = INTERVAL
         try:
             while True:
-                await asyncio.sleep(INTERVAL)
+                await asyncio.sleep(delay)
                 try:
-                    if await self.meta.try_lease(LEASE):
+                    # A process without the lease asks again now and then (a round trip on PostgreSQL).
+                    delay = INTERVAL if await self.meta.try_lease(LEASE) else LEASE_RETRY
+                    if delay == INTERVAL:
                         await self.run_pass(time.monotonic())
                 except asyncio.CancelledError:
                     raise
