@@ -9,6 +9,7 @@ events and counts them; lifecycle expirations are notified."""
 from __future__ import annotations
 
 import re
+import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from tests import notify_peers as peers
 from tests.behaviour.test_notifications import add_target, pails, queue_config, target_state, wait_for
 from tests.conftest import client
 from tests.notify_peers import CONSUMERS, Webhook, records_of
-from tests.pails_server import Server, free_port
+from tests.pails_server import STORE, Server, free_port
 
 EVENTS = 24
 
@@ -156,3 +157,50 @@ def test_lifecycle_expiration_is_notified(server: Server, s3: Any, bucket: str) 
             ("LifecycleExpiration:Delete", "old")]
     finally:
         hook.stop()
+
+
+@pytest.mark.skipif(STORE != "postgresql", reason="several gateways share a PostgreSQL store")
+def test_several_gateways_deliver_each_event(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Three gateways on one database: writes through all of them at once, the
+    gateway holding the delivery lease (or another) SIGKILLed half-way: every
+    event arrives, each key's in order."""
+    from tests.behaviour.test_gateways import Cluster
+
+    cluster = Cluster(tmp_path_factory.mktemp("notify-gateways"))
+    hook = Webhook().start()
+    try:
+        gateway = cluster.gateways[0]
+        arn = add_target(gateway, "gw" + uuid.uuid4().hex[:8], "webhook", endpoint=hook.url)
+        clients = cluster.clients()
+        name = f"gw-{uuid.uuid4().hex[:12]}"
+        clients[0].create_bucket(Bucket=name)
+        clients[1].put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={
+            "QueueConfigurations": [queue_config(arn, ["s3:ObjectCreated:*"])]})
+        for s3 in clients:  # every gateway has seen the configuration (within pails.storage.pg's BUCKET_TTL)
+            wait_for(lambda s3=s3: s3.get_bucket_notification_configuration(Bucket=name).get("QueueConfigurations"),
+                     "the configuration on each gateway")
+        expected: dict[int, list[tuple[str, str]]] = {}
+
+        def writer(n: int) -> None:
+            s3 = clients[n]
+            expected[n] = []
+            for i in range(20):
+                key = f"w{n} {i % 3}"
+                s3.put_object(Bucket=name, Key=key, Body=b"x")
+                expected[n].append(("ObjectCreated:Put", key))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in (1, 2)]
+        for t in threads:
+            t.start()
+        writer(0)
+        cluster.gateways[0].kill()
+        for t in threads:
+            t.join()
+        records = lambda: [r for r in hook.records() if r["s3"]["bucket"]["name"] == name]  # noqa: E731
+        wait_for(lambda: len({r["s3"]["object"]["sequencer"] for r in records()}) >= 60, "every event", 60)
+        for n in (0, 1, 2):
+            mine = [r for r in records() if r["s3"]["object"]["key"].startswith(f"w{n}")]
+            _check_all_arrived(mine, name, expected[n])
+    finally:
+        hook.stop()
+        cluster.close()
