@@ -254,3 +254,29 @@ def test_each_broker_receives_events_once(server: Server, s3, bucket: str, kind:
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
         pails(server, "target", "remove", consumer.name)
         consumer.close()
+
+
+def test_minio_listen_bucket_notification_fails_at_once(server: Server, bucket: str) -> None:
+    """minio-py's listen_bucket_notification gets NotImplemented (with a listing it looped forever)."""
+    from minio import Minio
+    from minio.error import S3Error as MinioError
+
+    minio = Minio(f"127.0.0.1:{server.port}", access_key=server.access_key, secret_key=server.secret_key,
+                  secure=False)
+    with pytest.raises(MinioError) as err:
+        with minio.listen_bucket_notification(bucket, events=["s3:ObjectCreated:*"]) as events:
+            next(iter(events))
+    assert err.value.code == "NotImplemented"
+
+
+def test_only_the_owner_configures(s3, alt_s3, bucket: str, hook_arn: str) -> None:
+    config = {"QueueConfigurations": [queue_config(hook_arn, ["s3:ObjectCreated:*"])]}
+    for call in (lambda: alt_s3.put_bucket_notification_configuration(Bucket=bucket,
+                                                                      NotificationConfiguration=config),
+                 lambda: alt_s3.get_bucket_notification_configuration(Bucket=bucket)):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert err.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        s3.get_bucket_notification_configuration(Bucket="no-such-bucket-" + uuid.uuid4().hex[:8])
+    assert err.value.response["Error"]["Code"] == "NoSuchBucket"
