@@ -3,10 +3,9 @@ in the store's outbox go to their targets, oldest first, and are removed
 once the target acknowledged them.
 
 Only the holder of the store's ``notify`` lease delivers (one process per
-deployment).  Every ``INTERVAL`` it reads each target's depth; a target with
-events gets them in id order, in batches of ``BATCH``, one at a time, so
-events of one key (indeed of every key) arrive in the order of their
-commits.  A failed send stops that target's batch: what was sent is
+deployment).  Every ``INTERVAL`` each target's oldest events are read and
+sent in id order, in batches of ``BATCH``, one at a time: for one key,
+the order of its commits (the key's row lock orders them).  A failed send stops that target's batch: what was sent is
 removed, the failure counted, and the target rests (``backoff``, doubling up
 to ``MAX_BACKOFF``) while the others go on.  A crash between a send and the
 removal sends those events again: delivery is at least once.
@@ -14,8 +13,8 @@ removal sends those events again: delivery is at least once.
 The outbox is bounded per target (its ``max_queued`` option): past it, the
 oldest events are dropped and counted (``OutboxDepth.dropped``), as a write
 is never refused for its notifications (AWS's behaviour).  The bound is
-applied here, so between two passes the outbox can exceed it by what
-arrives in one interval.
+applied here every ``BOUND_EVERY`` seconds, so the outbox can exceed it by
+what arrives in that time.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ log = logging.getLogger("pails")
 LEASE = "notify"
 INTERVAL = 0.5
 LEASE_RETRY = 5.0  # seconds between a non-holder's tries for the lease
+BOUND_EVERY = 5.0  # seconds between two applications of the outbox bounds
 BATCH = 100
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
@@ -52,6 +52,7 @@ class NotifyJob:
         self.meta = meta
         self._senders: dict[str, tuple[EventTarget, Sender]] = {}
         self._resting: dict[str, _Rest] = {}
+        self._next_bound = 0.0
 
     async def run(self) -> None:
         delay = INTERVAL
@@ -72,26 +73,29 @@ class NotifyJob:
                 await sender.close()
 
     async def run_pass(self, now: float) -> int:
-        """Deliver what waits; how many events were delivered."""
-        depths = [d for d in await self.meta.outbox_depth() if d.queued]
-        if not depths:
-            return 0
-        targets = {t.name: t for t in await self.meta.list_event_targets()}
+        """Deliver what waits; how many events were delivered.  Each target
+        costs one indexed read of its oldest events; the bounds are applied
+        every ``BOUND_EVERY`` seconds (a count per target)."""
+        targets = await self.meta.list_event_targets()
+        if now >= self._next_bound:
+            self._next_bound = now + BOUND_EVERY
+            await self._apply_bounds(targets)
         work = []
-        for depth in depths:
-            target = targets.get(depth.target)
-            if target is None:  # a configuration names a removed target: its events have nowhere to go
-                await self.meta.outbox_trim(depth.target, 0)
-                continue
-            limit = int(json.loads(target.config).get("max_queued", 100000))
-            if depth.queued > limit:
-                dropped = await self.meta.outbox_trim(target.name, limit)
-                log.warning("notification target %s: outbox full, %d oldest events dropped", target.name, dropped)
+        for target in targets:
             rest = self._resting.get(target.name)
-            if rest is not None and rest.until > now:
-                continue
-            work.append(self._deliver(target, now))
+            if rest is None or rest.until <= now:
+                work.append(self._deliver(target, now))
         return sum(await asyncio.gather(*work))
+
+    async def _apply_bounds(self, targets: list[EventTarget]) -> None:
+        by_name = {t.name: t for t in targets}
+        for depth in await self.meta.outbox_depth():
+            target = by_name.get(depth.target)
+            # A configuration that names a removed target: its events have nowhere to go.
+            limit = int(json.loads(target.config).get("max_queued", 100000)) if target is not None else 0
+            if depth.queued > limit:
+                dropped = await self.meta.outbox_trim(depth.target, limit)
+                log.warning("notification target %s: outbox full, %d oldest events dropped", depth.target, dropped)
 
     def _sender(self, target: EventTarget) -> Sender:
         known = self._senders.get(target.name)
