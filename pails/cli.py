@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from pails import cli_accounts, cli_admin, cli_buckets
+from pails import cli_accounts, cli_admin, cli_buckets, cli_targets
 from pails.admin import discovery
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import StoreUnavailable
@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_accounts.add_parsers(sub)
     cli_buckets.add_parsers(sub, _with_engine)
     cli_admin.add_parsers(sub)
+    cli_targets.add_parsers(sub, _with_engine)
 
     b = sub.add_parser("backup-meta", help="copy the SQLite metadata database, consistently, while the server runs")
     b.add_argument("dest", help="the copy (a new file)")

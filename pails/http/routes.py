@@ -27,6 +27,7 @@ from pails.s3 import (
     listing,
     multidelete,
     multipart,
+    notification,
     object_lock,
     objects,
     ownership,
@@ -147,6 +148,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GetBucketLogging", Target.BUCKET, "GET", "logging", bucket_logging.get_bucket_logging),
     Route("PutBucketLogging", Target.BUCKET, "PUT", "logging", bucket_logging.put_bucket_logging),
     Route("PostBucketLogging", Target.BUCKET, "POST", "logging", bucket_logging.post_bucket_logging),
+    # bucket notifications (delivered by pails.jobs.notify)
+    Route("GetBucketNotificationConfiguration", Target.BUCKET, "GET", "notification",
+          notification.get_bucket_notification_configuration),
+    Route("PutBucketNotificationConfiguration", Target.BUCKET, "PUT", "notification",
+          notification.put_bucket_notification_configuration),
+    Route("ListenBucketNotification", Target.BUCKET, "GET", "events", notification.listen_bucket_notification),
 )
 
 # Fixed paths (GET and HEAD) answered before S3 addressing and without
@@ -193,6 +200,8 @@ IAM_ACTIONS: dict[str, str] = {
     "DeleteBucketCors": "s3:PutBucketCORS",
     "PreflightBucket": "s3:GetObject",
     "PreflightObject": "s3:GetObject",
+    "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
 }
 
 
@@ -229,6 +238,7 @@ SUBRESOURCES = frozenset({
     "requestPayment", "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads",
     "versioning", "versions", "website", "renameObject",
     "session",  # S3 Express CreateSession: NotImplemented, never a listing
+    "events",  # MinIO's ListenBucketNotification
 })
 # Sub-resources that qualify a data operation rather than name a new one.
 _QUALIFIERS = frozenset({"partNumber", "versionId"})

@@ -9,6 +9,7 @@ import asyncio
 
 from pails.jobs.access_log import AccessLogJob
 from pails.jobs.lifecycle import LifecycleJob
+from pails.jobs.notify import NotifyJob
 from pails.storage.engine import Engine
 from pails.storage.log_spool import Delivery, Spool
 
@@ -18,4 +19,5 @@ def start(engine: Engine, access_log: tuple[Spool, Delivery]) -> list[asyncio.Ta
     ``access_log``: the spool and batches of server access logging."""
     loop = asyncio.get_running_loop()
     return [loop.create_task(LifecycleJob(engine).run(), name="pails-lifecycle"),
-            loop.create_task(AccessLogJob(engine, *access_log).run(), name="pails-access-log")]
+            loop.create_task(AccessLogJob(engine, *access_log).run(), name="pails-access-log"),
+            loop.create_task(NotifyJob(engine.meta).run(), name="pails-notify")]

@@ -42,6 +42,7 @@ from pails.errors import S3Error
 from pails.storage import lifecycle_rules as lr
 from pails.storage.engine import Engine
 from pails.storage.meta import DeleteCondition, Unchanged
+from pails.storage.notify import Pending, RequestInfo, emitting, pending_for
 from pails.storage.records import Bucket, ListingRow
 
 log = logging.getLogger("pails")
@@ -249,8 +250,8 @@ class LifecycleJob:
                 removed += 1
         if actions.expire is not None:
             try:
-                deleted = await self.engine.delete_object(bucket.id, key, bucket.owner_id,
-                                                          DeleteCondition(unchanged=actions.expire))
+                deleted = await emitting(_expiration(bucket, key, None), self.engine.delete_object(
+                    bucket.id, key, bucket.owner_id, DeleteCondition(unchanged=actions.expire)))
                 if deleted.version_id is not None:
                     stats.expired += 1
             except S3Error:
@@ -267,8 +268,8 @@ class LifecycleJob:
         the next pass decides again); a locked one is refused (skipped: it
         stays until its lock ends)."""
         try:
-            deleted = await self.engine.delete_version(bucket.id, key, unchanged.version_id,
-                                                       DeleteCondition(unchanged=unchanged))
+            deleted = await emitting(_expiration(bucket, key, unchanged.version_id), self.engine.delete_version(
+                bucket.id, key, unchanged.version_id, DeleteCondition(unchanged=unchanged)))
         except S3Error:
             stats.skipped += 1
             return False
@@ -277,6 +278,13 @@ class LifecycleJob:
             return False
         stats.removed += 1
         return True
+
+
+def _expiration(bucket: Bucket, key: str, version_id: str | None) -> Pending | None:
+    """The s3:LifecycleExpiration events of a delete by the worker (pails.storage.notify)."""
+    info = RequestInfo(principal_id="s3.amazonaws.com", region=bucket.location or "us-east-1")
+    return pending_for(bucket.props, "s3:LifecycleExpiration:Delete", bucket.name, bucket.owner_id, key, info,
+                       version_id=version_id)
 
 
 def _tags(v: lr.Version, with_tags: bool) -> tuple[tuple[str, str], ...] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pails.access import acl as acls
 from pails.errors import S3Error
 from pails.protocol import xml
+from pails.s3 import notification
 from pails.s3.objects import locate, version_header
 from pails.s3.permissions import (
     acl_from_request,
@@ -17,6 +18,7 @@ from pails.s3.permissions import (
 )
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
+from pails.storage.notify import emitting
 
 
 async def _acl_from_put(engine: Engine, req: S3Request, current: acls.Acl,
@@ -72,6 +74,8 @@ async def put_object_acl(engine: Engine, req: S3Request) -> Response:
     require_object(req, obj, "WRITE_ACP")
     new = await _acl_from_put(engine, req, acls.Acl.from_json(obj.acl), bucket.owner_id)
     assert req.key is not None
-    if not await engine.meta.set_object_acl(bucket.id, req.key, new.to_json(), obj.version_id):
+    events = notification.pending(req, bucket, "s3:ObjectAcl:Put", req.key, etag=obj.etag,
+                                  version_id=obj.version_id)
+    if not await emitting(events, engine.meta.set_object_acl(bucket.id, req.key, new.to_json(), obj.version_id)):
         raise S3Error("NoSuchVersion", Key=req.key, VersionId=obj.version_id)
     return Response(200, version_header(bucket, obj.version_id))

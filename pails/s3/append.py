@@ -36,12 +36,13 @@ from typing import Any
 
 from pails.errors import S3Error
 from pails.protocol import checksums as ck
-from pails.s3 import encryption, ingest
+from pails.s3 import encryption, ingest, notification
 from pails.s3.objects import object_owner, storage_class, stored_headers
 from pails.s3.permissions import acl_from_request
 from pails.s3.request import Response, S3Request
 from pails.storage.blobs import BlobWriter
 from pails.storage.engine import Engine
+from pails.storage.notify import emitting
 from pails.storage.records import Bucket, ObjectVersion
 
 _ATTEMPTS = 5
@@ -174,7 +175,8 @@ async def append_object(engine: Engine, req: S3Request, bucket: Bucket) -> Respo
                 return replace(cur, **fields)
 
             try:
-                new = await engine.meta.append_object(bucket.id, key, offset, build)
+                new = await emitting(notification.pending(req, bucket, "s3:ObjectCreated:Put", key),
+                                     engine.meta.append_object(bucket.id, key, offset, build))
             except _Stale:
                 if old_file is not None:
                     old_file.abort()

@@ -33,7 +33,7 @@ from pails.protocol import xml
 from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_key
-from pails.s3 import encryption, lifecycle, object_lock, tagging
+from pails.s3 import encryption, lifecycle, notification, object_lock, tagging
 from pails.s3.objects import (
     check_redirect_location,
     object_owner,
@@ -47,6 +47,7 @@ from pails.s3.request import Response, S3Request
 from pails.storage.blobs import BlobStore, BlobWriter
 from pails.storage.engine import Engine
 from pails.storage.meta import valid_version_id
+from pails.storage.notify import emitting
 from pails.storage.records import Bucket, ObjectVersion
 
 _DIRECTIVES = ("COPY", "REPLACE")
@@ -247,7 +248,9 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
             storage_class=sc, inline=inline, blob_id=blob_id, manifest=manifest, checksums=src.checksums,
         )
         try:
-            version_id = await engine.meta.put_object(version, condition)
+            events = notification.pending(req, bucket, "s3:ObjectCreated:Copy", req.key, size=version.size,
+                                          etag=version.etag)
+            version_id = await emitting(events, engine.meta.put_object(version, condition))
         except Exception as exc:
             engine.blobs.discard(staged, exc)
             raise

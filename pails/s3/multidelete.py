@@ -9,12 +9,13 @@ from xml.etree.ElementTree import Element
 from pails.errors import S3Error
 from pails.protocol import xml
 from pails.protocol.dates import parse_http_date
-from pails.s3 import integrity, object_lock
+from pails.s3 import integrity, notification, object_lock
 from pails.s3.objects import object_owner
 from pails.s3.permissions import bucket_allows, get_bucket
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.meta import DeleteCondition, Deleted, valid_version_id
+from pails.storage.notify import emitting
 
 MAX_DELETE_KEYS = 1000
 
@@ -87,12 +88,13 @@ async def delete_objects(engine: Engine, req: S3Request) -> Response:
             continue
         entries.append((key, version_id, condition))
         out.append(None)
+        events = notification.pending(req, bucket, "s3:ObjectRemoved:Delete", key, version_id=version_id)
         if version_id is None:
             owner_id, _name = object_owner(req, bucket.owner_id)
-            jobs.append(engine.delete_object(bucket.id, key, owner_id, condition))
+            jobs.append(emitting(events, engine.delete_object(bucket.id, key, owner_id, condition)))
         else:
-            jobs.append(engine.delete_version(bucket.id, key, version_id, condition,
-                                              object_lock.may_bypass(req, bucket, key)))
+            jobs.append(emitting(events, engine.delete_version(bucket.id, key, version_id, condition,
+                                                               object_lock.may_bypass(req, bucket, key))))
     results = await asyncio.gather(*jobs, return_exceptions=True)
     it = iter(zip(entries, results, strict=True))
     for i, item in enumerate(out):

@@ -23,13 +23,14 @@ from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.keys import prefix_successor
 from pails.protocol.names import check_key
-from pails.s3 import encryption, ingest, lifecycle, object_lock
+from pails.s3 import encryption, ingest, lifecycle, notification, object_lock
 from pails.s3.objects import object_owner, storage_class, stored_headers, version_header
 from pails.s3.permissions import acl_from_request, get_bucket, require_bucket
 from pails.s3.request import Response, S3Request, query_int
 from pails.storage.crypto import Piece
 from pails.storage.engine import Engine
 from pails.storage.meta import MultipartUpload, UploadedPart, WriteCondition
+from pails.storage.notify import emitting
 from pails.storage.records import Bucket, ObjectVersion
 
 MAX_PART_NUMBER = 10000
@@ -367,7 +368,10 @@ async def complete_multipart_upload(engine: Engine, req: S3Request) -> Response:
         acl=upload.acl, owner_id=upload.owner_id,
         storage_class=upload.storage_class, inline=None, blob_id=None,
         manifest=_compact([_manifest_entry(p, algorithm) for p in chosen]), checksums=checksums)
-    version_id = await engine.meta.complete_upload(upload.upload_id, version, condition, if_none_match)
+    events = notification.pending(req, bucket, "s3:ObjectCreated:CompleteMultipartUpload", upload.key,
+                                  size=version.size, etag=etag)
+    version_id = await emitting(events, engine.meta.complete_upload(upload.upload_id, version, condition,
+                                                                     if_none_match))
     engine.collect_soon()
     response = _completion(bucket, upload.key, etag, req.headers.get("host", ""), checksums)
     response.headers.extend(version_header(bucket, version_id))

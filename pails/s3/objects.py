@@ -14,7 +14,7 @@ from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import http_date, parse_http_date
 from pails.protocol.names import check_key
 from pails.protocol.ranges import parse_range
-from pails.s3 import encryption, ingest, lifecycle, object_lock, tagging, veeam
+from pails.s3 import encryption, ingest, lifecycle, notification, object_lock, tagging, veeam
 from pails.s3.permissions import (
     acl_from_request,
     bucket_allows,
@@ -26,6 +26,7 @@ from pails.s3.permissions import (
 from pails.s3.request import FileBody, Response, S3Request
 from pails.storage.engine import Engine
 from pails.storage.meta import DeleteCondition, WriteCondition, valid_version_id
+from pails.storage.notify import emitting
 from pails.storage.records import Bucket, ObjectVersion
 
 log = logging.getLogger("pails")
@@ -156,7 +157,9 @@ async def put_object(engine: Engine, req: S3Request, form: bool = False) -> Resp
         blob_id=body.writer.blob_id if body.writer else None, manifest=None,
         checksums=json.dumps(body.checksums) if body.checksums else None,
     )
-    version_id = await engine.commit_object(version, body.writer, condition)
+    events = notification.pending(req, bucket, "s3:ObjectCreated:Post" if form else "s3:ObjectCreated:Put", req.key,
+                                  size=version.size, etag=etag)
+    version_id = await emitting(events, engine.commit_object(version, body.writer, condition))
     out = [("ETag", etag)]
     for alg, value in body.checksums.items():
         out.append((ck.header_name(alg), value))
@@ -372,12 +375,13 @@ async def delete_object(engine: Engine, req: S3Request) -> Response:
     require_bucket(req, bucket, "WRITE")
     version_id = version_param(req)
     condition = delete_condition(req)
+    events = notification.pending(req, bucket, "s3:ObjectRemoved:Delete", req.key, version_id=version_id)
     if version_id is None:
         owner_id, _name = object_owner(req, bucket.owner_id)
-        result = await engine.delete_object(bucket.id, req.key, owner_id, condition)
+        result = await emitting(events, engine.delete_object(bucket.id, req.key, owner_id, condition))
     else:
-        result = await engine.delete_version(bucket.id, req.key, version_id, condition,
-                                             object_lock.may_bypass(req, bucket, req.key))
+        result = await emitting(events, engine.delete_version(bucket.id, req.key, version_id, condition,
+                                                              object_lock.may_bypass(req, bucket, req.key)))
     headers: list[tuple[str, str]] = []
     if result.delete_marker:
         headers.append(("x-amz-delete-marker", "true"))

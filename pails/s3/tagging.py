@@ -26,9 +26,11 @@ from urllib.parse import parse_qsl, quote, urlencode
 from pails.access import acl as acls
 from pails.errors import S3Error
 from pails.protocol import xml
+from pails.s3 import notification
 from pails.s3.permissions import access_decision, get_bucket, require_object, require_owner
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
+from pails.storage.notify import emitting
 from pails.storage.records import Bucket, ObjectVersion
 
 TAGS_KEY = "x-amz-tagging"
@@ -169,8 +171,10 @@ async def put_object_tagging(engine: Engine, req: S3Request) -> Response:
     _require_tag_writer(req, obj)
     tags = parse_xml(await req.body.read_all(xml.MAX_XML_BODY), MAX_OBJECT_TAGS)
     assert req.key is not None
-    if not await engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, encode(tags) if tags else None,
-                                               obj.version_id):
+    events = notification.pending(req, bucket, "s3:ObjectTagging:Put", req.key, etag=obj.etag,
+                                  version_id=obj.version_id)
+    if not await emitting(events, engine.meta.set_object_header(
+            bucket.id, req.key, TAGS_KEY, encode(tags) if tags else None, obj.version_id)):
         raise S3Error("NoSuchKey", Key=req.key)
     return Response(200, _version_header(obj, bucket))
 
@@ -179,7 +183,10 @@ async def delete_object_tagging(engine: Engine, req: S3Request) -> Response:
     bucket, obj = await _current(engine, req)
     _require_tag_writer(req, obj)
     assert req.key is not None
-    if not await engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, None, obj.version_id):
+    events = notification.pending(req, bucket, "s3:ObjectTagging:Delete", req.key, etag=obj.etag,
+                                  version_id=obj.version_id)
+    if not await emitting(events, engine.meta.set_object_header(bucket.id, req.key, TAGS_KEY, None,
+                                                                obj.version_id)):
         raise S3Error("NoSuchKey", Key=req.key)
     return Response(204, _version_header(obj, bucket))
 

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
+from pails.storage.event_rows import EventTarget, OutboxDepth
 from pails.storage.object_lock import LockChange, apply_change
 from pails.storage.records import (
     Bucket,
@@ -504,6 +505,40 @@ class MetaStore(ABC):
         """Whether this process holds the lease ``name`` (taking it if it is
         free): one holder among every process of every gateway on this
         store, held until the process exits or loses the store.  Never waits."""
+
+    # --- bucket notifications (pails.storage.notify, pails.jobs.notify) ----
+    @abstractmethod
+    async def list_event_targets(self) -> list[EventTarget]: ...
+
+    @abstractmethod
+    async def put_event_target(self, target: EventTarget) -> None:
+        """Add or replace the target of this name."""
+
+    @abstractmethod
+    async def remove_event_target(self, name: str) -> bool:
+        """Remove a target with its waiting events and counters; False if unknown."""
+
+    @abstractmethod
+    async def outbox_batch(self, target: str, limit: int) -> list[tuple[int, str]]:
+        """The oldest waiting events of ``target``: (id, record JSON), by id."""
+
+    @abstractmethod
+    async def outbox_done(self, target: str, ids: list[int]) -> None:
+        """``target`` acknowledged these events: remove them and count them delivered."""
+
+    @abstractmethod
+    async def outbox_failed(self, target: str, error: str) -> None:
+        """Count a failed delivery attempt to ``target`` and keep its error."""
+
+    @abstractmethod
+    async def outbox_trim(self, target: str, keep: int) -> int:
+        """Remove the oldest events of ``target`` beyond the newest ``keep``,
+        counted as dropped; how many went."""
+
+    @abstractmethod
+    async def outbox_depth(self) -> list[OutboxDepth]:
+        """Each target's waiting events and counters (targets with events but no
+        configuration any more included), by name."""
 
     # --- multipart uploads -----------------------------------------------
     @abstractmethod

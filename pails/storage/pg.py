@@ -44,6 +44,7 @@ from pails.storage.meta import (
 )
 from pails.storage.pg_batch import DeleteWrite, PutWrite
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
+from pails.storage.pg_events import PgEvents
 from pails.storage.pg_fast import FastConnection
 from pails.storage.pg_iam import CREDENTIALS_CHANGED, PgIam
 from pails.storage.pg_jobs import PgJobs
@@ -106,7 +107,7 @@ async def _check_noncurrent(t: Tx, u: Unchanged, bucket_id: int, key: str, seq: 
     check_unchanged(u, headers, newer, count)
 
 
-class PgMeta(PgIam, PgUploads, PgJobs, PgRename, MetaStore):
+class PgMeta(PgIam, PgUploads, PgJobs, PgRename, PgEvents, MetaStore):
     shared_blobs = True
 
     def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:

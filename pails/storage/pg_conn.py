@@ -33,6 +33,7 @@ from psycopg import errors as pg_errors
 
 from pails.errors import S3Error
 from pails.storage.meta import CommitOutcomeUnknown
+from pails.storage.notify import PENDING
 from pails.storage.pg_fast import FastConnection
 from pails.storage.pg_pipe import PipelinedConnection
 from pails.storage.space import StorageFull
@@ -272,7 +273,7 @@ Planner = Callable[[FastConnection, list[Any]], Awaitable[tuple[list[Outcome], l
 
 
 class _Job:
-    __slots__ = ("fn", "order", "solo", "planned", "future")
+    __slots__ = ("fn", "order", "solo", "planned", "future", "pending")
 
     def __init__(self, fn: Write, order: tuple[str, ...], solo: bool, planned: Any,
                  future: asyncio.Future[Any]) -> None:
@@ -281,6 +282,19 @@ class _Job:
         self.solo = solo
         self.planned = planned  # the write as the planner takes it, or None
         self.future = future
+        self.pending = PENDING.get()  # the events it records if it succeeds (pails.storage.notify)
+
+
+_OUTBOX = ("INSERT INTO event_outbox (target, created, record) "
+           "SELECT * FROM unnest(%s::text[], %s::float8[], %s::text[])")
+
+
+async def _record_events(conn: FastConnection, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """The events of the batch's successful writes, into the outbox of the same transaction."""
+    rows = [row for job, result, exc in outcomes if exc is None and job.pending is not None
+            for row in job.pending.rows(result)]
+    if rows:
+        await conn.execute(_OUTBOX, ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]))
 
 
 class Rerun(Exception):
@@ -397,6 +411,7 @@ class Committer:
                             if tx.wrote:
                                 raise Rerun from exc
                             outcomes.append((job, None, exc))
+                    await _record_events(conn, outcomes)
                 except BaseException:
                     if not conn.closed:
                         await conn.command("ROLLBACK")

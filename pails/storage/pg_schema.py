@@ -265,8 +265,33 @@ SCHEMA_V3 = (
     "CREATE INDEX iam_keys_by_user ON iam_keys (account_id, user_name)",
 )
 
+# Bucket notifications (docs/notifications.md): the operator's targets and the outbox of events not yet
+# acknowledged by their target (written in the commit of the change that caused them).
+SCHEMA_V4 = (
+    """CREATE TABLE event_targets (
+        name    text PRIMARY KEY,
+        kind    text NOT NULL,
+        config  text NOT NULL,
+        created double precision NOT NULL
+    )""",
+    """CREATE TABLE event_outbox (
+        id      bigserial PRIMARY KEY,
+        target  text NOT NULL,
+        created double precision NOT NULL,
+        record  text NOT NULL
+    )""",
+    "CREATE INDEX event_outbox_by_target ON event_outbox (target, id)",
+    """CREATE TABLE event_counters (
+        target     text PRIMARY KEY,
+        delivered  bigint NOT NULL DEFAULT 0,
+        dropped    bigint NOT NULL DEFAULT 0,
+        failures   bigint NOT NULL DEFAULT 0,
+        last_error text
+    )""",
+)
+
 # version -> statements that reach it from version - 1
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3}
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 _SCHEMA_LOCK = 0x7061696C73  # "pails": serializes schema set-up between gateways starting at once

@@ -38,6 +38,7 @@ from pails.storage.meta import (
     merge_versions,
     quota_props,
 )
+from pails.storage.notify import PENDING
 from pails.storage.records import (
     Bucket,
     BucketQuota,
@@ -48,6 +49,7 @@ from pails.storage.records import (
     object_from_row,
 )
 from pails.storage.space import StorageFull
+from pails.storage.sqlite_events import SqliteEvents, recording
 from pails.storage.sqlite_iam import SqliteIam
 from pails.storage.sqlite_jobs import SqliteJobs
 from pails.storage.sqlite_rename import SqliteRename
@@ -87,7 +89,7 @@ _SHRINK: Any = ("shrink", None, False)
 _Job = tuple[Callable[[sqlite3.Connection], Any], Any, bool]
 
 
-class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, MetaStore):
+class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvents, MetaStore):
     commits_in_data_dir = True
 
     def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:
@@ -288,6 +290,9 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, MetaStore):
         self._ensure_committer()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
+        pending = PENDING.get()
+        if pending is not None:  # its events go into the outbox in the write's own savepoint
+            fn = recording(fn, pending)
         self._queue.put((fn, (loop, fut), frees))
         return await fut
 

@@ -287,7 +287,38 @@ def _v2_usage(c: sqlite3.Connection) -> None:
 
 
 # version -> the migration that reaches it from version - 1 (version 1: SCHEMA)
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2_usage, 3: _v3_iam}
+def _v4_events(c: sqlite3.Connection) -> None:
+    """Bucket notifications (docs/notifications.md): the operator's targets and
+    the outbox of events not yet acknowledged by their target.  Idempotent, as
+    every step (a layout of version 0 runs them all on a schema that has them)."""
+    for statement in _statements(EVENTS_SCHEMA):
+        c.execute(statement)
+
+
+EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS event_targets (
+    name    TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    config  TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_outbox (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    target  TEXT NOT NULL,
+    created REAL NOT NULL,
+    record  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_outbox_by_target ON event_outbox (target, id);
+CREATE TABLE IF NOT EXISTS event_counters (
+    target    TEXT PRIMARY KEY,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    dropped   INTEGER NOT NULL DEFAULT 0,
+    failures  INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+"""
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _v2_usage, 3: _v3_iam, 4: _v4_events}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -66,7 +66,8 @@ def _to_version_1(url: str) -> None:
             conn.execute(f"DROP FUNCTION pails_{fn}()")
         conn.execute("ALTER TABLE multipart_parts DROP COLUMN bucket_id")
         for statement in ("DROP TABLE iam_entities", "DROP TABLE iam_keys", "DROP INDEX users_by_account",
-                          "ALTER TABLE users DROP COLUMN account_id", "ALTER TABLE users DROP COLUMN operator"):
+                          "ALTER TABLE users DROP COLUMN account_id", "ALTER TABLE users DROP COLUMN operator",
+                          "DROP TABLE event_targets, event_outbox, event_counters"):  # schema 4 (notifications)
             conn.execute(statement)
         conn.execute("UPDATE pails_schema SET version = 1")
 

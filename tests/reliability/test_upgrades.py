@@ -154,9 +154,49 @@ def _to_version_1(db: Path) -> None:
         c.execute("ALTER TABLE users DROP COLUMN operator")
         c.execute("DROP TABLE iam_entities")
         c.execute("DROP TABLE iam_keys")
+        _drop_event_tables(c)
         c.execute("PRAGMA user_version=1")
     finally:
         c.close()
+
+
+def _drop_event_tables(c: sqlite3.Connection) -> None:
+    """Schema 4 (bucket notifications) undone."""
+    for table in ("event_targets", "event_outbox", "event_counters"):
+        c.execute(f"DROP TABLE {table}")
+
+
+def test_version_3_gains_the_notification_outbox(tmp_path: Path) -> None:
+    """Schema 4 (docs/notifications.md): a data directory of version 3 keeps its
+    objects and gains the targets and the outbox; notifications then work."""
+    from tests.behaviour.test_notifications import add_target, queue_config, wait_for
+    from tests.notify_peers import Webhook
+
+    data = tmp_path / "data"
+    _make_data_dir(data)
+    db = data / "meta.sqlite3"
+    c = sqlite3.connect(db, isolation_level=None)
+    try:
+        _drop_event_tables(c)
+        c.execute("PRAGMA user_version=3")
+    finally:
+        c.close()
+    assert "event_outbox" not in {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")}
+    _check_objects(data)
+    assert _user_version(db) == SCHEMA_VERSION == 4
+    hook = Webhook().start()
+    srv = Server(data).start()
+    try:
+        arn = add_target(srv, "hook", "webhook", endpoint=hook.url)
+        s3 = client(srv)
+        s3.put_bucket_notification_configuration(Bucket="plain", NotificationConfiguration={
+            "QueueConfigurations": [queue_config(arn, ["s3:ObjectCreated:*"])]})
+        s3.put_object(Bucket="plain", Key="after", Body=b"x")
+        wait_for(lambda: hook.records(), "the event")
+        assert hook.records()[0]["s3"]["object"]["key"] == "after"
+    finally:
+        srv.stop()
+        hook.stop()
 
 
 def test_version_1_migrates_with_exact_usage_counters(tmp_path: Path) -> None:
