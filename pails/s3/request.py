@@ -64,6 +64,7 @@ class Response:
     body: bytes = b""
     file: FileBody | None = None
     content_length: int | None = None  # for HEAD and file bodies
+    stream: AsyncIterator[bytes] | None = None  # a body made as it is sent (chunked; S3 Select's events)
 
     @staticmethod
     def xml(body: bytes, status: int = 200) -> Response:
