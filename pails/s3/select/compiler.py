@@ -8,6 +8,7 @@ aggregate one."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,15 +194,13 @@ class Compiler:
     def compile(self, node: Node) -> Fn:
         kind = node[0]
         if kind == "lit":
-            v = node[1]
-            return lambda _r: v
+            return _const(node[1])
         if kind == "ref":
             return self._ref(node[1])
         if kind == "dq":
             if self._is_column(node[1]):
                 return self._ref([node[1]])
-            v = node[1]
-            return lambda _r: v
+            return _const(node[1])
         if kind == "agg":
             raise S3Error("InvalidQuery", "Aggregate functions are allowed only in the SELECT list.")
         if kind == "star":
@@ -299,6 +298,9 @@ class Compiler:
             return in_
         if kind == "cast":
             a, target = sub(node[1]), node[2]
+            if target == "int":
+                to_int = fn.to_int
+                return lambda r: to_int(a(r))
             return lambda r: fn.cast(a(r), target)
         if kind == "case":
             return self._case(node, sub)
@@ -472,8 +474,32 @@ def _path(steps: list[Any]) -> Fn:
     return walk
 
 
+_OPERATORS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt, "<=": operator.le,
+              ">=": operator.ge}
+
+
+def _const(value: Any) -> Fn:
+    def const(_r: Any) -> Any:
+        return value
+    const.constant = (value,)  # type: ignore[attr-defined]
+    return const
+
+
 def _comparison(op: str, a: Fn, b: Fn) -> Fn:
     compare = fn.compare
+    constant = getattr(b, "constant", None)
+    if constant is not None and constant[0] is not None:
+        # column <op> literal: the literal's type known once, the common case one type check
+        y = constant[0]
+        ty = type(y)
+        native = _OPERATORS[op]
+
+        def cmp_const(r: Any) -> Any:
+            x = a(r)
+            if type(x) is ty:
+                return native(x, y)
+            return compare(op, x, y)
+        return cmp_const
 
     def cmp(r: Any) -> Any:
         x, y = a(r), b(r)

@@ -216,10 +216,13 @@ class JsonDocument:
             yield _NEED
 
     def _decode(self) -> Generator[Any, None, Any]:
+        yield from self._peek()  # past whitespace: raw_decode does not skip it
         while True:
             try:
                 value, end = self.decoder.raw_decode(self.buf, self.pos)
                 if end < len(self.buf) or self.eof:
+                    if end - self.pos > MAX_RECORD:
+                        raise too_large()
                     self.pos = end
                     return value
             except json.JSONDecodeError as exc:

@@ -126,7 +126,7 @@ class Parser:
     def unexpected(self, why: str = "") -> S3Error:
         t = self.tok
         if t.kind == "eof":
-            return syntax_error("ParseExpectedExpression" if not why else "ParseUnexpectedToken",
+            return syntax_error("ParseExpectedExpression",
                                 f"UnsupportedSyntax: unexpected end of the SQL expression{': ' + why if why else ''}.")
         return syntax_error("ParseUnexpectedToken",
                             f"UnsupportedSyntax: unexpected token {t.text!r} at position {t.pos}"

@@ -39,10 +39,21 @@ def csv_writer(o: CsvOutput) -> RowWriter:
         s = v if type(v) is str else _cell_text(v)
         return q + s.replace(q, quoted) + q
 
-    one = cell_always if o.quote_fields == "ALWAYS" else cell
+    if o.quote_fields == "ALWAYS":
+        def row_always(values: list[Any]) -> str:
+            return fd.join([cell_always(v) for v in values]) + rd
+        return row_always
+    row_special = re.compile("[" + re.escape("".join({q, "\n", "\r", *rd})) + "]").search
 
     def row(values: list[Any]) -> str:
-        return fd.join([one(v) for v in values]) + rd
+        # The common case checked once per row: all strings, none needing quotes.
+        try:
+            line = fd.join(values)
+        except TypeError:  # a value that is not a string
+            return fd.join([cell(v) for v in values]) + rd
+        if row_special(line) is None and line.count(fd) == len(values) - 1:
+            return line + rd
+        return fd.join([cell(v) for v in values]) + rd
     return row
 
 
