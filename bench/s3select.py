@@ -4,7 +4,8 @@ Generates a CSV (10 integer columns, about 100 MB; ``--mb``), stores it in a
 fresh Pails server (SQLite, one worker), then runs each query with boto3's
 select_object_content and reports wall time, rows/s and MB/s, next to the
 same query run in-process through the scanner alone (no HTTP, no event
-stream) to show what the SQL evaluation itself costs.
+stream) to show what the SQL evaluation itself costs, and the server's peak
+resident memory (which does not grow with the object).
 
     python bench/s3select.py [--mb 100] [--rounds 1]
 """
@@ -43,6 +44,36 @@ def make_csv(path: Path, megabytes: int) -> int:
             size += len(block)
             rows += 10000
     return rows
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The largest peak resident set (VmHWM) among ``pid`` and its descendants."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    tree = {pid}
+    grew = True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    peak = 0
+    for p in tree:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+    return peak / 1024
 
 
 def in_process(path: Path, sql: str) -> float:
@@ -99,6 +130,8 @@ def main() -> None:
                     local = in_process(csv_path, sql)
                     print(f"{name:<16} {wall:>9.2f} {rows / wall:>11,.0f} {size / wall / 1e6:>7.1f} "
                           f"{out / 1e6:>7.1f} {local:>13.2f} {rows / local:>11,.0f}", flush=True)
+            assert server.proc is not None
+            print(f"server peak RSS (largest process of its tree, VmHWM): {peak_rss_mb(server.proc.pid):.0f} MB")
         finally:
             server.stop()
 

@@ -166,3 +166,49 @@ def test_other_user_needs_read(s3, alt_s3, bucket):
     with pytest.raises(ClientError) as exc:
         select(alt_s3, bucket, "p.csv", "SELECT * FROM S3Object")
     assert _code(exc) == (403, "AccessDenied")
+
+
+def test_sse_c_object_needs_its_key(s3, bucket):
+    key = b"k" * 32
+    s3.put_object(Bucket=bucket, Key="c.csv", Body=CSV.encode(), SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+    with pytest.raises(ClientError) as exc:
+        select(s3, bucket, "c.csv", "SELECT COUNT(*) FROM S3Object")
+    assert _code(exc) == (400, "InvalidRequest")
+    text, _ = select(s3, bucket, "c.csv", "SELECT name FROM S3Object WHERE age = '25'",
+                     SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+    assert text == "bob\n"
+
+
+def test_multipart_object_and_many_records_messages(s3, bucket):
+    row = "".join(f"{i:07d},{'x' * 90}\n" for i in range(60000))  # ~5.9 MB: records cross part edges
+    body = row.encode()
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp.csv")
+    cut = 5 * 1024 * 1024 + 3
+    parts = []
+    for n, chunk in enumerate((body[:cut], body[cut:]), start=1):
+        etag = s3.upload_part(Bucket=bucket, Key="mp.csv", UploadId=up["UploadId"], PartNumber=n, Body=chunk)["ETag"]
+        parts.append({"PartNumber": n, "ETag": etag})
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp.csv", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": parts})
+    r = s3.select_object_content(Bucket=bucket, Key="mp.csv", ExpressionType="SQL",
+                                 Expression="SELECT _1 FROM S3Object", InputSerialization={"CSV": {}},
+                                 OutputSerialization={"CSV": {}})
+    messages = [e["Records"]["Payload"] for e in r["Payload"] if "Records" in e]
+    assert len(messages) > 1  # streamed in pieces, not one body
+    assert b"".join(messages) == "".join(f"{i:07d}\n" for i in range(60000)).encode()
+
+
+def test_error_after_records_ends_the_stream(s3, bucket):
+    body = "".join(f"{i}\n" for i in range(100000)) + "oops\n"
+    s3.put_object(Bucket=bucket, Key="n.csv", Body=body.encode())
+    r = s3.select_object_content(Bucket=bucket, Key="n.csv", ExpressionType="SQL",
+                                 Expression="SELECT CAST(_1 AS INT) FROM S3Object",
+                                 InputSerialization={"CSV": {}}, OutputSerialization={"CSV": {}})
+    got = []
+    with pytest.raises(EventStreamError) as exc:
+        for event in r["Payload"]:
+            if "Records" in event:
+                got.append(event["Records"]["Payload"])
+            assert "End" not in event
+    assert exc.value.response["Error"]["Code"] == "CastFailed"
+    assert got  # records before the bad one were sent

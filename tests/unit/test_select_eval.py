@@ -140,3 +140,15 @@ def test_csv_output_quoting():
 def test_plan_names():
     plan = compile_query(parse("SELECT a, s.b.c, 1 + 1, d AS e FROM S3Object s"), "json")
     assert plan.names == ["a", "c", "_3", "e"]
+
+
+@pytest.mark.parametrize(("pattern", "text", "expected"), [
+    ("abc%", "abcd", True), ("abc%", "xabc", False), ("%abc", "xabc", True), ("%abc", "abcx", False),
+    ("%b%", "abc", True), ("%b%", "ac", False), ("abc", "abc", True), ("abc", "abcd", False), ("%", "", True),
+    ("%%", "x", True), ("a_c", "abc", True), ("a%c", "abbbc", True), ("a%c", "abcd", False),
+    ("100!%", "100%", True), ("100!%", "1000", False),
+])
+def test_like_matcher_shapes(pattern, text, expected):
+    escape = "!" if "!" in pattern else None
+    assert fn.like_matcher(pattern, escape)(text) is expected
+    assert (fn.like_pattern(pattern, escape).fullmatch(text) is not None) is expected

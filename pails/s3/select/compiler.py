@@ -327,14 +327,14 @@ class Compiler:
         if pattern[0] == "lit" and (escape is None or escape[0] == "lit"):
             if not isinstance(pattern[1], str) and pattern[1] is not None:
                 raise S3Error("InvalidArgument", "LIKE takes a string pattern.")
-            regex = fn.like_pattern(pattern[1], escape[1] if escape is not None else None).fullmatch \
+            matches = fn.like_matcher(pattern[1], escape[1] if escape is not None else None) \
                 if pattern[1] is not None else None
 
             def like_const(r: Any) -> Any:
                 x = a(r)
-                if x is None or regex is None:
+                if x is None or matches is None:
                     return None
-                return (regex(x if type(x) is str else fn.to_text(x)) is not None) != negated
+                return matches(x if type(x) is str else fn.to_text(x)) != negated
             return like_const
         if pattern[0] == "dq" and not self._is_column(pattern[1]):
             return self._like(("like", value, ("lit", pattern[1]), escape, negated), sub)

@@ -201,6 +201,25 @@ def like_pattern(pattern: str, escape: str | None) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+def like_matcher(pattern: str, escape: str | None) -> Callable[[str], bool]:
+    """A test of a string against a LIKE pattern: str methods for the
+    common shapes ('abc%', '%abc', '%abc%', 'abc'), a regular expression
+    otherwise."""
+    inner = pattern.strip("%")
+    plain = not any(c in inner for c in "%_[") and (escape is None or escape not in pattern)
+    if plain:
+        lead, trail = pattern.startswith("%"), pattern.endswith("%") and len(pattern) > len(inner)
+        if lead and trail:
+            return lambda s: inner in s
+        if lead:
+            return lambda s: s.endswith(inner)
+        if trail:
+            return lambda s: s.startswith(inner)
+        return lambda s: s == inner
+    regex = like_pattern(pattern, escape).fullmatch
+    return lambda s: regex(s) is not None
+
+
 # --- strings -----------------------------------------------------------------------------------------------------
 
 def substring(s: Any, start: Any, length: Any = None) -> str | None:
