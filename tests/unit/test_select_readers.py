@@ -45,6 +45,11 @@ def test_csv_quoted_record_delimiter():
     assert feed_all(r, 'a,"line1\nline2",b\nc,d,e\n', 4) == [["a", "line1\nline2", "b"], ["c", "d", "e"]]
 
 
+def test_csv_record_delimiter_inside_quotes_ends_the_record_by_default():
+    r = CsvRecords(CsvInput())
+    assert feed_all(r, 'a,"open\nb,c\n', 100) == [["a", "open"], ["b", "c"]]
+
+
 def test_csv_record_too_large():
     r = CsvRecords(CsvInput())
     with pytest.raises(S3Error) as exc:

@@ -131,6 +131,11 @@ class CsvRecords:
             lines = [line[:-1] if line.endswith("\r") else line for line in lines]
         if self.newline and self.c.quoted_record_delimiter:
             lines = [line + "\n" for line in lines]
+        elif self.c.quote in buf:
+            # AllowQuotedRecordDelimiter FALSE: a record ends at its delimiter even inside quotes (as AWS);
+            # the csv module would run on into the next line, so an open quote is closed where the line ends.
+            q = self.c.quote
+            lines = [line + q if line.count(q) % 2 else line for line in lines]
         try:
             rows = csv.reader(lines, **self.params)
             if self.header_pending:
