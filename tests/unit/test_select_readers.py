@@ -96,17 +96,29 @@ def test_decompressor_streams_concatenated_members(kind):
     pack = gzip.compress if kind == "GZIP" else bz2.compress
     data = pack(b"hello ") + pack(b"world\n" * 1000)
     d = Decompressor(kind)
-    out = b"".join(d.feed(data[i:i + 3]) for i in range(0, len(data), 3))
+    out = b"".join(b"".join(d.feed(data[i:i + 3])) for i in range(0, len(data), 3))
     d.finish()
     assert out == b"hello " + b"world\n" * 1000
     d = Decompressor(kind)
     with pytest.raises(S3Error) as exc:
-        d.feed(b"not compressed at all")
+        list(d.feed(b"not compressed at all"))
     assert exc.value.code == "InvalidCompressionFormat"
     d = Decompressor(kind)
-    d.feed(data[:10])
+    list(d.feed(data[:10]))
     with pytest.raises(S3Error):
         d.finish()
+
+
+@pytest.mark.parametrize("kind", ["GZIP", "BZIP2"])
+def test_decompressor_bounds_each_piece(kind):
+    """A small chunk of a highly compressed object comes out in bounded pieces."""
+    plain = b"\0" * (10 * Decompressor.PIECE + 5)
+    data = (gzip.compress if kind == "GZIP" else bz2.compress)(plain) * 2
+    d = Decompressor(kind)
+    pieces = list(d.feed(data))
+    d.finish()
+    assert max(len(p) for p in pieces) <= Decompressor.PIECE
+    assert b"".join(pieces) == plain * 2
 
 
 @pytest.mark.parametrize(("start", "end", "expected"), [

@@ -62,26 +62,40 @@ def _object_chunks(engine: Engine, enc: Any, obj: ObjectVersion, first: int, len
 
 
 class _Steps:
-    """The scanner driven over the object's chunks: ``step()`` -> (output text, finished)."""
+    """The scanner driven over the object's chunks: ``step()`` -> (output
+    text, finished), one chunk (or one decompressed piece of one) per step."""
 
     def __init__(self, scanner: Scanner, chunks: Iterator[bytes], cut: RangeCut | None) -> None:
         self.scanner = scanner
         self.chunks = chunks
         self.cut = cut
+        self.pending: Iterator[str] | None = None
+        self.input_done = False
 
     def step(self) -> tuple[str, bool]:
         s = self.scanner
-        raw = next(self.chunks, None)
-        if raw is None or (self.cut is not None and self.cut.done):
-            return s.feed(b"", last=True), True
-        if self.cut is not None:
-            s.scanned += len(raw)
-            raw = self.cut.feed(raw)
-            s.scanned -= len(raw)  # counted again by feed
-        out = s.feed(raw)
-        if s.done:
-            return out, True
-        return out, False
+        while True:
+            if self.pending is not None:
+                out = next(self.pending, None)
+                if out is not None:
+                    return out, s.done
+                self.pending = None
+                if self.input_done or s.done:
+                    return "", True
+            raw = next(self.chunks, None)
+            if raw is None or (self.cut is not None and self.cut.done):
+                self.pending = s.outputs(b"", True)
+                self.input_done = True
+                continue
+            scanned = len(raw)
+            if self.cut is not None:
+                raw = self.cut.feed(raw)
+            self.pending = s.outputs(raw, False, scanned)
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()  # the data file closed now, not when the generator is collected
 
 
 def _scan_range(settings: config.Settings, size: int) -> tuple[int, int, RangeCut | None]:
@@ -158,6 +172,8 @@ async def _messages(steps: Any, scanner: Scanner, out: str, finished: bool, prog
         log.exception("select %s failed", request_id)
         yield eventstream.error("InternalError", "We encountered an internal error. Please try again.")
         return
+    finally:
+        steps.close()
     if progress:
         yield eventstream.progress(scanner.scanned, scanner.processed, returned)
     yield eventstream.stats(scanner.scanned, scanner.processed, returned)

@@ -76,6 +76,9 @@ class Steps:
         self.file = file
         self.batches: Any = None
 
+    def close(self) -> None:
+        self.batches = None
+
     def step(self) -> tuple[str, bool]:
         s = self.scanner
         try:

@@ -26,8 +26,12 @@ def too_large() -> S3Error:
 
 
 class Decompressor:
-    """GZIP or BZIP2 undone as the bytes stream; several members in a row
-    (as ``cat a.gz b.gz``) read as one stream, as gzip(1) reads them."""
+    """GZIP or BZIP2 undone as the bytes stream, in pieces of at most
+    ``PIECE`` bytes (a small chunk of a highly compressed object does not
+    become a large buffer); several members in a row (as ``cat a.gz b.gz``)
+    read as one stream, as gzip(1) reads them."""
+
+    PIECE = 1024 * 1024
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -37,19 +41,28 @@ class Decompressor:
         self.d: Any = zlib.decompressobj(wbits=31) if self.kind == "GZIP" else bz2.BZ2Decompressor()
         self.fed = False  # this member has begun
 
-    def feed(self, data: bytes) -> bytes:
-        out = []
+    def feed(self, data: bytes) -> Iterator[bytes]:
         try:
-            while data:
-                self.fed = True
-                out.append(self.d.decompress(data))
-                if not self.d.eof:
-                    break
-                data = self.d.unused_data
-                self._new()
+            while True:
+                if data:
+                    self.fed = True
+                out = self.d.decompress(data, self.PIECE)
+                data = self.d.unconsumed_tail if self.kind == "GZIP" else b""
+                if out:
+                    yield out
+                if self.d.eof:
+                    rest = self.d.unused_data  # all input past the member (zlib may repeat it as unconsumed_tail)
+                    self._new()
+                    if not rest:
+                        return
+                    data = rest
+                elif self.kind == "GZIP":
+                    if not data and len(out) < self.PIECE:
+                        return
+                elif self.d.needs_input:
+                    return
         except (zlib.error, OSError, EOFError, ValueError):
             raise S3Error("InvalidCompressionFormat", f"The object is not valid {self.kind} data.") from None
-        return b"".join(out)
 
     def finish(self) -> None:
         if self.fed and not self.d.eof:

@@ -55,18 +55,29 @@ class Scanner:
 
     def feed(self, raw: bytes, last: bool = False) -> str:
         """Output text for the next chunk of the object (``last``: the end)."""
-        self.scanned += len(raw)
-        data = raw
-        if self.decompressor is not None:
-            data = self.decompressor.feed(raw)
-            if last:
+        return "".join(self.outputs(raw, last))
+
+    def outputs(self, raw: bytes, last: bool, scanned: int | None = None) -> Iterator[str]:
+        """Output text for the next chunk, a piece at a time (a compressed
+        chunk is decompressed a piece at a time).  ``scanned``: the bytes of
+        the object this chunk stands for, when not ``len(raw)``."""
+        self.scanned += len(raw) if scanned is None else scanned
+        pieces: Iterable[bytes] = self.decompressor.feed(raw) if self.decompressor is not None else (raw,)
+        for data in pieces:
+            self.processed += len(data)
+            yield self.run(self.reader.feed(self._decode(data, False), False), False)
+            if self.done:
+                return
+        if last:
+            if self.decompressor is not None:
                 self.decompressor.finish()
-        self.processed += len(data)
+            yield self.run(self.reader.feed(self._decode(b"", True), True), True)
+
+    def _decode(self, data: bytes, last: bool) -> str:
         try:
-            text = self.decoder.decode(data, final=last)
+            return self.decoder.decode(data, final=last)
         except UnicodeDecodeError:
             raise S3Error("InvalidTextEncoding", "The object is not UTF-8 text.") from None
-        return self.run(self.reader.feed(text, last), last)
 
     def run(self, records: Iterable[Any], last: bool) -> str:
         """Output text for these records (``last``: then the aggregate row)."""
