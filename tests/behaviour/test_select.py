@@ -212,3 +212,40 @@ def test_error_after_records_ends_the_stream(s3, bucket):
             assert "End" not in event
     assert exc.value.response["Error"]["Code"] == "CastFailed"
     assert got  # records before the bad one were sent
+
+
+def _peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory: pytest.TempPathFactory):
+    from pathlib import Path
+
+    from tests.pails_server import Server
+
+    srv = Server(Path(tmp_path_factory.mktemp("select")) / "data", extra_args=["--workers", "1"]).start()
+    yield srv
+    srv.stop()
+
+
+def test_memory_does_not_grow_with_the_object(one_worker):
+    """120 MB of CSV (2 MB stored, GZIP) scanned by a worker whose peak
+    resident memory grows by far less than the object."""
+    from tests.conftest import client
+
+    s3 = client(one_worker)
+    s3.create_bucket(Bucket="mem")
+    line = ("x" * 1000 + "," + "y" * 200 + "\n").encode()
+    rows = 100_000
+    packed = gzip.compress(line * rows, compresslevel=6)
+    s3.put_object(Bucket="mem", Key="big.csv.gz", Body=packed)
+    (pid,) = one_worker.worker_pids()
+    before = _peak_rss(pid)
+    text, events = select(s3, "mem", "big.csv.gz", "SELECT COUNT(*), MAX(CHAR_LENGTH(_2)) FROM S3Object",
+                          inp={"CSV": {}, "CompressionType": "GZIP"})
+    assert text == f"{rows},200\n"
+    assert events["Stats"]["Details"]["BytesProcessed"] == len(line) * rows
+    grown = _peak_rss(pid) - before
+    assert grown < 48 * 1024 * 1024, grown  # the object is 120 MB decompressed
