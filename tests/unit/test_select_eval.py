@@ -152,3 +152,9 @@ def test_like_matcher_shapes(pattern, text, expected):
     escape = "!" if "!" in pattern else None
     assert fn.like_matcher(pattern, escape)(text) is expected
     assert (fn.like_pattern(pattern, escape).fullmatch(text) is not None) is expected
+
+
+def test_json_containers_compare_as_unknown():
+    doc = '{"a": {"x": 1}, "b": [1]}'
+    assert run("SELECT COUNT(*) FROM S3Object s WHERE s.a < s.a OR s.b > s.b", doc, fmt="json") == "0\n"
+    assert run("SELECT s.a = s.a FROM S3Object s", doc, fmt="json") == "true\n"

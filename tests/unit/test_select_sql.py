@@ -84,3 +84,11 @@ def test_expression_length_limit():
     with pytest.raises(S3Error) as exc:
         tokenize("SELECT " + "a," * 200_000 + "a FROM S3Object")
     assert exc.value.code == "ExpressionTooLong"
+
+
+def test_deep_nesting_is_a_clear_error():
+    for text in ("SELECT " + "(" * 5000 + "1" + ")" * 5000 + " FROM S3Object",
+                 "SELECT 1 FROM S3Object WHERE " + "NOT " * 5000 + "true"):
+        with pytest.raises(S3Error) as exc:
+            parse(text)
+        assert exc.value.status == 400

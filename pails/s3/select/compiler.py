@@ -300,7 +300,16 @@ class Compiler:
             a, target = sub(node[1]), node[2]
             if target == "int":
                 to_int = fn.to_int
-                return lambda r: to_int(a(r))
+
+                def cast_int(r: Any) -> Any:
+                    v = a(r)
+                    if type(v) is str:
+                        try:
+                            return int(v)
+                        except ValueError:
+                            pass
+                    return to_int(v)
+                return cast_int
             return lambda r: fn.cast(a(r), target)
         if kind == "case":
             return self._case(node, sub)
@@ -552,4 +561,7 @@ def _arithmetic(op: str, a: Fn, b: Fn) -> Fn:
 def compile_query(query: Query, kind: str, header: list[str] | None = None) -> Plan:
     """The plan of ``query`` over records of ``kind`` ("csv" or "json"), with
     the CSV header's column names when the request says USE."""
-    return Compiler(query, kind, header).plan()
+    try:
+        return Compiler(query, kind, header).plan()
+    except RecursionError:  # parse() lets through less nesting than this needs; kept as a safety net
+        raise S3Error("UnsupportedSyntax", "The SQL expression is nested too deeply.") from None

@@ -159,13 +159,16 @@ def compare(op: str, a: Any, b: Any) -> bool | None:
         return a == b  # type: ignore[no-any-return]
     if op == "!=":
         return a != b  # type: ignore[no-any-return]
-    if op == "<":
-        return a < b  # type: ignore[no-any-return]
-    if op == ">":
-        return a > b  # type: ignore[no-any-return]
-    if op == "<=":
-        return a <= b  # type: ignore[no-any-return]
-    return a >= b  # type: ignore[no-any-return]
+    try:
+        if op == "<":
+            return a < b  # type: ignore[no-any-return]
+        if op == ">":
+            return a > b  # type: ignore[no-any-return]
+        if op == "<=":
+            return a <= b  # type: ignore[no-any-return]
+        return a >= b  # type: ignore[no-any-return]
+    except TypeError:  # JSON objects or arrays have no order
+        return None
 
 
 def like_pattern(pattern: str, escape: str | None) -> re.Pattern[str]:

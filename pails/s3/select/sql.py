@@ -444,7 +444,10 @@ class Parser:
 
 def parse(text: str) -> Query:
     """The query ``text`` says, or an S3Error (400) naming what is wrong."""
-    q = Parser(text).query()
+    try:
+        q = Parser(text).query()
+    except RecursionError:
+        raise S3Error("UnsupportedSyntax", "UnsupportedSyntax: the SQL expression is nested too deeply.") from None
     if q.items is not None:
         q.aggregate = any(_has_aggregate(e) for e, _ in q.items)
     if q.where is not None and _has_aggregate(q.where):
