@@ -57,7 +57,10 @@ def to_int(v: Any) -> int | None:
             except (ValueError, OverflowError):
                 raise evaluation_error("CastFailed", f"Cannot cast {v[:64]!r} to INT.") from None
     if t is float:
-        return int(v)
+        try:
+            return int(v)
+        except (OverflowError, ValueError):  # inf, nan
+            raise evaluation_error("CastFailed", f"Cannot cast {v!r} to INT.") from None
     if t is bool:
         return int(v)
     raise evaluation_error("CastFailed", f"Cannot cast a {type(v).__name__} to INT.")
@@ -319,6 +322,13 @@ def extract(part: str, v: Any) -> int | None:
 
 
 def date_add(part: str, n: Any, v: Any) -> dt.datetime | None:
+    try:
+        return _date_add(part, n, v)
+    except (OverflowError, ValueError):
+        raise evaluation_error("EvaluatorInvalidArguments", "DATE_ADD goes past the years 1 to 9999.") from None
+
+
+def _date_add(part: str, n: Any, v: Any) -> dt.datetime | None:
     t = _need_ts(v)
     k = to_int(n)
     if t is None or k is None:
