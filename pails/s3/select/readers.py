@@ -181,7 +181,7 @@ class JsonLines:
             for line in lines:
                 if line and not line.isspace():
                     yield loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise S3Error("JSONParsingError", f"The JSON could not be read: {exc}.") from None
 
 
@@ -246,6 +246,8 @@ class JsonDocument:
             except json.JSONDecodeError as exc:
                 if self.eof:
                     raise self._error(str(exc)) from None
+            except RecursionError:
+                raise self._error("nested too deeply") from None
             if len(self.buf) - self.pos > MAX_RECORD:
                 raise too_large()
             yield _NEED
