@@ -161,11 +161,18 @@ def test_errors(s3, bucket):
     assert "InvalidCompressionFormat" in str(exc.value)
 
 
-def test_other_user_needs_read(s3, alt_s3, bucket):
+def test_other_user_needs_s3_get_object(s3, alt_s3, bucket, alt_user):
     s3.put_object(Bucket=bucket, Key="p.csv", Body=CSV.encode())
     with pytest.raises(ClientError) as exc:
         select(alt_s3, bucket, "p.csv", "SELECT * FROM S3Object")
     assert _code(exc) == (403, "AccessDenied")
+    # a bucket policy granting s3:GetObject (AWS's action for Select) lets the other user select
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::x:user/{alt_user['display_name']}"},
+         "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    text, _ = select(alt_s3, bucket, "p.csv", "SELECT COUNT(*) FROM S3Object")
+    assert text == "4\n"
+    s3.delete_bucket_policy(Bucket=bucket)
 
 
 def test_sse_c_object_needs_its_key(s3, bucket):
