@@ -133,7 +133,11 @@ async def select_object_content(engine: Engine, req: S3Request) -> Response:
         steps = _Steps(scanner, _object_chunks(engine, enc, obj, first, length), cut)
     # The first step before the status goes out: a query naming a column the
     # CSV header lacks is a 400, not a 200 with an error message.
-    out, finished = await asyncio.to_thread(steps.step)
+    try:
+        out, finished = await asyncio.to_thread(steps.step)
+    except BaseException:
+        steps.close()
+        raise
     return Response(200, [("Content-Type", "application/octet-stream")],
                     stream=_messages(steps, scanner, out, finished, settings.progress, req.request_id))
 
