@@ -1,7 +1,7 @@
 """SelectObjectContent (``POST /bucket/key?select&select-type=2``): the
 request checked and the query parsed before the 200 goes out; then the
-object streams through the scanner a chunk at a time (each step in a worker
-thread, so other requests are served meanwhile), its output framed as
+object streams through the scanner a chunk at a time (each step in a thread
+of a small pool of its own, so other requests are served meanwhile), its output framed as
 event-stream messages: Records, Progress (when asked), Cont (keep-alive),
 Stats, End, or an error message when something fails mid-stream."""
 
@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pails.errors import S3Error
@@ -32,6 +33,13 @@ CHUNK = 256 * 1024  # bytes of the object per scanner step
 FLUSH = 256 * 1024  # output bytes per Records message (at most; smaller at the end)
 KEEPALIVE = 5.0  # seconds without a message before a Cont goes out
 PROGRESS_EVERY = 1.0  # seconds between Progress messages, when asked for
+# Scanner steps run here, not in the default executor that fsyncs uploads: any
+# number of long selects leave the writes' threads free (threads start on first use).
+_STEPS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pails-select")
+
+
+async def _step(steps: Any) -> tuple[str, bool]:
+    return await asyncio.get_running_loop().run_in_executor(_STEPS, steps.step)  # type: ignore[no-any-return]
 
 
 def _object_chunks(engine: Engine, enc: Any, obj: ObjectVersion, first: int, length: int) -> Iterator[bytes]:
@@ -134,7 +142,7 @@ async def select_object_content(engine: Engine, req: S3Request) -> Response:
     # The first step before the status goes out: a query naming a column the
     # CSV header lacks is a 400, not a 200 with an error message.
     try:
-        out, finished = await asyncio.to_thread(steps.step)
+        out, finished = await _step(steps)
     except BaseException:
         steps.close()
         raise
@@ -165,7 +173,7 @@ async def _messages(steps: Any, scanner: Scanner, out: str, finished: bool, prog
             elif now - last_sent >= KEEPALIVE:
                 yield eventstream.cont()
                 last_sent = now
-            out, finished = await asyncio.to_thread(steps.step)
+            out, finished = await _step(steps)
             if out:
                 pending.append(out)
                 pending_size += len(out)
