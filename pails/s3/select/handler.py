@@ -177,12 +177,14 @@ async def _messages(steps: Any, scanner: Scanner, out: str, finished: bool, prog
             if out:
                 pending.append(out)
                 pending_size += len(out)
-    except S3Error as err:
-        yield eventstream.error(err.code, err.message)
-        return
-    except Exception:
-        log.exception("select %s failed", request_id)
-        yield eventstream.error("InternalError", "We encountered an internal error. Please try again.")
+    except Exception as exc:
+        if pending:  # the records before the failing one still go out
+            yield eventstream.records("".join(pending).encode())
+        if isinstance(exc, S3Error):
+            yield eventstream.error(exc.code, exc.message)
+        else:
+            log.exception("select %s failed", request_id)
+            yield eventstream.error("InternalError", "We encountered an internal error. Please try again.")
         return
     finally:
         steps.close()
