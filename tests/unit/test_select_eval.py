@@ -113,6 +113,7 @@ def test_json_records_paths_and_output():
     assert run("SELECT s.l[1] AS second FROM S3Object[*].root[*] s", doc, fmt="json", out="json") == \
         '{"second":null}\n{"second":6}\n'
     assert run("SELECT COUNT(*) FROM S3Object[*]", doc, fmt="json") == "1\n"
+    assert run("SELECT r FROM S3Object[*].root[0] r", doc, fmt="json", out="json") == '{"r":{"a":1,"b":{"c":"x"}}}\n'
     assert run("SELECT * FROM S3Object[*].root[1]", doc, fmt="json", out="json") == \
         '{"a":2,"b":{"c":"y"},"l":[5,6]}\n'
     lines = '{"a": 1}\n\n{"a": 2, "t": "x"}\n'

@@ -436,6 +436,8 @@ class Compiler:
         if self.kind == "json":
             if len(rest) > 1 and rest[0] == "_1":
                 rest = rest[1:]
+            elif len(rest) == 1 and alias and str(rest[0]).lower() == alias:
+                rest = []  # SELECT s FROM S3Object s: the whole record
             return _path(rest)
         if len(rest) != 1 or not isinstance(rest[0], str):
             raise S3Error("EvaluatorInvalidPathComponent" if len(rest) > 1 else "InvalidColumnIndex",
