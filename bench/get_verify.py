@@ -74,7 +74,7 @@ def measure(size: int, mode: str, args: argparse.Namespace) -> dict:
     data = tempfile.mkdtemp(prefix="pails-getverify-")
     port = _free_port()
     env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=KEY, PAILS_ROOT_SECRET_KEY=SECRET)
-    cmd = [sys.executable, "-m", "pails", "server", data, "--address", f"127.0.0.1:{port}",
+    cmd = [sys.executable, "-m", "pails", "server", data, "--address", f"127.0.0.1:{port}", "--no-admin",
            "--workers", str(args.workers), "--verify-reads", mode]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

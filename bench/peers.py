@@ -215,7 +215,7 @@ class Pails(Server):
         env = {"PAILS_ROOT_ACCESS_KEY": self.ak, "PAILS_ROOT_SECRET_KEY": self.sk}
         if self.src:
             env["PYTHONPATH"] = self.src
-        cmd = [sys.executable, "-m", "pails", "server", str(self.dir), "--address", f"127.0.0.1:{port}", *extra]
+        cmd = [sys.executable, "-m", "pails", "server", str(self.dir), "--address", f"127.0.0.1:{port}", "--no-admin", *extra]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         self._spawn(cmd, env, cwd=self.src or str(REPO))

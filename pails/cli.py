@@ -1,4 +1,5 @@
-"""The ``pails`` command: ``pails server``, ``pails user``, ``pails bucket`` (pails.cli_buckets),
+"""The ``pails`` command: ``pails server``, ``pails user`` and ``pails key`` (pails.cli_accounts),
+``pails bucket`` (pails.cli_buckets), ``pails info`` (pails.cli_admin),
 ``pails backup-meta`` and ``pails verify``."""
 
 from __future__ import annotations
@@ -8,15 +9,17 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from pails import cli_buckets
+from pails import cli_accounts, cli_admin, cli_buckets
+from pails.admin import discovery
 from pails.storage.engine import Engine, Settings
-from pails.storage.meta import AlreadyExists, StoreUnavailable
+from pails.storage.meta import StoreUnavailable
 from pails.storage.records import User
 from pails.storage.space import parse_reserve
-from pails.users import CREDENTIALS_FILE, AccountInUse, ensure_root, make_user, remove_account, user_json
+from pails.users import CREDENTIALS_FILE, ensure_root
 
 T = TypeVar("T")
 
@@ -47,8 +50,12 @@ def _positive(value: str) -> float:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from pails.http.admin_server import check_address
     from pails.http.server import HttpLimits, serve
 
+    admin = None if args.no_admin else args.admin_address
+    if admin is not None and (problem := check_address(*admin)) is not None:
+        sys.exit(f"pails: cannot serve the admin API: {problem}")
     data_dir = os.path.abspath(args.data_dir)
     settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
                         meta_url=_meta_url(args), intent_timeout=args.intent_timeout,
@@ -67,6 +74,8 @@ def cmd_server(args: argparse.Namespace) -> int:
     print(f"Pails serving {data_dir}" + (f" (metadata in PostgreSQL: {_redacted(settings.meta_url)})"
                                          if settings.meta_url else ""), flush=True)
     print(f"  endpoint:   http://{host}:{port}", flush=True)
+    if admin is not None:
+        print(f"  admin API:  http://{admin[0]}:{admin[1]}", flush=True)
     print(f"  access key: {root.access_key}", flush=True)
     if generated:
         print(f"  secret key: {root.secret_key}   (shown once; kept in {data_dir}/{CREDENTIALS_FILE}, mode 0600)",
@@ -76,11 +85,23 @@ def cmd_server(args: argparse.Namespace) -> int:
     if promoted or removed or collected:
         print(f"  recovery:   {promoted} writes finished, {removed} interrupted writes removed, "
               f"{collected} unreferenced files collected", flush=True)
+    # What the admin API's server information tells, and where ``pails`` commands find it.
+    os.environ["PAILS_WORKERS"] = str(args.workers)
+    os.environ["PAILS_SERVER_STARTED"] = str(time.time())
+    if admin is not None:
+        try:
+            discovery.announce(data_dir, admin[0], admin[1], args.region)
+        except OSError as exc:  # the commands then work on the data directory directly
+            print(f"  WARNING: cannot write {discovery.path_of(data_dir)}: {exc.strerror}", flush=True)
     if args.no_fsync:
         print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
+    if args.website_domain:  # read by the workers (pails.http.app)
+        os.environ["PAILS_WEBSITE_DOMAIN"] = args.website_domain.lower().strip(".")
     serve(settings, host, port, args.workers,
           HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
-                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads))
+                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin)
+    if admin is not None:  # a server that dies instead leaves a stale announcement: its pid tells
+        discovery.withdraw(data_dir)
     return 0
 
 
@@ -110,69 +131,6 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     if not os.path.isdir(args.data):
         sys.exit(f"pails: no data directory {args.data}")
     return Engine(Settings(data_dir=os.path.abspath(args.data), meta_url=_meta_url(args)))
-
-
-def cmd_user_add(args: argparse.Namespace) -> int:
-    if bool(args.access_key) != bool(args.secret_key):
-        sys.exit("pails: --access-key and --secret-key go together")
-    user = make_user(args.name, args.email, args.access_key, args.secret_key)
-
-    async def add() -> bool:
-        engine = _engine_for(args)
-        try:
-            await engine.open()
-            await engine.meta.add_user(user)
-            return True
-        except AlreadyExists:
-            return False
-        finally:
-            await engine.close()
-
-    if not _run(add()):
-        sys.exit(f"pails: a user with that name, e-mail or access key already exists ({args.name})")
-    if args.json:
-        print(json.dumps(user_json(user)))
-    else:
-        for k, v in user_json(user).items():
-            print(f"{k}: {v if v is not None else ''}")
-    return 0
-
-
-def cmd_user_list(args: argparse.Namespace) -> int:
-    async def read() -> list[User]:
-        engine = _engine_for(args)
-        try:
-            await engine.open()
-            return await engine.meta.list_users()
-        finally:
-            await engine.close()
-
-    users = _run(read())
-    if args.json:
-        print(json.dumps([{k: v for k, v in user_json(u).items() if k != "secret_key"} for u in users]))
-    else:
-        for u in users:
-            print(f"{u.display_name}\t{u.access_key}\t{u.canonical_id}\t{u.account_id}\t{u.email or ''}")
-    return 0
-
-
-def cmd_user_remove(args: argparse.Namespace) -> int:
-    async def remove() -> bool:
-        engine = _engine_for(args)
-        try:
-            await engine.open()
-            return await remove_account(engine.meta, args.name, args.move_buckets_to)
-        finally:
-            await engine.close()
-
-    try:
-        removed = _run(remove())
-    except AccountInUse as exc:
-        sys.exit(f"pails: {exc}")
-    if not removed:
-        sys.exit(f"pails: no user {args.name}")
-    print(f"removed {args.name}")
-    return 0
 
 
 def _with_engine(args: argparse.Namespace, work: Callable[[Engine], Coroutine[Any, Any, None]]) -> int:
@@ -257,9 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("server", help="serve a data directory over S3")
     s.add_argument("data_dir", nargs="?", default="./data")
     s.add_argument("--address", type=_parse_address, default=("127.0.0.1", 9000), help="HOST:PORT")
+    s.add_argument("--admin-address", type=_parse_address, default=("127.0.0.1", 9001), metavar="HOST:PORT",
+                   help="the admin API (docs/admin-api.md) on HOST:PORT (default 127.0.0.1:9001)")
+    s.add_argument("--no-admin", action="store_true", help="serve no admin port")
     s.add_argument("--workers", type=int, default=default_workers(),
                    help="server processes (default: one per CPU, at most 4)")
     s.add_argument("--domain", help="serve virtual-host style requests for <bucket>.DOMAIN")
+    s.add_argument("--website-domain", metavar="DOMAIN",
+                   help="serve static websites on Host BUCKET.DOMAIN and DOMAIN/BUCKET/ (docs/website.md)")
     s.add_argument("--region", default="us-east-1")
     s.add_argument("--no-fsync", action="store_true",
                    help="skip fsync: faster, but a crash can lose acknowledged writes (throw-away test servers)")
@@ -288,32 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: 2048 / workers)")
     s.set_defaults(func=cmd_server)
 
-    u = sub.add_parser("user", help="manage accounts (works while the server runs; docs/iam.md)")
-    usub = u.add_subparsers(dest="user_command", required=True)
-    a = usub.add_parser("add")
-    a.add_argument("name")
-    a.add_argument("--data", default="./data")
-    a.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
-    a.add_argument("--email")
-    a.add_argument("--access-key")
-    a.add_argument("--secret-key")
-    a.add_argument("--json", action="store_true")
-    a.set_defaults(func=cmd_user_add)
-    ls = usub.add_parser("list")
-    ls.add_argument("--data", default="./data")
-    ls.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=cmd_user_list)
-    rm = usub.add_parser("remove")
-    rm.add_argument("name", help="display name, access key or account id")
-    rm.add_argument("--move-buckets-to", metavar="ACCOUNT",
-                    help="give the account's buckets to this account (name, access key or account id) first; "
-                    "without it an account that owns buckets is not removed")
-    rm.add_argument("--data", default="./data")
-    rm.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
-    rm.set_defaults(func=cmd_user_remove)
-
+    cli_accounts.add_parsers(sub)
     cli_buckets.add_parsers(sub, _with_engine)
+    cli_admin.add_parsers(sub)
 
     b = sub.add_parser("backup-meta", help="copy the SQLite metadata database, consistently, while the server runs")
     b.add_argument("dest", help="the copy (a new file)")

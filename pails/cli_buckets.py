@@ -1,18 +1,20 @@
-"""``pails bucket``: a bucket's usage, quota and Veeam SOSAPI switch, from
-the command line, on the data directory (or ``--meta URL``) while the server
-runs.  Changes reach every server worker and gateway as any bucket change
-does (pails.storage.epoch; NOTIFY on PostgreSQL)."""
+"""``pails bucket``: the buckets with their owners and usage, a bucket's
+usage, quota and Veeam SOSAPI switch, from the command line: through the
+running server's admin API, or on the data directory (or ``--meta URL``)
+directly (pails.cli_admin).  Changes reach every server worker and gateway
+as any bucket change does (pails.storage.epoch; NOTIFY on PostgreSQL)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-from pails.storage.records import Bucket, BucketQuota
+from pails.admin.client import path
+from pails.cli_admin import add_access_args, admin_for
+from pails.storage.records import Bucket
 
 if TYPE_CHECKING:
     from pails.storage.engine import Engine
@@ -56,38 +58,6 @@ async def _bucket(engine: Engine, name: str) -> Bucket:
     return bucket
 
 
-async def bucket_info(engine: Engine, name: str) -> dict[str, Any]:
-    """What ``pails bucket info --json`` prints."""
-    from pails.s3 import veeam
-
-    bucket = await _bucket(engine, name)
-    usage = await engine.meta.bucket_usage(bucket.id)
-    quota = BucketQuota.of(_props(bucket))
-    return {
-        "bucket": bucket.name,
-        "owner_id": bucket.owner_id,
-        "versioning": bucket.versioning or "Unversioned",
-        "usage": {**dataclasses.asdict(usage), "stored_bytes": usage.stored_bytes,
-                  "stored_objects": usage.stored_objects},
-        "quota": None if quota is None else {"max_bytes": quota.max_bytes, "max_objects": quota.max_objects},
-        "veeam_sosapi": veeam.enabled(bucket),
-    }
-
-
-async def set_quota(engine: Engine, name: str, args: argparse.Namespace) -> BucketQuota | None:
-    bucket = await _bucket(engine, name)
-    old = BucketQuota.of(_props(bucket)) or BucketQuota()
-    if args.clear:
-        quota: BucketQuota | None = None
-    else:
-        quota = BucketQuota(old.max_bytes if args.max_bytes is _KEEP else args.max_bytes,
-                            old.max_objects if args.max_objects is _KEEP else args.max_objects)
-        if quota.max_bytes is None and quota.max_objects is None:
-            quota = None
-    await engine.meta.set_bucket_quota(bucket.id, quota)
-    return quota
-
-
 async def set_veeam(engine: Engine, name: str, on: bool) -> None:
     from pails.s3 import veeam
 
@@ -119,50 +89,87 @@ def print_info(info: dict[str, Any], as_json: bool) -> None:
     print(f"bytes: {_human(u['bytes'])} current, {_human(u['noncurrent_bytes'])} noncurrent")
     print(f"multipart uploads: {u['uploads']} ({u['parts']} parts, {_human(u['part_bytes'])})")
     print(f"stored: {_human(u['stored_bytes'])} in {u['stored_objects']} objects")
-    print(f"quota: max bytes {_human(q.get('max_bytes'))}, max objects {q.get('max_objects', 'none')}")
+    max_objects = q.get("max_objects")
+    print(f"quota: max bytes {_human(q.get('max_bytes'))}, "
+          f"max objects {'none' if max_objects is None else max_objects}")
     print(f"veeam sosapi: {'on' if info['veeam_sosapi'] else 'off'}")
 
 
 def add_parsers(sub: Any, run: Any) -> None:
-    """``pails bucket info|quota|veeam``; ``run(args, coroutine_factory)`` opens the engine."""
-    b = sub.add_parser("bucket", help="a bucket's usage, quota and Veeam SOSAPI (works while the server runs)")
+    """``pails bucket list|info|quota|veeam``; ``run(args, coroutine_factory)`` opens the engine (veeam)."""
+    b = sub.add_parser("bucket", help="buckets' owners, usage and quotas, Veeam SOSAPI (works while the server runs)")
     bsub = b.add_subparsers(dest="bucket_cmd", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("bucket")
-        p.add_argument("--data", default="./data")
-        p.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
+    ls = bsub.add_parser("list", help="every bucket (or one account's) with its owner, usage and quota")
+    ls.add_argument("--owner", metavar="ACCOUNT", help="only this account's (name, access key or account id)")
+    add_access_args(ls)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
 
     i = bsub.add_parser("info", help="usage (objects, bytes, uploads), quota, Veeam SOSAPI")
-    common(i)
+    i.add_argument("bucket")
+    add_access_args(i)
     i.add_argument("--json", action="store_true")
-    i.set_defaults(func=lambda a: run(a, lambda e: _info(e, a)))
+    i.set_defaults(func=cmd_info)
 
     q = bsub.add_parser("quota", help="set or clear the bucket's hard quota")
-    common(q)
+    q.add_argument("bucket")
+    add_access_args(q)
     q.add_argument("--max-bytes", type=parse_size, default=_KEEP, metavar="SIZE",
                    help="stored bytes (every version and uploaded part): 500M, 10GiB, 2T, or none")
     q.add_argument("--max-objects", type=parse_count, default=_KEEP, metavar="N",
                    help="stored object versions (delete markers not counted), or none")
     q.add_argument("--clear", action="store_true", help="remove both limits")
     q.add_argument("--json", action="store_true")
-    q.set_defaults(func=lambda a: run(a, lambda e: _quota(e, a)))
+    q.set_defaults(func=cmd_quota)
 
     v = bsub.add_parser("veeam", help="serve Veeam's SOSAPI objects in this bucket (docs/backups.md)")
-    common(v)
+    v.add_argument("bucket")
+    v.add_argument("--data", default="./data")
+    v.add_argument("--meta", metavar="URL", help="metadata in PostgreSQL (as pails server --meta)")
     v.add_argument("state", choices=("on", "off"))
     v.set_defaults(func=lambda a: run(a, lambda e: _veeam(e, a)))
 
 
-async def _info(engine: Engine, args: argparse.Namespace) -> None:
-    print_info(await bucket_info(engine, args.bucket), args.json)
+def cmd_list(args: argparse.Namespace) -> int:
+    buckets: list[dict[str, Any]] = []
+    query = {"owner": args.owner} if args.owner else {}
+    with admin_for(args) as admin:
+        while True:
+            page = admin.call("GET", path("buckets"), query=query or None)
+            buckets += page["buckets"]
+            if page["next_after"] is None:
+                break
+            query = {**query, "after": page["next_after"]}
+    if args.json:
+        print(json.dumps(buckets))
+        return 0
+    for b in buckets:
+        u, q = b["usage"], b["quota"] or {}
+        print(f"{b['name']}\t{b['owner']['display_name'] or b['owner']['canonical_id']}\t"
+              f"{u['stored_objects']} objects\t{_human(u['stored_bytes'])} bytes\t"
+              f"quota {_human(q.get('max_bytes'))} bytes, {q.get('max_objects') or 'none'} objects")
+    return 0
 
 
-async def _quota(engine: Engine, args: argparse.Namespace) -> None:
+def cmd_info(args: argparse.Namespace) -> int:
+    with admin_for(args) as admin:
+        print_info(admin.call("GET", path("buckets", args.bucket)), args.json)
+    return 0
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
     if not args.clear and args.max_bytes is _KEEP and args.max_objects is _KEEP:
         sys.exit("pails: give --max-bytes, --max-objects or --clear")
-    await set_quota(engine, args.bucket, args)
-    print_info(await bucket_info(engine, args.bucket), args.json)
+    with admin_for(args) as admin:
+        if args.clear:
+            admin.call("DELETE", path("buckets", args.bucket, "quota"))
+        else:
+            body = {name: value for name, value in (("max_bytes", args.max_bytes), ("max_objects", args.max_objects))
+                    if value is not _KEEP}
+            admin.call("PUT", path("buckets", args.bucket, "quota"), body)
+        print_info(admin.call("GET", path("buckets", args.bucket)), args.json)
+    return 0
 
 
 async def _veeam(engine: Engine, args: argparse.Namespace) -> None:

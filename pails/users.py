@@ -58,11 +58,29 @@ def _acl_for(acl_json: str, old: User, new: User) -> str:
     return Acl(new.canonical_id, new.display_name, grants).to_json()
 
 
+async def find_account(meta: MetaStore, name_or_key: str) -> User | None:
+    """The account named by its display name, root access key or account id."""
+    return next((u for u in await meta.list_users()
+                 if name_or_key in (u.display_name, u.access_key, u.account_id)), None)
+
+
+async def rotate_root_key(meta: MetaStore, account: User) -> User:
+    """Give the account's root a new key pair (the old one stops working);
+    the account with its new keys.  Not the operator's: its keys come from
+    the credentials file or the environment at every start."""
+    if account.operator:
+        raise AccountInUse(f"the operator's keys come from {CREDENTIALS_FILE} or PAILS_ROOT_ACCESS_KEY/"
+                           "PAILS_ROOT_SECRET_KEY: change them there and restart the server")
+    access_key, secret_key = new_access_key(), new_secret_key()
+    await meta.replace_keys(account.account_id, access_key, secret_key)
+    account.access_key, account.secret_key = access_key, secret_key
+    return account
+
+
 async def remove_account(meta: MetaStore, name_or_key: str, move_buckets_to: str | None = None) -> bool:
     """Remove an account, refusing while it owns buckets unless they move to
     another account first (named by display name, access key or account id)."""
-    account = next((u for u in await meta.list_users()
-                    if name_or_key in (u.display_name, u.access_key, u.account_id)), None)
+    account = await find_account(meta, name_or_key)
     if account is None:
         return False
     if account.operator:
@@ -72,9 +90,9 @@ async def remove_account(meta: MetaStore, name_or_key: str, move_buckets_to: str
         if move_buckets_to is None:
             names = ", ".join(b.name for b in owned[:5]) + (", ..." if len(owned) > 5 else "")
             raise AccountInUse(f"account {account.display_name} owns {len(owned)} bucket(s) ({names}): delete "
-                               "them first or give them to another account with --move-buckets-to ACCOUNT")
-        target = next((u for u in await meta.list_users()
-                       if move_buckets_to in (u.display_name, u.access_key, u.account_id)), None)
+                               "them first or give them to another account (pails user remove "
+                               "--move-buckets-to ACCOUNT; admin API: ?move_buckets_to=ACCOUNT)")
+        target = await find_account(meta, move_buckets_to)
         if target is None or target.account_id == account.account_id:
             raise AccountInUse(f"no other account {move_buckets_to} to move the buckets to")
         for bucket in owned:  # the new owner's ACL grants: its own, not the removed account's

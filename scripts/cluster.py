@@ -13,7 +13,8 @@ Standard library only; run it with the project's virtualenv python
   (``--postgres``, default postgresql://postgres@127.0.0.1:5432, trust auth)
   if missing; ``--reset`` drops it and the data directory first.
 - Gateway i (1..N) listens on 127.0.0.1:PORT+100+i (9101, 9102, ... for
-  port 9000); the balancer on 127.0.0.1:PORT.  The balancer (default HAProxy:
+  port 9000), its admin API on PORT+200+i (9201, ...); the balancer on
+  127.0.0.1:PORT.  The balancer (default HAProxy:
   it passes ``Expect: 100-continue`` through, see docs/scale-out.md) is
   installed with apt-get when missing and this runs as root, and runs as a
   child of this script on a generated configuration; it, its log and the
@@ -82,6 +83,10 @@ class Options:
 
     def gateway_ports(self) -> list[int]:
         return [self.port + 100 + i for i in range(1, self.gateways + 1)]
+
+    def admin_ports(self) -> list[int]:
+        """Gateway i's admin API (docs/admin-api.md) on PORT+200+i."""
+        return [self.port + 200 + i for i in range(1, self.gateways + 1)]
 
 
 class ClusterError(Exception):
@@ -465,6 +470,10 @@ class Cluster:
     def gateway_endpoints(self) -> list[str]:
         return [f"http://{self.opts.host}:{p}" for p in self.opts.gateway_ports()]
 
+    @property
+    def admin_endpoints(self) -> list[str]:
+        return [f"http://{self.opts.host}:{p}" for p in self.opts.admin_ports()]
+
     def __enter__(self) -> Cluster:
         return self.start()
 
@@ -480,7 +489,7 @@ class Cluster:
             raise ClusterError(f"a cluster is already running on {opts.data_dir} (pids "
                                f"{', '.join(str(c.pid) for c in live)}): python scripts/cluster.py --stop "
                                f"--data {opts.data}")
-        busy = [p for p in [opts.port, *opts.gateway_ports()] if not _port_free(opts.host, p)]
+        busy = [p for p in [opts.port, *opts.gateway_ports(), *opts.admin_ports()] if not _port_free(opts.host, p)]
         if busy:
             raise ClusterError(f"port(s) {', '.join(map(str, busy))} on {opts.host} already in use")
         if opts.balancer not in BALANCERS:
@@ -506,9 +515,10 @@ class Cluster:
         opts = self.opts
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("PAILS_META_URL", None)
-        for i, port in enumerate(opts.gateway_ports(), 1):
+        for i, (port, admin_port) in enumerate(zip(opts.gateway_ports(), opts.admin_ports(), strict=True), 1):
             argv = [sys.executable, "-m", "pails", "server", opts.data_dir, "--meta", opts.meta_url,
-                    "--address", f"{opts.host}:{port}", "--workers", str(opts.workers), *opts.extra_args]
+                    "--address", f"{opts.host}:{port}", "--admin-address", f"{opts.host}:{admin_port}",
+                    "--workers", str(opts.workers), *opts.extra_args]
             name = f"gateway-{i}"
             child = _spawn(name, argv, os.path.join(opts.run_dir, f"{name}.log"), env, self.tie)
             self.children.append(child)
@@ -575,6 +585,7 @@ class Cluster:
             f"  access key: {self.access_key}",
             f"  secret key: {self.secret_key}",
             f"  gateways:   {' '.join(self.gateway_endpoints)}",
+            f"  admin API:  {' '.join(self.admin_endpoints)}  (pails user/bucket/key --data {o.data} --meta URL)",
             f"  metadata:   {o.meta_url}" + ("  (created)" if self.database_created else ""),
             f"  data:       {o.data_dir}",
             f"  logs:       {o.run_dir}/*.log",
@@ -597,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "directory, behind a load balancer (docs/scale-out.md).")
     p.add_argument("--gateways", type=int, default=3, help="gateway processes (default 3)")
     p.add_argument("--port", type=int, default=9000,
-                   help="the balancer's port on 127.0.0.1 (default 9000); gateway i listens on PORT+100+i")
+                   help="the balancer's port on 127.0.0.1 (default 9000); gateway i listens on PORT+100+i, "
+                   "its admin API on PORT+200+i")
     p.add_argument("--data", default="./cluster-data", help="the shared data directory (default ./cluster-data)")
     p.add_argument("--database", default="pails_cluster", help="PostgreSQL database (default pails_cluster)")
     p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432",

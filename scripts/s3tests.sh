@@ -35,6 +35,9 @@
 #                   load balancer of scripts/cluster.py (HAProxy), instead of one SQLite server
 #   PG_URL          PostgreSQL server for CLUSTER  (default postgresql://postgres@127.0.0.1:5432)
 #   PAILS_ROOT_ACCESS_KEY / PAILS_ROOT_SECRET_KEY   root keys (default: random per run)
+#   S3T_AWS_DATA_PATH  botocore data dir the suite's client loads (default scripts/s3tests-models: the
+#                   bucket logging extensions s3-tests exercises: post_bucket_logging, LoggingType, ...);
+#                   set empty for plain boto3
 #   PAILS_LIFECYCLE_DAY_SECONDS  a lifecycle "day" for the server and the suite's
 #                   lc_debug_interval (default 10, as the suite assumes)
 #
@@ -164,6 +167,8 @@ done
 
 RUNNER_ARGS=(--s3tests "$SUITE" --python "$SPY" --endpoint "http://127.0.0.1:$PORT"
              -n "$WORKERS" --out "$OUT")
+S3T_AWS_DATA_PATH=${S3T_AWS_DATA_PATH-$REPO/scripts/s3tests-models}
+[[ -n $S3T_AWS_DATA_PATH ]] && RUNNER_ARGS+=(--aws-data-path "$S3T_AWS_DATA_PATH")
 [[ -n $EXCLUDE_MARKERS ]] && RUNNER_ARGS+=(--exclude-markers "$EXCLUDE_MARKERS")
 ((${#SEL[@]})) && RUNNER_ARGS+=(--tests "${SEL[@]}")
 
@@ -240,7 +245,7 @@ if ((CLUSTER)); then
     SERVER_CMD=("$PY" scripts/cluster.py --gateways "$CLUSTER" --port "$PORT" --data "$DATA/cluster"
                 --postgres "$PG_URL" --database "$DATABASE" --reset)
 else
-    SERVER_CMD=("$PY" -m pails server "$DATA" --address "127.0.0.1:$PORT" --no-fsync)
+    SERVER_CMD=("$PY" -m pails server "$DATA" --address "127.0.0.1:$PORT" --no-admin --no-fsync)
 fi
 log "starting Pails on 127.0.0.1:$PORT, data $DATA (log: $SERVER_LOG): ${SERVER_CMD[*]}"
 (

@@ -40,9 +40,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 60.0) -> None:
+def wait_for_port(port: int, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Until something listens on ``port``; RuntimeError after ``timeout``, or as soon as ``proc`` exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}) before listening on {port}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -55,6 +58,7 @@ def wait_for_port(port: int, timeout: float = 60.0) -> None:
 class Server:
     data_dir: Path
     port: int = field(default_factory=free_port)
+    admin_port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -65,6 +69,10 @@ class Server:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
 
     access_key = ROOT_ACCESS_KEY
     secret_key = ROOT_SECRET_KEY
@@ -88,10 +96,12 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pails", "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}",
-             *self.meta_args, *self.extra_args],
+             "--admin-address", f"127.0.0.1:{self.admin_port}", *self.meta_args, *self.extra_args],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_for_port(self.port)
+            wait_for_port(self.port, proc=self.proc)
+            if "--no-admin" not in self.extra_args:
+                wait_for_port(self.admin_port, proc=self.proc)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}; server log:\n{self.log_path.read_text()[-3000:]}") from None
         return self
@@ -124,10 +134,25 @@ class Server:
         self.stop(signal.SIGKILL)
 
     def worker_pids(self) -> list[int]:
+        """The S3 worker processes."""
+        return [pid for pid, admin in self._children() if not admin]
+
+    def admin_pids(self) -> list[int]:
+        """The admin server's processes (its main process and its worker)."""
+        return [pid for pid, admin in self._children() if admin]
+
+    def _children(self) -> list[tuple[int, bool]]:
+        """(pid, whether it is the admin server's) of each live process of the server."""
         assert self.proc is not None
         import psutil
 
-        return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+        found = []
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                found.append((child.pid, "pails.http.admin_server" in child.cmdline()))
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):  # gone meanwhile
+                continue
+        return found
 
     def add_user(self, name: str, email: str | None = None) -> dict[str, str]:
         cmd = [sys.executable, "-m", "pails", "user", "add", name, "--data", str(self.data_dir), *self.meta_args,

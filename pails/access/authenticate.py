@@ -60,6 +60,7 @@ _V4_QUERY_REQUIRED = (
 
 S3_ONLY = ("s3",)
 QUERY_APIS = ("s3", "iam", "sts")  # a form POST to the service URL may be for these (docs/iam.md)
+ADMIN_API = ("admin", "s3")  # the admin port's requests name these (docs/admin-api.md)
 
 
 def authenticate(req: SignedRequest, lookup_secret: Callable[[str], str | None], now: datetime,

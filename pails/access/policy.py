@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from pails.errors import S3Error
@@ -42,6 +42,8 @@ class Principal:
     name: str = ""
     arn: str = ""  # arn:aws:iam::<account>:root or ...:user/<path><name>
     account_id: str = ""
+    federated: str = ""  # a web identity's OIDC provider ARN (trust policies' "Federated" principal)
+    service: str = ""  # an AWS service principal (logging.s3.amazonaws.com: server access log delivery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +241,13 @@ def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
 
 def _principal_matches(names: tuple[str, ...], who: Principal) -> bool:
     for n in names:
+        if who.service:  # a service is named as one ("Principal": "*" aside), never as an AWS principal
+            if n == "*" or n == f"Service:{who.service}":
+                return True
+            continue
         if n in ("*", "AWS:*"):
+            return True
+        if who.federated and n == f"Federated:{who.federated}":
             return True
         if who.canonical_id is None:
             continue
@@ -351,18 +359,24 @@ def evaluate(policy: Policy, who: Principal, action: str, resource: str,
 
 
 def identity_decision(texts: Iterable[str], session_policy: str | None, who: Principal, action: str,
-                      resources: Iterable[str], context: Mapping[str, tuple[str, ...]]) -> str | None:
+                      resources: Iterable[str], context: Mapping[str, tuple[str, ...]],
+                      boundary: str | None = None) -> str | None:
     """What a principal's identity policies say of ``action`` on any of
-    ``resources``; a session policy (STS) narrows them: it must allow too."""
+    ``resources``.  A session policy (STS) and a permissions boundary narrow
+    them: an Allow holds only where each of them allows too, and a Deny in
+    either is an explicit Deny (as AWS evaluates them)."""
     resources = tuple(resources)
     texts = tuple(texts)
     decision = combine(evaluate(cached_policy(t, None), who, action, r, context) for t in texts for r in resources)
-    if session_policy is None or decision == "Deny":
-        return decision
-    session = combine(evaluate(cached_policy(session_policy, None), who, action, r, context) for r in resources)
-    if session == "Deny":
-        return "Deny"
-    return decision if session == "Allow" else None
+    for limit in (session_policy, boundary):
+        if limit is None or decision == "Deny":
+            continue
+        said = combine(evaluate(cached_policy(limit, None), who, action, r, context) for r in resources)
+        if said == "Deny":
+            return "Deny"
+        if said != "Allow":
+            decision = None
+    return decision
 
 
 def parse_trust_policy(text: str) -> Policy:
@@ -394,3 +408,15 @@ def is_public(policy: Policy) -> bool:
     """Public as S3 judges it: an Allow to everyone that no condition narrows."""
     return any(s.effect == "Allow" and s.principals is not None and {"*", "AWS:*"} & set(s.principals)
                and not s.conditions for s in policy.statements)
+
+
+def session_keys(principal_tags: Mapping[str, str], token_issued: float | None) -> dict[str, tuple[str, ...]]:
+    """The condition keys of who the caller is beyond its name: its tags
+    (``aws:PrincipalTag/<key>``, ``aws:PrincipalTagKeys``) and, for temporary
+    credentials, ``aws:TokenIssueTime`` (what "revoke active sessions" tests)."""
+    out: dict[str, tuple[str, ...]] = {f"aws:principaltag/{k.lower()}": (v,) for k, v in principal_tags.items()}
+    if principal_tags:
+        out["aws:principaltagkeys"] = tuple(principal_tags)
+    if token_issued is not None:
+        out["aws:tokenissuetime"] = (datetime.fromtimestamp(token_issued, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),)
+    return out

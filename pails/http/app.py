@@ -22,13 +22,14 @@ from pails import jobs
 from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
-from pails.http import routes
+from pails.http import request_log, routes
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
-from pails.http.sockets import configure_listeners
+from pails.http.request_log import RequestRecord
+from pails.http.sockets import ConnectionOptions
 from pails.iam import query_api
 from pails.protocol import xml
 from pails.protocol.checksums import WholeCheck, read_check
-from pails.s3 import cors
+from pails.s3 import bucket_logging, cors
 from pails.s3.request import FileBody, Response, S3Request
 from pails.storage.crypto import IntegrityError
 from pails.storage.engine import Engine, Settings
@@ -36,6 +37,7 @@ from pails.storage.meta import BucketChanged
 from pails.storage.records import User
 from pails.storage.space import StorageFull, is_full
 from pails.sts import api as sts_api
+from pails.website import endpoint as website
 
 log = logging.getLogger("pails")
 
@@ -77,19 +79,6 @@ def _security_token(signed: SignedRequest) -> str | None:
     return token
 
 
-def settings_from_env() -> Settings:
-    return Settings(
-        data_dir=os.environ.get("PAILS_DATA_DIR", "./data"),
-        fsync=os.environ.get("PAILS_FSYNC", "1") != "0",
-        domain=os.environ.get("PAILS_DOMAIN") or None,
-        region=os.environ.get("PAILS_REGION", "us-east-1"),
-        meta_url=os.environ.get("PAILS_META_URL") or None,
-        intent_timeout=float(os.environ.get("PAILS_INTENT_TIMEOUT", "86400")),
-        meta_notify=os.environ.get("PAILS_META_NOTIFY", "1") != "0",
-        disk_reserve=os.environ.get("PAILS_DISK_RESERVE", ""),
-    )
-
-
 class PailsApp:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
@@ -99,7 +88,7 @@ class PailsApp:
         # access key -> (valid until, the store's credentials epoch when read, principal)
         self._users: dict[str, tuple[float, int, User]] = {}
         self._touches: set[asyncio.Task[None]] = set()  # last-used writes under way
-        self._nodelay_done = False
+        self._sockets = ConnectionOptions(None)  # set up when the engine opens
         # Request ids: unique per worker (random prefix), cheap per request (a counter).
         self._id_prefix = secrets.token_hex(4).upper()
         self._served = 0  # requests so far
@@ -109,6 +98,7 @@ class PailsApp:
         self.body_timeout = DEFAULT_BODY_TIMEOUT
         self.send_timeout = DEFAULT_SEND_TIMEOUT
         self.verify_reads = "crc"  # which whole-object checksums a GET checks (pails server --verify-reads)
+        self.website_domain: str | None = None  # pails server --website-domain (docs/website.md)
 
     async def start(self) -> Engine:
         if self._starting is None:
@@ -120,8 +110,9 @@ class PailsApp:
         self.body_timeout = float(os.environ.get("PAILS_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
         self.send_timeout = float(os.environ.get("PAILS_SEND_TIMEOUT", DEFAULT_SEND_TIMEOUT))
         self.verify_reads = os.environ.get("PAILS_VERIFY_READS", "crc")
-        configure_listeners(self.send_timeout + _KERNEL_GRACE)
-        engine = Engine(self._settings or settings_from_env())
+        self.website_domain = os.environ.get("PAILS_WEBSITE_DOMAIN") or None
+        self._sockets = ConnectionOptions(self.send_timeout + _KERNEL_GRACE)
+        engine = Engine(self._settings or Settings.from_env())
         await engine.open()
         # A worker replacing one that died finishes or removes what the dead
         # one left half-written (the others' writes are theirs to finish).
@@ -130,8 +121,12 @@ class PailsApp:
             log.warning("worker %d: %d writes of dead workers finished, %d interrupted writes removed",
                         os.getpid(), finished, removed)
         self.engine = engine
-        # Background jobs (lifecycle): one set per process; a lease decides which process works.
-        self._jobs = jobs.start(engine)
+        # Background jobs (lifecycle, access log delivery): one set per process; a lease decides which works.
+        # Server access logging: every request's record passes its guard and its sink.
+        access_logger = bucket_logging.logger_for(engine)
+        request_log.add_guard(access_logger.guard)
+        request_log.add_sink(access_logger.sink)
+        self._jobs = jobs.start(engine, (access_logger.spool, access_logger.delivery))
         asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
         return engine
 
@@ -234,6 +229,9 @@ class PailsApp:
         signature names that service (None: it names S3, and S3 answers)."""
         form = await _read_form(receive, headers, self.body_timeout)
         auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+        if auth.access_key is None and sts_api.unsigned_call(form):  # AssumeRoleWithWebIdentity needs no keys
+            status, xml_body = await sts_api.handle(engine, form, None, request_id)
+            return Response.xml(xml_body, status)
         if auth.service == "s3":
             return None
         user = await self._lookup_user(auth.access_key, _security_token(signed)) if auth.access_key else None
@@ -248,20 +246,32 @@ class PailsApp:
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         engine = self.engine or await self.start()
-        if not self._nodelay_done:
-            self._nodelay_done = True
-            configure_listeners(self.send_timeout + _KERNEL_GRACE)
+        if not self._sockets.settled:
+            self._sockets.on_request()
         self._served += 1
         request_id = f"{self._id_prefix}{self._served:08X}"
         method = scope["method"]
         resource = scope.get("path", "/")
+        record = request_log.new_record(scope, request_id) if request_log.wanted() else None
+        if self.website_domain is not None:
+            site = website.address_of(scope, self.website_domain)
+            if site is not None:
+                if record is not None:
+                    record.operation = "WebsiteGet" if method != "HEAD" else "WebsiteHead"
+                response = await website.answer(engine, scope, site, request_id)
+                await self._send(response, request_id, method, send, engine, _announces_body(scope["headers"]),
+                                 record=record)
+                return
         probe = routes.PATHS.get(resource) if method in ("GET", "HEAD") else None
         if probe is not None and not _address(resource, _host(scope), engine.settings.domain)[2]:
-            await self._send(await probe(engine), request_id, method, send, engine, False)
+            if record is not None:
+                record.operation = "HealthCheck"
+            await self._send(await probe(engine), request_id, method, send, engine, False, record=record)
             return
         body: RequestBody | None = None
         headers: dict[str, str] = {}
         bucket: str | None = None
+        key: str | None = None
         req: S3Request | None = None
         try:
             headers = _headers(scope["headers"])
@@ -294,7 +304,9 @@ class PailsApp:
                 api_response = await self._query_api(engine, signed, receive, headers, request_id,
                                                      client[0] if client else "")
                 if api_response is not None:
-                    await self._send(api_response, request_id, method, send, engine, False)
+                    if record is not None:
+                        record.operation = "QueryAPI"
+                    await self._send(api_response, request_id, method, send, engine, False, record=record)
                     return
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             if route is None or route.signed:
@@ -304,6 +316,9 @@ class PailsApp:
                 auth = ANONYMOUS
             if route is None:
                 if routes.subresource(query) is not None and method not in ("HEAD", "OPTIONS"):
+                    # As AWS: an operation on a bucket that does not exist is NoSuchBucket first.
+                    if bucket is not None and await engine.meta.get_bucket(bucket) is None:
+                        raise S3Error("NoSuchBucket", BucketName=bucket)
                     raise S3Error("NotImplemented", "This operation is not implemented.")
                 raise S3Error("MethodNotAllowed", Method=method, ResourceType=target.value.upper())
             if auth.access_key:
@@ -312,6 +327,9 @@ class PailsApp:
                 user = await self._lookup_user(auth.access_key, token)
             else:
                 user = None
+            if record is not None:
+                request_log.describe(record, route.name, bucket, key, query, user, auth)
+                await request_log.check(record)
             body = RequestBody(receive, headers, auth, self.body_timeout)
             client = scope.get("client")
             req = S3Request(method, bucket, key, query, headers, user, body, request_id, auth.signature_version,
@@ -324,6 +342,8 @@ class PailsApp:
                     raise
                 req.bucket_record = None
                 response = await route.handler(engine, req)
+            if record is not None:
+                request_log.handled(record, req)
         except BucketChanged:
             response = _error_response(S3Error("ServiceUnavailable", "The bucket changed during the request; "
                                                                      "please retry."), resource, request_id, method)
@@ -356,10 +376,32 @@ class PailsApp:
             expect = next((v for n, v in scope["headers"] if n.lower() == b"expect"), b"")
             close = b"100-continue" in expect.lower() or not await _drain(receive, _DRAIN_LIMIT, self.body_timeout)
         pathsend = "http.response.pathsend" in (scope.get("extensions") or {})
-        await self._send(response, request_id, method, send, engine, close, pathsend)
+        if record is not None:
+            if record.bucket is None:
+                record.bucket, record.key = bucket, key
+            record.bytes_in = body.received if body is not None else 0
+        await self._send(response, request_id, method, send, engine, close, pathsend, record)
 
     async def _send(self, response: Response, request_id: str, method: str, send: Any, engine: Engine,
-                    close: bool, pathsend: bool = False) -> None:
+                    close: bool, pathsend: bool = False, record: RequestRecord | None = None) -> None:
+        """Write the response and hand its record (if any) to the request log sinks."""
+        if record is None:
+            await self._write(response, request_id, method, send, engine, close, pathsend, None)
+            return
+        record.status = response.status
+        record.error_code = response.error_code
+        request_log.answered(record, response.headers)
+        try:
+            await self._write(response, request_id, method, send, engine, close, pathsend, record)
+        except BaseException:
+            record.complete = False
+            raise
+        finally:
+            record.duration = time.time() - record.start
+            request_log.emit(record)
+
+    async def _write(self, response: Response, request_id: str, method: str, send: Any, engine: Engine,
+                     close: bool, pathsend: bool, record: RequestRecord | None) -> None:
         """Write the response.  Granian waits as long as the client does not
         read; a body streamed from here is given up after ``send_timeout``
         seconds without progress (the kernel then resets the connection,
@@ -382,6 +424,8 @@ class PailsApp:
             hdrs.append((b"content-length", str(length).encode()))
         try:
             await send({"type": "http.response.start", "status": response.status, "headers": hdrs})
+            if record is not None:
+                record.turnaround = time.time() - record.start
         except RuntimeError:
             # The server refused a header value (one stored before such values were refused on the
             # way in): our fault, but told as S3 XML, not the server's plain-text 500.
@@ -394,7 +438,11 @@ class PailsApp:
             return
         if method == "HEAD" or file is None:
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+            if record is not None and method != "HEAD":
+                record.bytes_out = len(response.body)
             return
+        if record is not None:
+            record.object_size = length
         check = read_check(file.check, self.verify_reads)
         if pathsend and len(file.pieces) == 1 and check is None:
             # A whole plaintext data file with nothing to check it against (or
@@ -404,6 +452,8 @@ class PailsApp:
             path = engine.blobs.final_path(blob_id)
             if not key and offset == 0 and _file_size(path) == size:
                 await send({"type": "http.response.pathsend", "path": path})
+                if record is not None:
+                    record.bytes_out = size  # handed to the server: what it sent is not known here
                 return
         # A checksum of the whole object (the cheapest known: a stored CRC, or
         # the ETag's MD5), checked before its last slice goes out (as the
@@ -425,6 +475,8 @@ class PailsApp:
                     if whole is not None:
                         whole.update(data)
                     if pos >= end and not self._whole_is_sound(opener, whole, file, index, request_id, blob_id):
+                        if record is not None:
+                            record.complete = False
                         return  # without the last slice and the end of the body: the connection is dropped
                     try:
                         async with asyncio.timeout(self.send_timeout):
@@ -432,7 +484,11 @@ class PailsApp:
                     except TimeoutError:
                         log.info("response %s abandoned: the client read nothing for %g s",
                                  request_id, self.send_timeout)
+                        if record is not None:
+                            record.complete = False
                         return
+                    if record is not None:
+                        record.bytes_out += len(data)
             finally:
                 os.close(fd)
         await send({"type": "http.response.body", "body": b""})
@@ -586,13 +642,13 @@ def _address(path: str, host: str, domain: str | None) -> tuple[str | None, str 
 def _error_response(err: S3Error, resource: str, request_id: str, method: str) -> Response:
     headers = list(err.headers.items())
     if method == "HEAD":
-        return Response(err.status, headers)
+        return Response(err.status, headers, error_code=err.code)
     extra = "".join(xml.element(k, v) for k, v in err.extra.items())
     body = (f"{xml.XML_DECL}<Error><Code>{err.code}</Code><Message>{xml.escape(err.message)}</Message>"
             f"{extra}<Resource>{xml.escape(err.resource or resource)}</Resource>"
             f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>").encode()
     headers.append(("Content-Type", "application/xml"))
-    return Response(err.status, headers, body)
+    return Response(err.status, headers, body, error_code=err.code)
 
 
 app = PailsApp()

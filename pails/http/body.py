@@ -35,7 +35,7 @@ async def receive_within(receive: Receive, timeout: float) -> dict[str, Any]:
 
 class RequestBody:
     __slots__ = ("_receive", "_timeout", "declared_length", "_content_length", "_decoder", "_sha256",
-                 "_expected_sha256", "_trailers", "_consumed", "_finished", "_has_body", "_whole")
+                 "_expected_sha256", "_trailers", "_consumed", "_finished", "_has_body", "_whole", "received")
 
     def __init__(self, receive: Receive, headers: dict[str, str], auth: AuthResult,
                  timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
@@ -45,6 +45,7 @@ class RequestBody:
         self._consumed = False
         self._finished = False
         self._whole: bytes | None = None  # what read_all returned: given again if the request runs again
+        self.received = 0  # bytes of the body (as sent, before aws-chunked decoding) read so far
         cl = headers.get("content-length")
         try:
             self._content_length = int(cl) if cl is not None else None
@@ -87,6 +88,7 @@ class RequestBody:
                 raise ClientDisconnected()
             data = message.get("body", b"")
             if data:
+                self.received += len(data)
                 yield data
             if not message.get("more_body", False):
                 self._finished = True

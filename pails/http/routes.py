@@ -18,6 +18,7 @@ from pails.http import health
 from pails.s3 import (
     acl,
     attributes,
+    bucket_logging,
     buckets,
     copy,
     cors,
@@ -32,12 +33,14 @@ from pails.s3 import (
     part_copy,
     policy,
     public_access,
+    rename,
     tagging,
 )
 from pails.s3.post_object import post_object
 from pails.s3.request import Response, S3Request
 from pails.s3.select.handler import select_object_content
 from pails.storage.engine import Engine
+from pails.website import bucket_api as website
 
 Handler = Callable[[Engine, S3Request], Awaitable[Response]]
 
@@ -90,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DeleteObjectTagging", Target.OBJECT, "DELETE", "tagging", tagging.delete_object_tagging),
     Route("GetObjectAttributes", Target.OBJECT, "GET", "attributes", attributes.get_object_attributes),
     Route("SelectObjectContent", Target.OBJECT, "POST", "select", select_object_content),
+    Route("RenameObject", Target.OBJECT, "PUT", "renameObject", rename.rename_object),
     # multipart uploads
     Route("CreateMultipartUpload", Target.OBJECT, "POST", "uploads", multipart.create_multipart_upload),
     Route("UploadPart", Target.OBJECT, "PUT", "uploadId", multipart.upload_part),
@@ -137,6 +141,14 @@ ROUTES: tuple[Route, ...] = (
     Route("DeleteBucketCors", Target.BUCKET, "DELETE", "cors", cors.delete_bucket_cors),
     Route("PreflightBucket", Target.BUCKET, "OPTIONS", None, cors.preflight, signed=False),
     Route("PreflightObject", Target.OBJECT, "OPTIONS", None, cors.preflight, signed=False),
+    # static website configuration (served by pails.website.endpoint)
+    Route("GetBucketWebsite", Target.BUCKET, "GET", "website", website.get_bucket_website),
+    Route("PutBucketWebsite", Target.BUCKET, "PUT", "website", website.put_bucket_website),
+    Route("DeleteBucketWebsite", Target.BUCKET, "DELETE", "website", website.delete_bucket_website),
+    # server access logging (POST: Ceph RGW's flush call)
+    Route("GetBucketLogging", Target.BUCKET, "GET", "logging", bucket_logging.get_bucket_logging),
+    Route("PutBucketLogging", Target.BUCKET, "PUT", "logging", bucket_logging.put_bucket_logging),
+    Route("PostBucketLogging", Target.BUCKET, "POST", "logging", bucket_logging.post_bucket_logging),
 )
 
 # Fixed paths (GET and HEAD) answered before S3 addressing and without
@@ -219,6 +231,7 @@ SUBRESOURCES = frozenset({
     "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication",
     "requestPayment", "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads",
     "versioning", "versions", "website", "renameObject",
+    "session",  # S3 Express CreateSession: NotImplemented, never a listing
 })
 # Sub-resources that qualify a data operation rather than name a new one.
 _QUALIFIERS = frozenset({"partNumber", "versionId"})

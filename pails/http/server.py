@@ -29,10 +29,11 @@ class HttpLimits:
     verify_reads: str = "crc"  # whole GETs checked against: crc, all, off (docs/reliability.md, "Bit rot")
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLimits = HttpLimits()) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLimits = HttpLimits(),
+          admin: tuple[str, int] | None = None) -> None:
+    """Serve S3 on host:port with ``workers`` processes, and the admin API
+    (pails.http.admin_app) on ``admin`` in a process of its own."""
     from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
-    from granian.http import HTTP1Settings
 
     spawned: dict[int, float] = {}  # worker index: when it was last replaced
     streak: dict[int, int] = {}  # worker index: deaths in a row, each soon after being replaced
@@ -72,8 +73,21 @@ def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLi
     # Imported once here: forked workers (and their replacements) start
     # without importing it again (the app reads its settings when it starts).
     import pails.http.app  # noqa: F401
+    from pails.http.admin_server import AdminProcess
 
-    Supervisor(
+    admin_process = AdminProcess(*admin).start() if admin is not None else None
+    try:
+        _serve_s3(Supervisor, host, port, workers, limits)
+    finally:
+        if admin_process is not None:
+            admin_process.stop()
+
+
+def _serve_s3(supervisor: Any, host: str, port: int, workers: int, limits: HttpLimits) -> None:
+    from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
+    from granian.http import HTTP1Settings
+
+    supervisor(
         "pails.http.app:app",
         address=host,
         port=port,

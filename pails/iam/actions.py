@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pails.iam import account, groups, oidc, policies, roles, users
+from pails.iam import account, groups, oidc, policies, roles, tags, users
 from pails.iam.model import Call
 
 Handler = Callable[[Call], Awaitable[str | None]]
@@ -86,3 +86,10 @@ for _kind, _noun in (("user", "User"), ("group", "Group"), ("role", "Role")):
     ACTIONS[f"Attach{_noun}Policy"] = _w(policies.attach(_kind))
     ACTIONS[f"Detach{_noun}Policy"] = _w(policies.detach(_kind))
     ACTIONS[f"ListAttached{_noun}Policies"] = _r(policies.list_attached(_kind))
+
+for _kind, _noun in (("user", "User"), ("role", "Role")):
+    ACTIONS[f"Tag{_noun}"] = _w(tags.tag(_kind))
+    ACTIONS[f"Untag{_noun}"] = _w(tags.untag(_kind))
+    ACTIONS[f"List{_noun}Tags"] = _r(tags.list_tags(_kind))
+    ACTIONS[f"Put{_noun}PermissionsBoundary"] = _w(tags.put_boundary(_kind))
+    ACTIONS[f"Delete{_noun}PermissionsBoundary"] = _w(tags.delete_boundary(_kind))

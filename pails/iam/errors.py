@@ -16,6 +16,10 @@ _STATUS = {
     "AccessDenied": 403,
     "PackedPolicyTooLarge": 400,
     "ExpiredToken": 400,
+    "ExpiredTokenException": 400,
+    "InvalidIdentityToken": 400,
+    "IDPCommunicationError": 400,
+    "IDPRejectedClaim": 403,
     "ServiceFailure": 500,
 }
 

@@ -144,11 +144,11 @@ class Call:
     def identity(self, resources: tuple[str, ...]) -> str | None:
         """What the caller's identity policies say of this action on any of ``resources``."""
         caller = self.caller
-        if not caller.policies and caller.session_policy is None:
+        if not caller.policies and caller.session_policy is None and caller.boundary is None:
             return None
         who = Principal(caller.canonical_id, "", caller.arn, caller.account_id)
         return identity_decision(caller.policies, caller.session_policy, who, "iam:" + self.action, resources,
-                                 self.context)
+                                 self.context, caller.boundary)
 
     def get(self, name: str) -> str | None:
         return self.params.get(name)

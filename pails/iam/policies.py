@@ -25,6 +25,7 @@ from pails.iam.model import (
     new_entity,
     paginate,
 )
+from pails.iam.tags import boundary_uses
 from pails.storage.iam_rows import AWS_MANAGED, AWS_MANAGED_PREFIX
 from pails.storage.records import IamEntity, IamState, IamWrite
 
@@ -251,7 +252,8 @@ async def get_policy(call: Call) -> str:
         policy = _aws_policy(policy_arn[len(AWS_MANAGED_PREFIX):])
     else:
         policy = _local_policy(call, state, policy_arn)
-    return f"<Policy>{render.managed_policy(policy, policy_arn, _attachments(state, policy_arn))}</Policy>"
+    shown = render.managed_policy(policy, policy_arn, _attachments(state, policy_arn), boundary_uses(state, policy_arn))
+    return f"<Policy>{shown}</Policy>"
 
 
 async def delete_policy(call: Call) -> None:
@@ -261,6 +263,8 @@ async def delete_policy(call: Call) -> None:
         policy = _local_policy(call, state, policy_arn)
         if _attachments(state, policy_arn):
             raise IamError("DeleteConflict", "Cannot delete a policy attached to entities.")
+        if boundary_uses(state, policy_arn):
+            raise IamError("DeleteConflict", "Cannot delete a policy used as a permissions boundary.")
         return None, IamWrite(delete=[("policy", policy.name.lower())])
     await call.change(change)
 
@@ -278,8 +282,8 @@ async def list_policies(call: Call) -> str:
     found = [(p, a) for p, a in found if p.path.startswith(prefix)
              and (not only_attached or _attachments(state, a))]
     page, truncated, marker = paginate(found, call.params, lambda pa: pa[1])
-    return render.page([render.managed_policy(p, a, _attachments(state, a)) for p, a in page], "Policies",
-                       truncated, marker)
+    shown = [render.managed_policy(p, a, _attachments(state, a), boundary_uses(state, a)) for p, a in page]
+    return render.page(shown, "Policies", truncated, marker)
 
 
 def _version_xml(policy: IamEntity, version_id: str, with_document: bool) -> str:

@@ -13,6 +13,7 @@ import logging
 import time
 from urllib.parse import parse_qsl
 
+from pails.access.policy import session_keys
 from pails.iam import render
 from pails.iam.actions import ACTIONS
 from pails.iam.errors import IamError
@@ -40,6 +41,7 @@ def _context(caller: User, client_ip: str) -> dict[str, tuple[str, ...]]:
     }
     if client_ip:
         ctx["aws:sourceip"] = (client_ip,)
+    ctx.update(session_keys(caller.principal_tags, caller.token_issued))
     return ctx
 
 
@@ -54,6 +56,18 @@ def _resources(call: Call) -> tuple[str, ...]:
     if call.caller.iam_user is not None and call.action.endswith("AccessKey") or call.action == "ListAccessKeys":
         return (call.caller.arn,)
     return (f"arn:aws:iam::{call.account_id}:*", "*")
+
+
+async def _add_resource_tags(call: Call) -> None:
+    """``iam:ResourceTag/<key>`` (and ``aws:ResourceTag/<key>``): the tags of the user or role the call names."""
+    for param, kind in (("UserName", "user"), ("RoleName", "role")):  # what has tags
+        name = call.get(param)
+        if name:
+            found = (await call.state()).entities.get((kind, name.lower()))
+            for k, v in (found.doc.get("tags", {}) if found is not None else {}).items():
+                call.context[f"iam:resourcetag/{k.lower()}"] = (v,)
+                call.context[f"aws:resourcetag/{k.lower()}"] = (v,)
+            return
 
 
 def _authorize(call: Call) -> None:
@@ -99,6 +113,8 @@ async def handle(engine: Engine, service: str, form: bytes, caller: User | None,
             raise IamError("AccessDenied", "Anonymous requests are not allowed for IAM")
         call = Call(action_name, params, caller, await _account_for(engine, caller, headers), engine,
                     _context(caller, client_ip))
+        if not caller.operator and (caller.policies or caller.session_policy is not None):
+            await _add_resource_tags(call)
         _authorize(call)
         result = await action.handler(call)
         return 200, render.response(action_name, result, request_id), action.writes

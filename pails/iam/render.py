@@ -74,11 +74,11 @@ def role(entity: IamEntity, arn: str, with_trust: bool = True) -> str:
     return out
 
 
-def managed_policy(entity: IamEntity, arn: str, attachments: int) -> str:
+def managed_policy(entity: IamEntity, arn: str, attachments: int, boundary_uses: int = 0) -> str:
     doc = entity.doc
     out = (e("PolicyName", entity.name) + e("PolicyId", entity.id) + e("Arn", arn) + e("Path", entity.path)
            + e("DefaultVersionId", doc.get("default", "v1")) + e("AttachmentCount", attachments)
-           + e("PermissionsBoundaryUsageCount", 0) + e("IsAttachable", "true"))
+           + e("PermissionsBoundaryUsageCount", boundary_uses) + e("IsAttachable", "true"))
     if doc.get("description"):
         out += e("Description", doc["description"])
     return out + e("CreateDate", date(entity.created)) + e("UpdateDate", date(doc.get("updated", entity.created)))

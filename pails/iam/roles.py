@@ -17,6 +17,7 @@ from pails.iam.model import (
     paginate,
     under_path,
 )
+from pails.iam.tags import boundary_arn, parse_tags, rendered
 from pails.storage.records import IamEntity, IamState, IamWrite
 
 MAX_SESSION_RANGE = (3600, 43200)
@@ -40,19 +41,24 @@ async def create_role(call: Call) -> str:
     name = check_name("role", call.get("RoleName"), "roleName")
     path = check_path(call.get("Path"))
     trust = check_trust_policy(call.get("AssumeRolePolicyDocument"))
-    doc = {"trust": trust, "max_session": _max_session(call.get("MaxSessionDuration")) or 3600,
-           "description": _description(call.get("Description")) or ""}
+    doc: dict[str, object] = {"trust": trust, "max_session": _max_session(call.get("MaxSessionDuration")) or 3600,
+                              "description": _description(call.get("Description")) or ""}
+    if tags := parse_tags(call):
+        doc["tags"] = tags
+    boundary = call.get("PermissionsBoundary")
 
     def change(state: IamState) -> tuple[IamEntity, IamWrite]:
+        if boundary is not None:
+            doc["boundary"] = boundary_arn(call, state, boundary)
         role = new_entity(state, "role", name, path, doc)
         return role, IamWrite(put=[role])
     role = await call.change(change)
-    return f"<Role>{render.role(role, call.arn(role))}</Role>"
+    return f"<Role>{render.role(role, call.arn(role))}{rendered(role.doc)}</Role>"
 
 
 async def get_role(call: Call) -> str:
     role = entity(await call.state(), "role", call.need("RoleName"))
-    return f"<Role>{render.role(role, call.arn(role))}</Role>"
+    return f"<Role>{render.role(role, call.arn(role))}{rendered(role.doc)}</Role>"
 
 
 async def update_role(call: Call) -> str:

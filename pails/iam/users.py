@@ -19,6 +19,7 @@ from pails.iam.model import (
     paginate,
     under_path,
 )
+from pails.iam.tags import boundary_arn, parse_tags, rendered
 from pails.storage.crypto import seal_secret
 from pails.storage.records import IamEntity, IamKey, IamState, IamWrite
 from pails.users import new_secret_key
@@ -27,12 +28,17 @@ from pails.users import new_secret_key
 async def create_user(call: Call) -> str:
     name = check_name("user", call.get("UserName"), "userName")
     path = check_path(call.get("Path"))
+    tags = parse_tags(call)
+    boundary = call.get("PermissionsBoundary")
 
     def change(state: IamState) -> tuple[IamEntity, IamWrite]:
-        user = new_entity(state, "user", name, path, {})
+        doc: dict[str, object] = {"tags": tags} if tags else {}
+        if boundary is not None:
+            doc["boundary"] = boundary_arn(call, state, boundary)
+        user = new_entity(state, "user", name, path, doc)
         return user, IamWrite(put=[user])
     user = await call.change(change)
-    return f"<User>{render.user(user, call.arn(user))}</User>"
+    return f"<User>{render.user(user, call.arn(user))}{rendered(user.doc)}</User>"
 
 
 async def get_user(call: Call) -> str:
@@ -47,7 +53,7 @@ async def get_user(call: Call) -> str:
                     f"{render.e('CreateDate', render.date(created))}</User>")
         name = caller.iam_user
     user = entity(await call.state(), "user", name)
-    return f"<User>{render.user(user, call.arn(user))}</User>"
+    return f"<User>{render.user(user, call.arn(user))}{rendered(user.doc)}</User>"
 
 
 async def update_user(call: Call) -> None:

@@ -11,7 +11,7 @@ from pails.errors import S3Error
 from pails.protocol import xml
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_bucket_name
-from pails.s3 import object_lock
+from pails.s3 import bucket_logging, object_lock
 from pails.s3.permissions import (
     OWNERSHIP_MODES,
     OWNERSHIP_PROP,
@@ -94,6 +94,7 @@ async def delete_bucket(engine: Engine, req: S3Request) -> Response:
     require_owner(req, bucket)
     await engine.meta.delete_bucket(bucket.id)
     engine.collect_soon()  # data files of the uploads it aborted
+    await bucket_logging.bucket_deleted(engine, bucket)
     return Response(204)
 
 

@@ -34,7 +34,14 @@ from pails.protocol.conditional import evaluate_read
 from pails.protocol.dates import iso8601
 from pails.protocol.names import check_key
 from pails.s3 import encryption, lifecycle, object_lock, tagging
-from pails.s3.objects import object_owner, storage_class, stored_headers, version_header, write_condition
+from pails.s3.objects import (
+    check_redirect_location,
+    object_owner,
+    storage_class,
+    stored_headers,
+    version_header,
+    write_condition,
+)
 from pails.s3.permissions import acl_from_request, bucket_allows, get_bucket, require_bucket, require_object
 from pails.s3.request import Response, S3Request
 from pails.storage.blobs import BlobStore, BlobWriter
@@ -194,6 +201,7 @@ async def copy_object(engine: Engine, req: S3Request) -> Response:
             headers = src_headers
             redirect = req.headers.get("x-amz-website-redirect-location")
             if redirect is not None:
+                check_redirect_location(redirect)
                 headers["x-amz-website-redirect-location"] = redirect
         tags = request_tags if tagging_directive == "REPLACE" else source_tags
         if tags:

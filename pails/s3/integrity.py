@@ -1,7 +1,7 @@
 """Operations whose body AWS will only take with an integrity check
 (``requestChecksumRequired`` in its API model: DeleteObjects, PutBucketCors,
 PutBucketLifecycleConfiguration, PutObjectLockConfiguration,
-PutObjectRetention, PutObjectLegalHold): a ``Content-MD5`` or an
+PutObjectRetention, PutObjectLegalHold, PutBucketWebsite): a ``Content-MD5`` or an
 ``x-amz-checksum-*`` header or trailer, verified against the body."""
 
 from __future__ import annotations

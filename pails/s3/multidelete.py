@@ -14,7 +14,7 @@ from pails.s3.objects import object_owner
 from pails.s3.permissions import bucket_allows, get_bucket
 from pails.s3.request import Response, S3Request
 from pails.storage.engine import Engine
-from pails.storage.meta import DeleteCondition, valid_version_id
+from pails.storage.meta import DeleteCondition, Deleted, valid_version_id
 
 MAX_DELETE_KEYS = 1000
 
@@ -104,7 +104,9 @@ async def delete_objects(engine: Engine, req: S3Request) -> Response:
             out[i] = _error(key, vid, result.code, result.message)
         elif isinstance(result, BaseException):
             raise result
-        elif not quiet:
+        else:
+            req.logged_keys = [*(req.logged_keys or []), (key, version_id or result.version_id)]
+        if not quiet and isinstance(result, Deleted):
             marker = ""
             if result.delete_marker and result.version_id is not None:
                 marker = ("<DeleteMarker>true</DeleteMarker>"

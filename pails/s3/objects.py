@@ -49,6 +49,16 @@ _RESPONSE_OVERRIDES = {
 }
 
 
+MAX_REDIRECT_LOCATION = 2048
+
+
+def check_redirect_location(value: str) -> None:
+    """``x-amz-website-redirect-location``: a path or an http(s) URL of at most 2 KB, as AWS."""
+    if not value.startswith(("/", "http://", "https://")) or len(value.encode("utf-8", "replace")) > \
+            MAX_REDIRECT_LOCATION:
+        raise S3Error("InvalidRedirectLocation")
+
+
 def stored_headers(req: S3Request) -> dict[str, str]:
     """The headers to keep with a new object, checked against AWS's limits."""
     h = req.headers
@@ -59,6 +69,8 @@ def stored_headers(req: S3Request) -> dict[str, str]:
         if value is not None:
             header_values.check(name, value, latin1=False)  # a POST form's fields are not HTTP-checked
             out[_CANONICAL_NAMES[name]] = value
+    if "x-amz-website-redirect-location" in out:
+        check_redirect_location(out["x-amz-website-redirect-location"])
     enc = out.get("Content-Encoding")
     if enc is not None and "aws-chunked" in enc:
         rest = [e.strip() for e in enc.split(",") if e.strip() and e.strip() != "aws-chunked"]

@@ -115,7 +115,10 @@ def _context(req: S3Request, obj: ObjectVersion | None) -> dict[str, tuple[str, 
             ctx["aws:userid"] = (user.account_id or user.canonical_id,)
         ctx["aws:principalarn"] = (user.arn,)
         ctx["aws:principalaccount"] = (user.account_id,)
-        ctx["aws:principaltype"] = ("User" if user.iam_user is not None else "Account",)
+        ctx["aws:principaltype"] = ("Account" if user.iam_user is None else
+                                    "AssumedRole" if user.role_session is not None else "User",)
+        if user.principal_tags or user.token_issued is not None:
+            ctx.update(policies.session_keys(user.principal_tags, user.token_issued))
     if req.signature_version in ("v2", "v4"):
         ctx["s3:signatureversion"] = ("AWS" if req.signature_version == "v2" else "AWS4-HMAC-SHA256",)
     for name, header in (("aws:referer", "referer"), ("aws:useragent", "user-agent")):
@@ -153,10 +156,11 @@ def identity_decision(req: S3Request, action: str, resource: str,
                       context: dict[str, tuple[str, ...]] | None = None) -> str | None:
     """What the caller's identity policies say of ``action`` on ``resource``."""
     user = req.user
-    if user is None or not user.policies and user.session_policy is None:
+    if user is None or not user.policies and user.session_policy is None and user.boundary is None:
         return None
     ctx = context if context is not None else _context(req, None)
-    return policies.identity_decision(user.policies, user.session_policy, _who(req), action, (resource,), ctx)
+    return policies.identity_decision(user.policies, user.session_policy, _who(req), action, (resource,), ctx,
+                                      user.boundary)
 
 
 def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, identity: str | None,
@@ -168,7 +172,7 @@ def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, ident
     if user is None or user.iam_user is None:  # anonymous, or an account root
         if identity == "Allow" or resource_decision == "Allow":  # the operator's grant, or the bucket policy's
             return True
-        return _acl_allows(acl_json, bucket, req.principal_id, permission)
+        return _by_acl(req, acl_json, bucket, req.principal_id, permission)
     # An IAM user: its account's grants in ACLs need its own permission (identity) too.
     if bucket.owner_id == user.canonical_id:
         if identity == "Allow" or resource_decision == "Allow":
@@ -176,7 +180,17 @@ def _decide(req: S3Request, bucket: Bucket, resource_decision: str | None, ident
         return _acl_allows(acl_json, bucket, user.iam_user_id, permission)  # public grants only
     if identity != "Allow":
         return False
-    return resource_decision == "Allow" or _acl_allows(acl_json, bucket, req.principal_id, permission)
+    return resource_decision == "Allow" or _by_acl(req, acl_json, bucket, req.principal_id, permission)
+
+
+def _by_acl(req: S3Request, acl_json: str, bucket: Bucket, principal_id: str | None, permission: str) -> bool:
+    """An ACL decision; a grant to someone other than the resource's owner
+    is noted on the request (the access log's aclRequired field)."""
+    if not _acl_allows(acl_json, bucket, principal_id, permission):
+        return False
+    if principal_id is None or principal_id != acls.Acl.from_json(acl_json).owner_id:
+        req.acl_required = True
+    return True
 
 
 
@@ -212,7 +226,8 @@ def _decision_pair(req: S3Request, bucket: Bucket, key: str | None, obj: ObjectV
     """(the bucket policy's, the identity policies') answers, on one condition
     context (built only when a policy is there to read it: not on the plain GET path)."""
     user = req.user
-    identity_policies = user is not None and not user.operator and (user.policies or user.session_policy is not None)
+    identity_policies = user is not None and not user.operator and (user.policies or user.session_policy is not None
+                                                                         or user.boundary is not None)
     if not identity_policies and bucket_policy(bucket) is None:
         return None, "Allow" if user is not None and user.operator else None
     context = _context(req, obj)

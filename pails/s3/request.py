@@ -38,6 +38,8 @@ class S3Request:
     client_ip: str = ""
     presigned: bool = False
     bucket_record: Bucket | None = None  # the addressed bucket, once a handler looked it up
+    acl_required: bool = False  # an ACL grant, not ownership or a policy, allowed it (server access logs)
+    logged_keys: list[tuple[str, str | None]] | None = None  # DeleteObjects: what it deleted (access logs)
 
     @property
     def principal_id(self) -> str | None:
@@ -65,6 +67,7 @@ class Response:
     file: FileBody | None = None
     content_length: int | None = None  # for HEAD and file bodies
     stream: AsyncIterator[bytes] | None = None  # a body made as it is sent (chunked; S3 Select's events)
+    error_code: str | None = None  # an error response's S3 code (for the request log)
 
     @staticmethod
     def xml(body: bytes, status: int = 200) -> Response:

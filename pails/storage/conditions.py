@@ -11,6 +11,9 @@ from pails.errors import S3Error
 from pails.storage.lifecycle_rules import stored_tags
 from pails.storage.meta import DeleteCondition, Unchanged, WriteCondition
 
+# RenameObject (an S3 Express operation, where buckets have no versions) in a bucket that has versioning.
+RENAME_VERSIONED = "RenameObject is not implemented for buckets with versioning enabled or suspended."
+
 
 def check_delete(cond: DeleteCondition, old: tuple[Any, ...] | None, by_version: bool = False,
                  current: bool = True) -> bool:

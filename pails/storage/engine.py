@@ -22,7 +22,7 @@ from typing import Any
 from pails.errors import S3Error
 from pails.storage.blobs import BlobStore, BlobWriter, new_blob_id, writer_is_gone
 from pails.storage.crypto import KeyRing, UnwrapError, open_secret
-from pails.storage.iam_rows import identity_policies
+from pails.storage.iam_rows import boundary_and_tags, identity_policies
 from pails.storage.meta import DeleteCondition, Deleted, MetaStore, StoreUnavailable, WriteCondition
 from pails.storage.records import ObjectVersion, User
 from pails.storage.space import SpaceGuard, is_full
@@ -52,6 +52,20 @@ class Settings:
     # percentage of the filesystem (5%), or "" for min(1 GiB, 5%); 0 turns
     # the check off (pails.storage.space).
     disk_reserve: str = ""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings ``pails server`` hands its worker processes in the environment."""
+        return cls(
+            data_dir=os.environ.get("PAILS_DATA_DIR", "./data"),
+            fsync=os.environ.get("PAILS_FSYNC", "1") != "0",
+            domain=os.environ.get("PAILS_DOMAIN") or None,
+            region=os.environ.get("PAILS_REGION", "us-east-1"),
+            meta_url=os.environ.get("PAILS_META_URL") or None,
+            intent_timeout=float(os.environ.get("PAILS_INTENT_TIMEOUT", "86400")),
+            meta_notify=os.environ.get("PAILS_META_NOTIFY", "1") != "0",
+            disk_reserve=os.environ.get("PAILS_DISK_RESERVE", ""),
+        )
 
 
 _COLLECT_INTERVAL = 0.25
@@ -125,6 +139,7 @@ class Engine:
             state = await self.meta.iam_state(user.account_id)
             if user.iam_user is not None:
                 user.policies = identity_policies(state, "user", user.iam_user)
+                user.boundary, user.principal_tags = boundary_and_tags(state, "user", user.iam_user)
             else:
                 user.policies = identity_policies(state, "root", "")
         return user
@@ -146,10 +161,12 @@ class Engine:
         account = await self.meta.get_account(session["a"])
         if account is None:
             return None
+        if session.get("pk") and await self.principal(session["pk"]) is None:
+            return None  # the key the session was made with is deleted, inactive or expired
         inside = bool(session.get("u") or session.get("r"))  # an IAM user's or a role's session, not a root's
         user = User(access_key, session["s"], account.canonical_id, account.display_name, account.email,
                     session["i"], account.account_id, account.operator and not inside, key_expires=session["e"],
-                    session_policy=session.get("p"), session_token=token)
+                    session_policy=session.get("p"), session_token=token, token_issued=session["i"])
         state = await self.meta.iam_state(account.account_id)
         if inside:
             kind, name = ("role", session["r"]) if session.get("r") else ("user", session["u"])
@@ -158,6 +175,11 @@ class Engine:
                 return None
             user.iam_user, user.iam_user_id, user.iam_path = entity.name, entity.id, entity.path
             user.policies = identity_policies(state, kind, name)
+            user.boundary, user.principal_tags = boundary_and_tags(state, kind, name)
+            if session.get("t"):  # session tags override the role's tags of the same key (any case)
+                over = {k.lower() for k in session["t"]}
+                user.principal_tags = {**{k: v for k, v in user.principal_tags.items() if k.lower() not in over},
+                                       **session["t"]}
             if kind == "role":
                 user.role_session = session.get("n", "")
                 user.iam_user_id = f"{entity.id}:{user.role_session}"

@@ -115,3 +115,17 @@ def identity_policies(state: IamState, kind: str, name: str) -> tuple[str, ...]:
         if g is not None:
             out.extend(_documents(state, g.doc))
     return tuple(out)
+
+
+def boundary_and_tags(state: IamState, kind: str, name: str) -> tuple[str | None, dict[str, str]]:
+    """The permissions boundary's document (None: none, or its policy is
+    gone, which AWS does not allow while it is in use) and the tags of a
+    user or role."""
+    entity = state.entities.get((kind, name.lower()))
+    if entity is None:
+        return None, {}
+    arn = entity.doc.get("boundary")
+    boundary = managed_document(state, arn) if arn else None
+    if arn and boundary is None:
+        boundary = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
+    return boundary, dict(entity.doc.get("tags", {}))

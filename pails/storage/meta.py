@@ -290,6 +290,18 @@ class MetaStore(ABC):
         collection.  Returns the new version."""
 
     @abstractmethod
+    async def rename_object(self, bucket_id: int, source: str, dest: str,
+                            check: Callable[[ObjectVersion, ObjectVersion | None], None]) -> ObjectVersion:
+        """RenameObject: in one commit, the current version of ``source``
+        becomes that of ``dest`` (its data, metadata and Last-Modified kept),
+        replacing ``dest``'s (whose data files go to blob collection);
+        ``source`` is gone in that same commit.  NoSuchKey if ``source`` has
+        no current object; ``check(source, dest or None)`` (pure, quick: it
+        runs inside the commit, under both keys' write locks) raises to
+        refuse.  Buckets that have (had) versioning: NotImplemented.
+        Returns the renamed version."""
+
+    @abstractmethod
     async def delete_object(self, bucket_id: int, key: str, owner_id: str = "",
                             condition: DeleteCondition | None = None) -> Deleted:
         """Delete without a version id: never-versioned buckets remove the

@@ -45,8 +45,9 @@ from pails.storage.meta import (
 from pails.storage.pg_batch import DeleteWrite, PutWrite
 from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
 from pails.storage.pg_fast import FastConnection
-from pails.storage.pg_iam import PgIam
+from pails.storage.pg_iam import CREDENTIALS_CHANGED, PgIam
 from pails.storage.pg_jobs import PgJobs
+from pails.storage.pg_rename import PgRename
 from pails.storage.pg_schema import prepare_schema
 from pails.storage.pg_uploads import PgUploads
 from pails.storage.pg_versions import (
@@ -105,7 +106,7 @@ async def _check_noncurrent(t: Tx, u: Unchanged, bucket_id: int, key: str, seq: 
     check_unchanged(u, headers, newer, count)
 
 
-class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
+class PgMeta(PgIam, PgUploads, PgJobs, PgRename, MetaStore):
     shared_blobs = True
 
     def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:
@@ -120,7 +121,7 @@ class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
         self._cached_epochs: dict[int, tuple[str, int]] = {}  # bucket id -> (name, epoch of the cached record)
         self._epoch = SharedCounter(epoch_path)
         self._credentials_epoch = SharedCounter(epoch_path.replace("-buckets.epoch", "") + "-credentials.epoch")
-        self._listener = Listener(url, _CHANNEL, self._bucket_changed, self._buckets.clear)
+        self._listener = Listener(url, _CHANNEL, self._bucket_changed, self._notices_missed)
 
     # --- set-up ------------------------------------------------------------
     async def open(self) -> None:
@@ -154,7 +155,14 @@ class PgMeta(PgIam, PgUploads, PgJobs, MetaStore):
 
     # --- buckets -----------------------------------------------------------
     def _bucket_changed(self, name: str) -> None:
+        if name == CREDENTIALS_CHANGED:  # keys or policies changed on some gateway (pg_iam)
+            self._credentials_epoch.bump()
+            return
         self._buckets.pop(name, None)
+
+    def _notices_missed(self) -> None:
+        self._buckets.clear()
+        self._credentials_epoch.bump()
 
     def _check_epoch(self, bucket_id: int, epoch: int | None) -> None:
         """A read of the database saw the bucket at ``epoch`` (None: gone):

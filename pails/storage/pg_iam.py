@@ -22,7 +22,7 @@ from pails.storage.iam_rows import (
     user_from_row,
 )
 from pails.storage.meta import AlreadyExists
-from pails.storage.pg_conn import Committer, Readers, Tx
+from pails.storage.pg_conn import Committer, Listener, Readers, Tx
 from pails.storage.records import IamState, IamWrite, User
 
 T = TypeVar("T")
@@ -31,6 +31,7 @@ _PRINCIPAL_BY_KEY = PRINCIPAL_BY_KEY.format(p="%s").replace("NULL, '', '/', NULL
                                                              ).replace("r.doc, 0 FROM", "r.doc, 0::int FROM"
                                                              ).replace("r.doc, 1 FROM", "r.doc, 1::int FROM")
 _NOTIFY = "SELECT pg_notify('pails_buckets', %s)"
+CREDENTIALS_CHANGED = "/credentials"  # a notice on the buckets' channel that no bucket name can be
 
 
 class PgIam:
@@ -39,15 +40,25 @@ class PgIam:
     _notify: bool
     _bucket_write: Callable[..., Any]
     # Bumped after every change of keys or policies: this gateway's workers see
-    # it at once; other gateways within their cache's lifetime (1 s).
+    # it at once; other gateways when the notice reaches them (or within their
+    # cache's lifetime, 1 s, if it does not).
     _credentials_epoch: SharedCounter
 
+    _listener: Listener
+
     def credentials_epoch(self) -> int:
+        if self._notify:
+            self._listener.start()  # other gateways' changes bump the counter as they are told of them
         return self._credentials_epoch.value()
 
     async def _write_credentials(self, tx: Callable[[Tx], Any]) -> Any:
+        async def told(t: Tx) -> Any:
+            result = await tx(t)
+            if self._notify:  # every gateway drops its cached principals at once (pg.PgMeta._bucket_changed)
+                await t.write(_NOTIFY, (CREDENTIALS_CHANGED,))
+            return result
         try:
-            return await self._committer.run(tx, solo=True)
+            return await self._committer.run(told, solo=True)
         finally:
             self._credentials_epoch.bump()
 

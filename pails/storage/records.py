@@ -35,6 +35,11 @@ class User:
     role_session: str | None = None
     session_policy: str | None = None
     session_token: str | None = None
+    # The permissions boundary (a managed policy's document) of the IAM user or
+    # role: an identity-based Allow holds only where it allows too.
+    boundary: str | None = None
+    principal_tags: dict[str, str] = field(default_factory=dict)  # the user's or role's tags (aws:PrincipalTag)
+    token_issued: float | None = None  # a session's issue time (aws:TokenIssueTime)
 
     @property
     def arn(self) -> str:

@@ -50,6 +50,7 @@ from pails.storage.records import (
 from pails.storage.space import StorageFull
 from pails.storage.sqlite_iam import SqliteIam
 from pails.storage.sqlite_jobs import SqliteJobs
+from pails.storage.sqlite_rename import SqliteRename
 from pails.storage.sqlite_schema import migrate
 from pails.storage.sqlite_uploads import SqliteUploads
 from pails.storage.sqlite_versions import (
@@ -86,7 +87,7 @@ _SHRINK: Any = ("shrink", None, False)
 _Job = tuple[Callable[[sqlite3.Connection], Any], Any, bool]
 
 
-class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, MetaStore):
+class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, MetaStore):
     commits_in_data_dir = True
 
     def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:

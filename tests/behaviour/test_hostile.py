@@ -361,10 +361,25 @@ def test_bucket_name_with_bad_characters_in_path(server):
 
 # --- unimplemented operations and unknown methods ---------------------------------------------------------------
 
-@pytest.mark.parametrize("sub", ["website", "replication", "logging", "notification", "inventory"])
+@pytest.mark.parametrize("sub", ["session", "replication", "logging", "notification", "inventory"])
 def test_unimplemented_bucket_subresource(server, bucket, sub):
     r = request(server, "GET", f"/{bucket}", [(sub, "")])
     assert_s3_error(r, 501, "NotImplemented")
+
+
+@pytest.mark.parametrize("sub", ["session", "replication", "inventory", "accelerate", "website", "cors"])
+def test_subresource_of_missing_bucket(server, sub):
+    """As AWS: NoSuchBucket before anything else, implemented or not."""
+    r = request(server, "GET", "/no-such-bucket-for-sub", [(sub, "")])
+    assert_s3_error(r, 404, "NoSuchBucket")
+
+
+def test_create_session_is_not_implemented(s3, bucket):
+    """S3 Express CreateSession (GET /bucket?session): never a listing."""
+    with pytest.raises(ClientError) as e:
+        s3.create_session(Bucket=bucket)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert e.value.response["Error"]["Code"] == "NotImplemented"
 
 
 def test_unimplemented_via_boto3(s3, bucket):
@@ -373,7 +388,7 @@ def test_unimplemented_via_boto3(s3, bucket):
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert e.value.response["Error"]["Code"] == "NotImplemented"
     with pytest.raises(ClientError) as e:
-        s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+        s3.put_bucket_accelerate_configuration(Bucket=bucket, AccelerateConfiguration={"Status": "Enabled"})
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 

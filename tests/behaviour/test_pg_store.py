@@ -107,7 +107,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
             conn.execute("UPDATE pails_schema SET version = version + 1")
         out = _pails("user", "list", "--data", str(tmp_path), "--meta", url)
         assert out.returncode != 0 and "newer than this Pails knows" in out.stderr
-        out = _pails("server", str(tmp_path / "data"), "--meta", url, "--address", "127.0.0.1:1")
+        out = _pails("server", str(tmp_path / "data"), "--meta", url, "--address", "127.0.0.1:1", "--no-admin")
         assert out.returncode != 0 and "downgrades are refused" in out.stderr
 
 

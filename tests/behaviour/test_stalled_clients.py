@@ -166,6 +166,32 @@ def test_stalled_reader_is_disconnected(server: Server, s3, key: str, ranged: bo
     assert "Traceback" not in log
 
 
+def test_a_workers_first_connection_is_reset_too(tmp_path: Path) -> None:
+    """The first connection a fresh worker accepts (before its listening
+    socket had the send timeout) is let go when its reader stalls."""
+    srv = Server(tmp_path / "data", extra_args=["--workers", "1", "--send-timeout", "1.5"]).start()
+    try:
+        s3 = client(srv, request_checksum_calculation="when_required")
+        s3.create_bucket(Bucket="stalls")
+        s3.put_object(Bucket="stalls", Key="big-plain", Body=os.urandom(BIG))
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "stalls", "Key": "big-plain"})
+    finally:
+        srv.stop()
+    srv.start()  # a new worker: the stalled download is its first connection
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
+            sock.sendall(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            assert sock.recv(1024).startswith(b"HTTP/1.1 200 ")
+            server_side = _server_socket_open(srv, sock)
+            deadline = time.monotonic() + 60
+            while server_side() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not server_side(), "the stalled connection is still open"
+    finally:
+        srv.stop()
+
+
 def _open_data_files(server: Server) -> list[str]:
     import psutil
 

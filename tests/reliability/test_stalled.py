@@ -137,14 +137,8 @@ def test_stalled_clients_are_closed(tmp_path: Path) -> None:
         plain = client(srv, request_checksum_calculation="when_required")  # no CRC: Granian sends the file
         plain.put_object(Bucket="stalls", Key="big-plain", Body=big)
         s3.put_object(Bucket="stalls", Key="normal", Body=b"n")
-        kinds = ["upload", "upload chunked"]
+        kinds = ["upload", "upload chunked", "download checked", "download sendfile", "download ranged"]
         if FULL:
-            # Known problem (docs/reliability.md, "Stalled clients"): with the quick mode's 1.5 s timeouts and
-            # several stalled readers at once beside the normal traffic, now and then a stalled download's
-            # connection stayed held for good (Granian-sent and checked alike); at the default timeouts all of
-            # the full mode's were let go.  Quick mode: each reader kind alone, in
-            # tests/behaviour/test_stalled_clients.py.
-            kinds += ["download checked", "download sendfile", "download ranged"]
             kinds.append("headers")  # Granian's own 30 s, not configurable: too long for the quick mode
         closed: dict[str, list[float]] = {k: [] for k in kinds}
         traffic = Traffic(srv)

@@ -134,7 +134,7 @@ def test_a_newer_data_directory_is_refused(tmp_path: Path) -> None:
     message = f"schema version {SCHEMA_VERSION + 1}, newer than this Pails knows ({SCHEMA_VERSION})"
     out = _pails("user", "list", "--data", str(data))
     assert out.returncode != 0 and message in out.stderr and "downgrades are refused" in out.stderr
-    out = _pails("server", str(data), "--address", "127.0.0.1:1")
+    out = _pails("server", str(data), "--address", "127.0.0.1:1", "--no-admin")
     assert out.returncode != 0 and message in out.stderr
     assert _user_version(db) == SCHEMA_VERSION + 1
 
