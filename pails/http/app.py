@@ -412,6 +412,9 @@ class PailsApp:
             hdrs.append((b"connection", b"close"))
         for name, value in response.headers:
             hdrs.append((name.encode("latin-1"), value.encode("latin-1", "replace")))
+        if response.stream is not None and method != "HEAD":
+            await self._send_stream(response.stream, hdrs, response.status, request_id, send, record)
+            return
         file = response.file
         if response.content_length is not None:
             length = response.content_length
@@ -489,6 +492,30 @@ class PailsApp:
             finally:
                 os.close(fd)
         await send({"type": "http.response.body", "body": b""})
+
+    async def _send_stream(self, stream: Any, hdrs: list[tuple[bytes, bytes]], status: int, request_id: str,
+                           send: Any, record: RequestRecord | None) -> None:
+        """A body made as it goes out (no Content-Length: chunked), given up
+        like a file body when the client reads nothing for ``send_timeout``."""
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": hdrs})
+            if record is not None:
+                record.turnaround = time.time() - record.start
+            async for data in stream:
+                try:
+                    async with asyncio.timeout(self.send_timeout):
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                except TimeoutError:
+                    log.info("response %s abandoned: the client read nothing for %g s", request_id,
+                             self.send_timeout)
+                    if record is not None:
+                        record.complete = False
+                    return
+                if record is not None:
+                    record.bytes_out += len(data)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await stream.aclose()
 
     @staticmethod
     def _whole_is_sound(opener: Any, whole: WholeCheck | None, file: FileBody, index: int, request_id: str,

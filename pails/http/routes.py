@@ -39,6 +39,7 @@ from pails.s3 import (
 )
 from pails.s3.post_object import post_object
 from pails.s3.request import Response, S3Request
+from pails.s3.select.handler import select_object_content
 from pails.storage.engine import Engine
 from pails.website import bucket_api as website
 
@@ -92,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PutObjectTagging", Target.OBJECT, "PUT", "tagging", tagging.put_object_tagging),
     Route("DeleteObjectTagging", Target.OBJECT, "DELETE", "tagging", tagging.delete_object_tagging),
     Route("GetObjectAttributes", Target.OBJECT, "GET", "attributes", attributes.get_object_attributes),
+    Route("SelectObjectContent", Target.OBJECT, "POST", "select", select_object_content),
     Route("RenameObject", Target.OBJECT, "PUT", "renameObject", rename.rename_object),
     # multipart uploads
     Route("CreateMultipartUpload", Target.OBJECT, "POST", "uploads", multipart.create_multipart_upload),
@@ -170,6 +172,7 @@ IAM_ACTIONS: dict[str, str] = {
     "ListObjects": "s3:ListBucket",
     "ListObjectVersions": "s3:ListBucketVersions",
     "HeadObject": "s3:GetObject",
+    "SelectObjectContent": "s3:GetObject",
     "CopyObject": "s3:PutObject",
     "PostObject": "s3:PutObject",
     "DeleteObjects": "s3:DeleteObject",

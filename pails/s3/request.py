@@ -66,6 +66,7 @@ class Response:
     body: bytes = b""
     file: FileBody | None = None
     content_length: int | None = None  # for HEAD and file bodies
+    stream: AsyncIterator[bytes] | None = None  # a body made as it is sent (chunked; S3 Select's events)
     error_code: str | None = None  # an error response's S3 code (for the request log)
 
     @staticmethod

@@ -30,6 +30,12 @@ def test_uvicorn_serves_the_app(tmp_path):
         s3.put_object(Bucket="under-uvicorn", Key="k", Body=b"x" * 100_000)
         assert s3.get_object(Bucket="under-uvicorn", Key="k")["Body"].read() == b"x" * 100_000
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="under-uvicorn")["Contents"]] == ["k"]
+        # a streamed (chunked) body: S3 Select's event stream
+        s3.put_object(Bucket="under-uvicorn", Key="c.csv", Body=b"a,1\nb,2\n")
+        r = s3.select_object_content(Bucket="under-uvicorn", Key="c.csv", ExpressionType="SQL",
+                                     Expression="SELECT SUM(CAST(_2 AS INT)) FROM S3Object",
+                                     InputSerialization={"CSV": {}}, OutputSerialization={"CSV": {}})
+        assert [e["Records"]["Payload"] for e in r["Payload"] if "Records" in e] == [b"3\n"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
