@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -23,14 +22,14 @@ from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authentica
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
 from pails.http import request_log, routes
-from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
+from pails.http.addressing import BAD_ESCAPE, address, announces_body, header_map, host_of
+from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, drain_messages, read_form
 from pails.http.request_log import RequestRecord
 from pails.http.sockets import ConnectionOptions
 from pails.iam import query_api
-from pails.protocol import xml
 from pails.protocol.checksums import WholeCheck, read_check
 from pails.s3 import bucket_logging, cors
-from pails.s3.request import FileBody, Response, S3Request
+from pails.s3.request import FileBody, Response, S3Request, error_response
 from pails.storage.crypto import IntegrityError
 from pails.storage.engine import Engine, Settings
 from pails.storage.meta import BucketChanged
@@ -41,16 +40,13 @@ from pails.website import endpoint as website
 
 log = logging.getLogger("pails")
 
-MAX_HEADER_BYTES = 8 * 1024
 _READ_CHUNK = 1024 * 1024
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DRAIN_LIMIT = 8 * 1024 * 1024  # unread request bodies up to this size are read away to keep the connection
 # Seconds a cached access key stays valid.  A change of keys or policies takes
 # effect at once on this host (the store's credentials epoch); through another
 # PostgreSQL gateway, within this.
 _USER_TTL = 1.0
 _LAST_USED_GRANULARITY = 60.0  # seconds: how often an IAM key's last-used time is written
-_FORM_LIMIT = 1024 * 1024  # the largest IAM / STS Query API form
 _IDLE_CHECK = 1.0  # seconds without a request after which memory is given back
 DEFAULT_SEND_TIMEOUT = 60.0  # seconds a response may make no progress (``pails server --send-timeout``)
 # The kernel resets a connection whose response stalled for the send timeout
@@ -227,7 +223,7 @@ class PailsApp:
                          request_id: str, client_ip: str) -> Response | None:
         """A form POST to the service URL: an IAM or STS Query API call if its
         signature names that service (None: it names S3, and S3 answers)."""
-        form = await _read_form(receive, headers, self.body_timeout)
+        form = await read_form(receive, headers, self.body_timeout)
         auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
         if auth.access_key is None and sts_api.unsigned_call(form):  # AssumeRoleWithWebIdentity needs no keys
             status, xml_body = await sts_api.handle(engine, form, None, request_id)
@@ -259,11 +255,11 @@ class PailsApp:
                 if record is not None:
                     record.operation = "WebsiteGet" if method != "HEAD" else "WebsiteHead"
                 response = await website.answer(engine, scope, site, request_id)
-                await self._send(response, request_id, method, send, engine, _announces_body(scope["headers"]),
+                await self._send(response, request_id, method, send, engine, announces_body(scope["headers"]),
                                  record=record)
                 return
         probe = routes.PATHS.get(resource) if method in ("GET", "HEAD") else None
-        if probe is not None and not _address(resource, _host(scope), engine.settings.domain)[2]:
+        if probe is not None and not address(resource, host_of(scope), engine.settings.domain)[2]:
             if record is not None:
                 record.operation = "HealthCheck"
             await self._send(await probe(engine), request_id, method, send, engine, False, record=record)
@@ -274,10 +270,10 @@ class PailsApp:
         key: str | None = None
         req: S3Request | None = None
         try:
-            headers = _headers(scope["headers"])
+            headers = header_map(scope["headers"])
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             raw_path = raw_path.split("?", 1)[0]
-            if "%" in raw_path and _BAD_ESCAPE.search(raw_path):
+            if "%" in raw_path and BAD_ESCAPE.search(raw_path):
                 raise S3Error("InvalidURI")
             try:
                 path = unquote_to_bytes(raw_path.encode("latin-1")).decode("utf-8")  # the bytes as sent
@@ -290,7 +286,7 @@ class PailsApp:
             except (UnicodeDecodeError, ValueError):
                 raise S3Error("InvalidURI") from None
             query = dict(reversed(query_list)) if query_list else {}
-            bucket, key, virtual = _address(path, headers.get("host", ""), engine.settings.domain)
+            bucket, key, virtual = address(path, headers.get("host", ""), engine.settings.domain)
             if key is not None:
                 target = routes.Target.OBJECT
             elif bucket is not None:
@@ -345,23 +341,23 @@ class PailsApp:
             if record is not None:
                 request_log.handled(record, req)
         except BucketChanged:
-            response = _error_response(S3Error("ServiceUnavailable", "The bucket changed during the request; "
+            response = error_response(S3Error("ServiceUnavailable", "The bucket changed during the request; "
                                                                      "please retry."), resource, request_id, method)
         except S3Error as err:
-            response = _error_response(err, resource, request_id, method)
+            response = error_response(err, resource, request_id, method)
         except ClientDisconnected:
             # Closed (or half-closed) before the body was whole: nothing was
             # committed; the answer reaches a client that still reads.
-            response = _error_response(S3Error("IncompleteBody"), resource, request_id, method)
+            response = error_response(S3Error("IncompleteBody"), resource, request_id, method)
         except OSError as exc:
             if is_full(exc):  # the disk filled up where no layer below expected it: not Pails' fault
-                response = _error_response(StorageFull(), resource, request_id, method)
+                response = error_response(StorageFull(), resource, request_id, method)
             else:
                 log.exception("internal error in %s %s", method, resource)
-                response = _error_response(S3Error("InternalError"), resource, request_id, method)
+                response = error_response(S3Error("InternalError"), resource, request_id, method)
         except Exception:
             log.exception("internal error in %s %s", method, resource)
-            response = _error_response(S3Error("InternalError"), resource, request_id, method)
+            response = error_response(S3Error("InternalError"), resource, request_id, method)
         if "origin" in headers and bucket is not None and method != "OPTIONS":
             await _add_cors_headers(response, engine, bucket, req, headers, method)
         close = False
@@ -372,9 +368,10 @@ class PailsApp:
             # client reads our answer: read a modest body away instead.
             if "100-continue" in headers.get("expect", "").lower() or not await body.drain(_DRAIN_LIMIT):
                 close = True
-        elif body is None and _announces_body(scope["headers"]):
+        elif body is None and announces_body(scope["headers"]):
             expect = next((v for n, v in scope["headers"] if n.lower() == b"expect"), b"")
-            close = b"100-continue" in expect.lower() or not await _drain(receive, _DRAIN_LIMIT, self.body_timeout)
+            close = b"100-continue" in expect.lower() or \
+                not await drain_messages(receive, _DRAIN_LIMIT, self.body_timeout)
         pathsend = "http.response.pathsend" in (scope.get("extensions") or {})
         if record is not None:
             if record.bucket is None:
@@ -430,7 +427,7 @@ class PailsApp:
             # The server refused a header value (one stored before such values were refused on the
             # way in): our fault, but told as S3 XML, not the server's plain-text 500.
             log.exception("response headers refused by the HTTP server")
-            err = _error_response(S3Error("InternalError"), "", request_id, method)
+            err = error_response(S3Error("InternalError"), "", request_id, method)
             await send({"type": "http.response.start", "status": 500, "headers": [
                 (b"x-amz-request-id", request_id.encode()), (b"content-type", b"application/xml"),
                 (b"content-length", str(len(err.body)).encode()), (b"connection", b"close")]})
@@ -559,102 +556,6 @@ def _file_size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return -1
-
-
-async def _drain(receive: Any, limit: int, timeout: float) -> bool:
-    seen = 0
-    while True:
-        try:
-            message = await receive_within(receive, timeout)
-        except S3Error:  # stalled
-            return False
-        if message["type"] == "http.disconnect":
-            return False
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            return False
-        if not message.get("more_body", False):
-            return True
-
-
-async def _read_form(receive: Any, headers: dict[str, str], timeout: float) -> bytes:
-    """A Query API form, whole (it is signed by its hash)."""
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _FORM_LIMIT:
-        raise S3Error("EntityTooLarge")
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive_within(receive, timeout)
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _FORM_LIMIT:
-            raise S3Error("EntityTooLarge")
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(parts)
-
-
-def _host(scope: dict[str, Any]) -> str:
-    for name, value in scope["headers"]:
-        if name.lower() == b"host":
-            return str(value.decode("latin-1"))
-    return ""
-
-
-def _announces_body(raw: list[tuple[bytes, bytes]]) -> bool:
-    for name, value in raw:
-        n = name.lower()
-        if (n == b"content-length" and value.strip() not in (b"0", b"")) or n == b"transfer-encoding":
-            return True
-    return False
-
-
-def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    total = 0
-    for name_b, value_b in raw:
-        total += len(name_b) + len(value_b)
-        name = name_b.decode("latin-1").lower()
-        value = value_b.decode("latin-1").strip()
-        if name in out:
-            out[name] = f"{out[name]},{value}"
-        else:
-            out[name] = value
-    if total > MAX_HEADER_BYTES:
-        raise S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_BYTES))
-    return out
-
-
-def _address(path: str, host: str, domain: str | None) -> tuple[str | None, str | None, bool]:
-    """(bucket, key, virtual-host style?) from the Host header and path."""
-    if domain:
-        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        hostname = hostname.lower()
-        if hostname.endswith("." + domain) and len(hostname) > len(domain) + 1:
-            bucket = hostname[: -len(domain) - 1]
-            key = path[1:] if len(path) > 1 else None
-            return bucket, key, True
-    if path in ("", "/"):
-        return None, None, False
-    bucket, sep, key = path[1:].partition("/")
-    if not sep or key == "":
-        return bucket, None, False
-    return bucket, key, False
-
-
-def _error_response(err: S3Error, resource: str, request_id: str, method: str) -> Response:
-    headers = list(err.headers.items())
-    if method == "HEAD":
-        return Response(err.status, headers, error_code=err.code)
-    extra = "".join(xml.element(k, v) for k, v in err.extra.items())
-    body = (f"{xml.XML_DECL}<Error><Code>{err.code}</Code><Message>{xml.escape(err.message)}</Message>"
-            f"{extra}<Resource>{xml.escape(err.resource or resource)}</Resource>"
-            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>").encode()
-    headers.append(("Content-Type", "application/xml"))
-    return Response(err.status, headers, body, error_code=err.code)
 
 
 app = PailsApp()

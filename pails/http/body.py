@@ -171,3 +171,44 @@ class RequestBody:
         ``Expect: 100-continue``, the client's next request) would be parsed
         as the next request."""
         return self._has_body and not self._finished
+
+
+FORM_LIMIT = 1024 * 1024  # the largest IAM / STS Query API form
+
+
+async def drain_messages(receive: Any, limit: int, timeout: float) -> bool:
+    """Read and discard a body nobody read (no RequestBody made), up to
+    ``limit`` bytes; True when it was read to its end."""
+    seen = 0
+    while True:
+        try:
+            message = await receive_within(receive, timeout)
+        except S3Error:  # stalled
+            return False
+        if message["type"] == "http.disconnect":
+            return False
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+async def read_form(receive: Any, headers: dict[str, str], timeout: float) -> bytes:
+    """A Query API form, whole (it is signed by its hash)."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_LIMIT:
+        raise S3Error("EntityTooLarge")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive_within(receive, timeout)
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > FORM_LIMIT:
+            raise S3Error("EntityTooLarge")
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)

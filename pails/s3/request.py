@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pails.errors import S3Error
+from pails.protocol import xml
 from pails.storage.records import Bucket, User
 
 
@@ -88,3 +89,15 @@ def query_int(req: S3Request, name: str, default: int, message: str, range_messa
         raise S3Error("InvalidArgument", range_message or message, ArgumentName=name, ArgumentValue=raw)
     return value
 
+
+def error_response(err: S3Error, resource: str, request_id: str, method: str) -> Response:
+    """An S3 error answer: AWS's XML body (none for HEAD) and the error's headers."""
+    headers = list(err.headers.items())
+    if method == "HEAD":
+        return Response(err.status, headers, error_code=err.code)
+    extra = "".join(xml.element(k, v) for k, v in err.extra.items())
+    body = (f"{xml.XML_DECL}<Error><Code>{err.code}</Code><Message>{xml.escape(err.message)}</Message>"
+            f"{extra}<Resource>{xml.escape(err.resource or resource)}</Resource>"
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>").encode()
+    headers.append(("Content-Type", "application/xml"))
+    return Response(err.status, headers, body, error_code=err.code)
