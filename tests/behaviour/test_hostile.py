@@ -361,7 +361,7 @@ def test_bucket_name_with_bad_characters_in_path(server):
 
 # --- unimplemented operations and unknown methods ---------------------------------------------------------------
 
-@pytest.mark.parametrize("sub", ["session", "replication", "logging", "notification", "inventory"])
+@pytest.mark.parametrize("sub", ["session", "replication", "inventory", "analytics", "metrics"])
 def test_unimplemented_bucket_subresource(server, bucket, sub):
     r = request(server, "GET", f"/{bucket}", [(sub, "")])
     assert_s3_error(r, 501, "NotImplemented")
