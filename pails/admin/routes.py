@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from pails.admin import info
+from pails.admin import health, info, metrics
 from pails.admin.api import AdminRequest, AdminResponse
 from pails.storage.engine import Engine
 
@@ -40,6 +40,8 @@ class AdminRoute:
 
 ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("HealthLive", "GET", "/health/live", info.live, signed=False),
+    AdminRoute("HealthReady", "GET", "/health/ready", health.ready, signed=False),
+    AdminRoute("Metrics", "GET", "/metrics", metrics.scrape, signed=False),  # its own access rule
     AdminRoute("ServerInfo", "GET", "/admin/v1/info", info.server_info),
 )
 

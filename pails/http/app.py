@@ -22,7 +22,7 @@ from pails import jobs
 from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
-from pails.http import request_log, routes
+from pails.http import access_log, request_log, request_metrics, routes
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, receive_within
 from pails.http.request_log import RequestRecord
 from pails.http.sockets import configure_listeners
@@ -118,6 +118,8 @@ class PailsApp:
             log.warning("worker %d: %d writes of dead workers finished, %d interrupted writes removed",
                         os.getpid(), finished, removed)
         self.engine = engine
+        request_metrics.start()  # counted when the server made a metrics directory (pails server)
+        access_log.start()  # the JSON access log (pails server --access-log)
         # Background jobs (lifecycle): one set per process; a lease decides which process works.
         self._jobs = jobs.start(engine)
         asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
