@@ -74,14 +74,14 @@ def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLi
             self.respawned_wrks.clear()
             return result
 
-        def _handle_reload_signal(self, spawn_target: Any, target_loader: Any) -> Any:
+        def _reload(self, spawn_target: Any, target_loader: Any) -> Any:
             # SIGHUP: every worker replaced (reading the TLS certificate again), not a restart.
             nonlocal reloading
             reloading = True
             if admin_process is not None:
                 admin_process.reload()
             try:
-                return super()._handle_reload_signal(spawn_target, target_loader)
+                return super()._reload(spawn_target, target_loader)
             finally:
                 reloading = False
 
