@@ -73,11 +73,11 @@ def cmd_server(args: argparse.Namespace) -> int:
     print(f"Pails serving {data_dir}" + (f" (metadata in PostgreSQL: {_redacted(settings.meta_url)})"
                                          if settings.meta_url else ""), flush=True)
     scheme = "https" if ops.tls_cert else "http"
-    print(f"  endpoint:   {scheme}://{host}:{port}", flush=True)
     if admin is not None:
         closed = "" if ops.metrics_allow or ops.metrics_token else " once --metrics-allow or --metrics-token opens it"
-        print(f"  admin API:  {scheme}://{admin[0]}:{admin[1]}  (health: /health/live, /health/ready; "
-              f"metrics: /metrics{closed})", flush=True)
+        print(f"  admin port: {scheme}://{admin[0]}:{admin[1]}  (admin API, /health/live, /health/ready, "
+              f"/metrics{closed})", flush=True)
+    print(f"  endpoint:   {scheme}://{host}:{port}  (S3)", flush=True)
     print(f"  access key: {root.access_key}", flush=True)
     if generated:
         print(f"  secret key: {root.secret_key}   (shown once; kept in {data_dir}/{CREDENTIALS_FILE}, mode 0600)",
@@ -129,8 +129,10 @@ def _operations(args: argparse.Namespace, parse_networks: Any, operations: Any) 
             os.close(os.open(access_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
         except OSError as exc:
             sys.exit(f"pails: --access-log: {exc}")
-    return operations(metrics=not args.no_metrics, metrics_allow=args.metrics_allow, metrics_token=token,
-                      access_log=access_log, tls_cert=os.path.abspath(args.tls_cert) if args.tls_cert else "",
+    # Counted only where /metrics can be read: with the admin port.
+    return operations(metrics=not args.no_metrics and not args.no_admin, metrics_allow=args.metrics_allow,
+                      metrics_token=token, access_log=access_log,
+                      tls_cert=os.path.abspath(args.tls_cert) if args.tls_cert else "",
                       tls_key=os.path.abspath(args.tls_key) if args.tls_key else "")
 
 
