@@ -133,20 +133,27 @@ class Server:
         """SIGKILL every process of the server at once (a crash)."""
         self.stop(signal.SIGKILL)
 
-    def worker_pids(self) -> list[int]:
+    def _children(self, admin: bool) -> list[int]:
+        """The server's living child processes, the admin server's or the others
+        (a child that just died, a zombie until reaped, is none of them)."""
         assert self.proc is not None
         import psutil
 
-        return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)
-                if "pails.http.admin_server" not in p.cmdline()]
+        pids = []
+        for p in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if ("pails.http.admin_server" in p.cmdline()) == admin:
+                    pids.append(p.pid)
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                continue
+        return pids
+
+    def worker_pids(self) -> list[int]:
+        return self._children(admin=False)
 
     def admin_pids(self) -> list[int]:
         """The admin server's processes (its main process and its worker)."""
-        assert self.proc is not None
-        import psutil
-
-        return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)
-                if "pails.http.admin_server" in p.cmdline()]
+        return self._children(admin=True)
 
     def add_user(self, name: str, email: str | None = None) -> dict[str, str]:
         cmd = [sys.executable, "-m", "pails", "user", "add", name, "--data", str(self.data_dir), *self.meta_args,
