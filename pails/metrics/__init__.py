@@ -82,6 +82,11 @@ _store: _Store | None = None
 _directory: str | None = None
 
 
+def store() -> _Store | None:
+    """This process's slots (None: metrics are off)."""
+    return _store
+
+
 def enable(directory: str | None = None) -> bool:
     """Count in this process (and in the processes it forks, each in files
     of its own), in ``directory`` or ``$PAILS_METRICS_DIR``.  False: metrics are off."""
@@ -124,6 +129,10 @@ class Counter:
         slot = store.slots.get((self.name, labels)) or store.allocate(self.name, labels)
         store.values[slot] += amount
 
+    def slot(self, store: _Store, labels: tuple[str, ...] = ()) -> int:
+        """The series' slot in ``store`` (for callers that cache it: see pails.http.request_metrics)."""
+        return store.slots.get((self.name, labels)) or store.allocate(self.name, labels)
+
 
 class Gauge:
     """A value each process sets; the scrape shows the largest (e.g. a time)."""
@@ -164,6 +173,13 @@ class Histogram:
         values[slots.get((self._bucket, le)) or store.allocate(self._bucket, le)] += 1.0
         values[slots.get((self._sum, labels)) or store.allocate(self._sum, labels)] += value
         values[slots.get((self._count, labels)) or store.allocate(self._count, labels)] += 1.0
+
+    def slots(self, store: _Store, labels: tuple[str, ...] = ()) -> tuple[list[int], int, int]:
+        """The series' slots in ``store``: (one per bucket and +Inf, sum, count)."""
+        buckets = [store.slots.get((self._bucket, key)) or store.allocate(self._bucket, key)
+                   for key in ((*labels, str(i)) for i in range(len(self.buckets) + 1))]
+        return (buckets, store.slots.get((self._sum, labels)) or store.allocate(self._sum, labels),
+                store.slots.get((self._count, labels)) or store.allocate(self._count, labels))
 
 
 # --- the catalogue (docs/operations.md lists them) ---------------------------------------------------
