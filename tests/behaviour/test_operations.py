@@ -224,3 +224,23 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
                             env=dict(os.environ, PAILS_WORKERS="many"), capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "PAILS_WORKERS" in result.stderr
 
+
+
+def test_access_log_to_standard_output(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "data", extra_args=["--access-log", "-", "--workers", "2"]).start()
+    try:
+        s3 = fresh_client(srv)
+        s3.create_bucket(Bucket="stdout-log")
+        for i in range(6):
+            s3.put_object(Bucket="stdout-log", Key=f"k{i}", Body=b"x" * i)
+        assert srv.log_path is not None
+        log_path = srv.log_path
+
+        def logged() -> list[dict[str, object]]:
+            lines = [line for line in log_path.read_text().splitlines() if line.startswith("{")]
+            return [e for e in map(json.loads, lines) if e["bucket"] == "stdout-log"]
+
+        entries = wait_for(lambda: (e := logged()) and len(e) == 7 and e, what="7 lines on the standard output")
+        assert sorted(e["bytes_in"] for e in entries if e["operation"] == "PutObject") == list(range(6))
+    finally:
+        srv.stop()
