@@ -244,3 +244,25 @@ def test_access_log_to_standard_output(tmp_path: Path) -> None:
         assert sorted(e["bytes_in"] for e in entries if e["operation"] == "PutObject") == list(range(6))
     finally:
         srv.stop()
+
+
+def test_lifecycle_progress_in_the_metrics(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "data", extra_args=["--workers", "2", "--metrics-token", TOKEN],
+                 env={"PAILS_LIFECYCLE_DAY_SECONDS": "1"}).start()
+    try:
+        s3 = client(srv)
+        s3.create_bucket(Bucket="expiring")
+        for i in range(3):
+            s3.put_object(Bucket="expiring", Key=f"old{i}", Body=b"x")
+        s3.put_bucket_lifecycle_configuration(Bucket="expiring", LifecycleConfiguration={"Rules": [
+            {"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]})
+        started = time.time()
+        wait_for(lambda: value(samples(srv), "pails_lifecycle_actions_total", action="expired") == 3,
+                 what="3 expirations counted")
+        after = wait_for(lambda: (s := samples(srv)) and value(s, "pails_lifecycle_passes_total") >= 1 and s,
+                         what="a pass counted")
+        assert value(after, "pails_lifecycle_buckets_total") >= 1
+        assert value(after, "pails_lifecycle_last_pass_timestamp_seconds") >= started
+        assert s3.list_objects_v2(Bucket="expiring").get("KeyCount") == 0
+    finally:
+        srv.stop()
