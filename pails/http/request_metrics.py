@@ -15,23 +15,23 @@ from pails.http import request_log
 from pails.http.request_log import RequestRecord
 
 _BOUNDS = metrics.LATENCY.buckets
-# (operation, status, error code) -> slots: requests, error (0: none), latency buckets, sum, count, bytes in, out
-_cache: dict[tuple[str, int, str | None], tuple[int, int, list[int], int, int, int, int]] = {}
+# (operation, status, error code) -> slots: requests, error (0: none), latency buckets, sum, bytes in, out
+# (the histogram's count is not kept: /metrics shows the +Inf bucket's, which is the same)
+_cache: dict[tuple[str, int, str | None], tuple[int, int, list[int], int, int, int]] = {}
 _cached_for: Any = None  # the store the cache's slots are in (a forked worker has its own)
 
 
-def _slots(store: Any, operation: str, status: int, error: str | None
-           ) -> tuple[int, int, list[int], int, int, int, int]:
+def _slots(store: Any, operation: str, status: int, error: str | None) -> tuple[int, int, list[int], int, int, int]:
     labels = (operation,)
-    buckets, total, count_ = metrics.LATENCY.slots(store, labels)
+    buckets, total, _ = metrics.LATENCY.slots(store, labels)
     return (metrics.REQUESTS.slot(store, (operation, str(status))),
             metrics.ERRORS.slot(store, (error,)) if error else 0,
-            buckets, total, count_, metrics.BYTES_IN.slot(store, labels), metrics.BYTES_OUT.slot(store, labels))
+            buckets, total, metrics.BYTES_IN.slot(store, labels), metrics.BYTES_OUT.slot(store, labels))
 
 
 def count(record: RequestRecord) -> None:
     global _cached_for
-    store = metrics.store()
+    store = metrics._store
     if store is None:
         return
     if store is not _cached_for:
@@ -41,7 +41,7 @@ def count(record: RequestRecord) -> None:
     slots = _cache.get(key)
     if slots is None:
         slots = _cache[key] = _slots(store, *key)
-    requests, error, buckets, total, count_, bytes_in, bytes_out = slots
+    requests, error, buckets, total, bytes_in, bytes_out = slots
     values = store.values
     values[requests] += 1.0
     if error:
@@ -49,7 +49,6 @@ def count(record: RequestRecord) -> None:
     duration = record.duration
     values[buckets[bisect.bisect_left(_BOUNDS, duration)]] += 1.0
     values[total] += duration
-    values[count_] += 1.0
     if record.bytes_in:
         values[bytes_in] += record.bytes_in
     if record.bytes_out:
