@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: run test lint clean client-tools postgres bench cluster reliability
 
@@ -10,13 +11,17 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+# What the server alone needs (no test extras): `make run` on a fresh clone installs this much only.
+$(RUN_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e .
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	@mkdir -p data
-	@if [ -f data/root-credentials.json ]; then \
-	  echo "root credentials (data/root-credentials.json): $$(cat data/root-credentials.json)"; fi
-	$(PY) -m pails server ./data --address 127.0.0.1:9000
+	@$(PY) -m pails server ./data --address 127.0.0.1:9000
 
 # Three gateways on one PostgreSQL database (pails_cluster) and one data directory (./cluster-data),
 # behind HAProxy on 127.0.0.1:9000 (docs/scale-out.md). CLUSTER_ARGS: e.g. --reset, --gateways 5, --detach.
@@ -44,11 +49,11 @@ reliability: $(STAMP) postgres
 postgres:
 	@scripts/ensure-postgres.sh
 
-# rclone (tests/behaviour/test_clients_cli.py), restic (tests/behaviour/test_restic.py) and chromium (tests/behaviour/test_cors_browser.py, driven by
-# Playwright; its own browser downloads are not used) are not on PyPI: as root, install the Debian packages;
+# rclone (tests/behaviour/test_clients_cli.py), restic (tests/behaviour/test_restic.py), chromium (tests/behaviour/test_cors_browser.py, driven by
+# Playwright; its own browser downloads are not used) and prometheus (tests/behaviour/test_prometheus.py) are not on PyPI: as root, install the Debian packages;
 # otherwise say how (their tests skip, with this reason).
 client-tools:
-	@for tool in rclone restic chromium; do \
+	@for tool in rclone restic chromium prometheus; do \
 	  if ! command -v $$tool >/dev/null 2>&1; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	      echo "installing $$tool: apt-get install -y $$tool"; \

@@ -206,16 +206,20 @@ class Pails(Server):
     ak, sk = "benchroot", "benchroot-secret-key"
 
     def __init__(self, workdir: Path, port: int = 19000, workers: int | None = None, src: str | None = None,
-                 name: str | None = None):
+                 name: str | None = None, extra: list[str] = ()):
         self.name = name or ("pails" if workers is None else f"pails-w{workers}")
         super().__init__(workdir)
         self.port, self.workers, self.src = port, workers, src
+        self.extra = list(extra)  # more server options (with --admin-address: the admin port is served)
 
     def _spawn_pails(self, port: int, extra: list[str] = ()) -> None:
         env = {"PAILS_ROOT_ACCESS_KEY": self.ak, "PAILS_ROOT_SECRET_KEY": self.sk}
         if self.src:
             env["PYTHONPATH"] = self.src
-        cmd = [sys.executable, "-m", "pails", "server", str(self.dir), "--address", f"127.0.0.1:{port}", "--no-admin", *extra]
+        extra = [*self.extra, *extra]
+        admin = [] if "--admin-address" in extra else ["--no-admin"]
+        cmd = [sys.executable, "-m", "pails", "server", str(self.dir), "--address", f"127.0.0.1:{port}", *admin,
+               *extra]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         self._spawn(cmd, env, cwd=self.src or str(REPO))

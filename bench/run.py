@@ -636,6 +636,13 @@ def scenario7(b: Bench) -> None:
     small_ops(b, "7 workers", ["pails-w1", "pails-w2"], conns_list=(64,))
 
 
+def scenario9(b: Bench) -> None:
+    """The metrics' cost: 4 KiB GETs, one worker, metrics counted (admin port on) or not (--no-metrics);
+    pails-metrics-off2, a second server without, after the one with: the same-run noise (and any order effect)."""
+    small_ops(b, "9 metrics", ["pails-metrics-off", "pails-metrics-on", "pails-metrics-off2"], conns_list=(8,),
+              ops=("GET",))
+
+
 PG_SCENARIO = "8 postgresql"
 
 
@@ -682,7 +689,7 @@ def pg_analyze(b: Bench, n: str, when: str) -> None:
 
 
 SCENARIOS = {"1": scenario1, "2": scenario2, "3": scenario3, "4": scenario4, "5": scenario5, "6": scenario6,
-             "7": scenario7, "8": scenario8}
+             "7": scenario7, "8": scenario8, "9": scenario9}
 
 
 # ---------------------------------------------------------------- report
@@ -803,6 +810,15 @@ def target_checks(summary: list[dict], limits: list[dict]) -> list[tuple[str, st
                         f"{two['cpu_ms_op']:.3f} vs {one['cpu_ms_op']:.3f} ms "
                         f"({two['cpu_ms_op'] / one['cpu_ms_op'] - 1:+.0%}); {one['rate']:,.0f} → {two['rate']:,.0f} "
                         "ops/s", verdict(two["cpu_ms_op"] <= 1.1 * one["cpu_ms_op"])))
+    off, on = get("9", "4 KiB GET", "pails-metrics-off"), get("9", "4 KiB GET", "pails-metrics-on")
+    off2 = get("9", "4 KiB GET", "pails-metrics-off2")
+    if off and on:
+        ratio = on["cpu_ms_op"] / off["cpu_ms_op"]
+        control = (f"; control (a second server without): {off2['cpu_ms_op']:.3f} ms "
+                   f"({off2['cpu_ms_op'] / off['cpu_ms_op'] - 1:+.1%})" if off2 else "")
+        out.append(("9", "metrics on: CPU per 4 KiB GET ≤ 1.05× with --no-metrics",
+                    f"{on['cpu_ms_op']:.3f} vs {off['cpu_ms_op']:.3f} ms ({ratio - 1:+.1%}); "
+                    f"{off['rate']:,.0f} → {on['rate']:,.0f} ops/s{control}", verdict(ratio <= 1.05)))
     out += pg_checks(by, get, verdict, lims)
     return out
 
@@ -1119,6 +1135,13 @@ def main(argv: list[str] | None = None) -> int:
         targets["pails-w1"] = peers.Pails(work, 19001, 1, cfg.pails_src)
     if "7" in scen:
         targets["pails-w2"] = peers.Pails(work, 19002, 2, cfg.pails_src)
+    if "9" in scen:
+        targets["pails-metrics-off"] = peers.Pails(work, 19050, 1, cfg.pails_src, name="pails-metrics-off",
+                                                   extra=["--admin-address", "127.0.0.1:19051", "--no-metrics"])
+        targets["pails-metrics-on"] = peers.Pails(work, 19052, 1, cfg.pails_src, name="pails-metrics-on",
+                                                  extra=["--admin-address", "127.0.0.1:19053"])
+        targets["pails-metrics-off2"] = peers.Pails(work, 19054, 1, cfg.pails_src, name="pails-metrics-off2",
+                                                    extra=["--admin-address", "127.0.0.1:19055", "--no-metrics"])
     if "8" in scen:
         targets["pails-pg"] = peers.PailsPG(work, "pails-pg", 19030, cfg.pg_url, "pails_bench_pg",
                                             src=cfg.pails_src)

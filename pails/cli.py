@@ -50,10 +50,12 @@ def _positive(value: str) -> float:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from pails.admin.metrics import parse_networks
     from pails.http.admin_server import check_address
-    from pails.http.server import HttpLimits, serve
+    from pails.http.server import HttpLimits, Operations, serve
 
     admin = None if args.no_admin else args.admin_address
+    ops = _operations(args, parse_networks, Operations)
     if admin is not None and (problem := check_address(*admin)) is not None:
         sys.exit(f"pails: cannot serve the admin API: {problem}")
     data_dir = os.path.abspath(args.data_dir)
@@ -73,9 +75,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     host, port = args.address
     print(f"Pails serving {data_dir}" + (f" (metadata in PostgreSQL: {_redacted(settings.meta_url)})"
                                          if settings.meta_url else ""), flush=True)
-    print(f"  endpoint:   http://{host}:{port}", flush=True)
+    scheme = "https" if ops.tls_cert else "http"
     if admin is not None:
-        print(f"  admin API:  http://{admin[0]}:{admin[1]}", flush=True)
+        closed = "" if ops.metrics_allow or ops.metrics_token else " once --metrics-allow or --metrics-token opens it"
+        print(f"  admin port: {scheme}://{admin[0]}:{admin[1]}  (admin API, /health/live, /health/ready, "
+              f"/metrics{closed})", flush=True)
+    print(f"  endpoint:   {scheme}://{host}:{port}  (S3)", flush=True)
     print(f"  access key: {root.access_key}", flush=True)
     if generated:
         print(f"  secret key: {root.secret_key}   (shown once; kept in {data_dir}/{CREDENTIALS_FILE}, mode 0600)",
@@ -99,10 +104,51 @@ def cmd_server(args: argparse.Namespace) -> int:
         os.environ["PAILS_WEBSITE_DOMAIN"] = args.website_domain.lower().strip(".")
     serve(settings, host, port, args.workers,
           HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
-                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin)
+                     max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin, ops)
     if admin is not None:  # a server that dies instead leaves a stale announcement: its pid tells
         discovery.withdraw(data_dir)
     return 0
+
+
+def _operations(args: argparse.Namespace, parse_networks: Any, operations: Any) -> Any:
+    """The server's metrics, access log and TLS options, checked (a mistake ends the command)."""
+    token = args.metrics_token
+    if args.metrics_token_file:
+        try:
+            with open(args.metrics_token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            sys.exit(f"pails: --metrics-token-file: {exc}")
+        if not token:
+            sys.exit(f"pails: --metrics-token-file {args.metrics_token_file} is empty")
+    try:
+        parse_networks(args.metrics_allow)
+    except ValueError as exc:
+        sys.exit(f"pails: --metrics-allow: {exc}")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        sys.exit("pails: --tls-cert and --tls-key go together")
+    for path in (args.tls_cert, args.tls_key):
+        if path and not os.access(path, os.R_OK):
+            sys.exit(f"pails: cannot read {path}")
+    if args.tls_cert:
+        import ssl
+
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(args.tls_cert, args.tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            sys.exit(f"pails: --tls-cert/--tls-key: {exc}")
+    access_log = args.access_log
+    if access_log and access_log != "-":
+        access_log = os.path.abspath(access_log)
+        try:
+            os.close(os.open(access_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
+        except OSError as exc:
+            sys.exit(f"pails: --access-log: {exc}")
+    # Counted only where /metrics can be read: with the admin port.
+    return operations(metrics=not args.no_metrics and not args.no_admin, metrics_allow=args.metrics_allow,
+                      metrics_token=token, access_log=access_log,
+                      tls_cert=os.path.abspath(args.tls_cert) if args.tls_cert else "",
+                      tls_key=os.path.abspath(args.tls_key) if args.tls_key else "")
 
 
 def _meta_url(args: argparse.Namespace) -> str | None:
@@ -208,6 +254,42 @@ def default_workers() -> int:
     return max(1, min(4, cpus))
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def env_name(action: argparse.Action) -> str:
+    """PAILS_ and the option's long name (``--admin-address``: PAILS_ADMIN_ADDRESS; DATA_DIR: PAILS_DATA_DIR)."""
+    longest = max(action.option_strings, key=len) if action.option_strings else action.dest
+    if longest == "--meta":
+        return "PAILS_META_URL"  # its name since before the others
+    return "PAILS_" + longest.lstrip("-").replace("-", "_").upper()
+
+
+def env_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every option of ``parser`` also read from its PAILS_* environment
+    variable (containers); the command line wins.  A bad value ends the command, naming the variable."""
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = env_name(action)
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            if value.strip().lower() not in _TRUE | _FALSE:
+                parser.error(f"{name}={value!r}: expected 1 or 0 (true or false)")
+            action.default = value.strip().lower() in _TRUE
+            continue
+        try:
+            converted = action.type(value) if callable(action.type) else value
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            parser.error(f"{name}={value!r}: {exc}")
+        if action.choices is not None and converted not in action.choices:
+            parser.error(f"{name}={value!r}: expected one of {', '.join(map(str, action.choices))}")
+        action.default = converted
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pails", description="Pails: a durable S3-compatible object store.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -249,7 +331,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-concurrency", type=int, default=None, metavar="N",
                    help="requests each worker serves at once; more connections wait to be accepted "
                    "(default: 2048 / workers)")
+    s.add_argument("--no-metrics", action="store_true",
+                   help="count nothing for /metrics (the counters cost ~1%% of a small GET's CPU)")
+    s.add_argument("--metrics-allow", default="", metavar="CIDR,...",
+                   help="clients in these networks may read /metrics on the admin port without a token")
+    s.add_argument("--metrics-token", default="", metavar="TOKEN",
+                   help="scrapers sending Authorization: Bearer TOKEN may read /metrics (prefer "
+                   "--metrics-token-file or PAILS_METRICS_TOKEN: a command line is visible to every local user)")
+    s.add_argument("--metrics-token-file", default="", metavar="PATH", help="--metrics-token, read from PATH")
+    s.add_argument("--access-log", default="", metavar="PATH|-",
+                   help="one JSON line per S3 request to PATH (appended) or - (standard output); default: off")
+    s.add_argument("--tls-cert", default="", metavar="PEM", help="with --tls-key: HTTPS on the S3 and admin ports "
+                   "(certificate chain, PEM); SIGHUP reads both files again")
+    s.add_argument("--tls-key", default="", metavar="PEM", help="the private key of --tls-cert (PEM)")
     s.set_defaults(func=cmd_server)
+    env_defaults(s)
 
     cli_accounts.add_parsers(sub)
     cli_buckets.add_parsers(sub, _with_engine)

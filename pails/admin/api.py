@@ -28,6 +28,8 @@ class AdminRequest:
     body: bytes
     user: User | None  # None: not signed (routes that need no signature)
     request_id: str
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    remote: str = ""  # the client's address
 
     def json(self) -> dict[str, Any]:
         """The body as a JSON object ({} when empty); 400 InvalidRequest otherwise."""

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from pails.admin import accounts, buckets, info, keys
+from pails.admin import accounts, buckets, health, info, keys, metrics
 from pails.admin.api import AdminRequest, AdminResponse
 from pails.storage.engine import Engine
 
@@ -40,6 +40,8 @@ class AdminRoute:
 
 ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("HealthLive", "GET", "/health/live", info.live, signed=False),
+    AdminRoute("HealthReady", "GET", "/health/ready", health.ready, signed=False),
+    AdminRoute("Metrics", "GET", "/metrics", metrics.scrape, signed=False),  # its own access rule
     AdminRoute("ServerInfo", "GET", "/admin/v1/info", info.server_info),
     AdminRoute("ListAccounts", "GET", "/admin/v1/accounts", accounts.list_accounts),
     AdminRoute("CreateAccount", "POST", "/admin/v1/accounts", accounts.create_account),

@@ -111,8 +111,9 @@ class AdminApp:
             user = await self._principal(engine, SignedRequest(method, path, raw_path, query_list, headers, None),
                                          body)
         query = {k: v for k, v in reversed(query_list) if k not in _SIGNATURE_PARAMS}
+        client = scope.get("client")
         return await route.handler(engine, AdminRequest(method, path, params_or_other, query, body, user,
-                                                        request_id))
+                                                        request_id, headers, client[0] if client else ""))
 
     async def _principal(self, engine: Engine, signed: SignedRequest, body: bytes) -> User:
         """The signer of an admin request (the signature checked as S3 checks it)."""

@@ -73,6 +73,13 @@ class AdminProcess:
             print(f"pails: the admin server exited ({code}); starting another", file=sys.stderr, flush=True)
             self._stopping.wait(_RESPAWN_DELAY)
 
+    def reload(self) -> None:
+        """Pass the server's SIGHUP on (the admin server's worker is replaced,
+        reading the TLS certificate again)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGHUP)
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         proc = self._proc
@@ -91,6 +98,8 @@ def main(argv: list[str]) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
 
+    from pails.http.server import tls_options
+
     host, port = argv[0], int(argv[1])
     Granian(
         "pails.http.admin_app:app",
@@ -105,6 +114,7 @@ def main(argv: list[str]) -> None:
         respawn_failed_workers=True,
         respawn_interval=1.0,
         workers_kill_timeout=10,
+        **tls_options(),
     ).serve()
 
 

@@ -21,7 +21,7 @@ from pails import jobs
 from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
-from pails.http import request_log, routes
+from pails.http import access_log, request_log, request_metrics, routes
 from pails.http.addressing import BAD_ESCAPE, address, announces_body, header_map, host_of
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, drain_messages, read_form
 from pails.http.request_log import RequestRecord
@@ -117,11 +117,14 @@ class PailsApp:
             log.warning("worker %d: %d writes of dead workers finished, %d interrupted writes removed",
                         os.getpid(), finished, removed)
         self.engine = engine
-        # Background jobs (lifecycle, access log delivery): one set per process; a lease decides which works.
+        request_metrics.start()  # counted when the server made a metrics directory (pails server)
+        access_log.start()  # the JSON access log (pails server --access-log)
         # Server access logging: every request's record passes its guard and its sink.
         access_logger = bucket_logging.logger_for(engine)
         request_log.add_guard(access_logger.guard)
         request_log.add_sink(access_logger.sink)
+        # Background jobs (lifecycle, access log delivery, notifications): one set per process; a lease
+        # decides which process works.
         self._jobs = jobs.start(engine, (access_logger.spool, access_logger.delivery))
         asyncio.get_running_loop().call_later(_IDLE_CHECK, self._idle_tick)
         return engine

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pails.metrics import collect
 from pails.storage.engine import Settings
 
 # A worker that keeps dying within this long of being replaced (the third
@@ -17,6 +18,18 @@ from pails.storage.engine import Settings
 _CRASH_LOOP_WINDOW = 5.0
 _CRASH_LOOP_STREAK = 2
 _CRASH_LOOP_DELAY = 0.5
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What ``pails server`` serves besides S3 (docs/operations.md)."""
+
+    metrics: bool = True  # count in shared memory for /metrics on the admin port
+    metrics_allow: str = ""  # CIDRs that may scrape /metrics without a token
+    metrics_token: str = ""  # the bearer token that may scrape /metrics
+    access_log: str = ""  # the JSON access log: a path, "-" (standard output), "" (off)
+    tls_cert: str = ""  # with tls_key: HTTPS on the S3 and admin ports
+    tls_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,11 +43,14 @@ class HttpLimits:
 
 
 def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLimits = HttpLimits(),
-          admin: tuple[str, int] | None = None) -> None:
+          admin: tuple[str, int] | None = None, ops: Operations = Operations()) -> None:
     """Serve S3 on host:port with ``workers`` processes, and the admin API
     (pails.http.admin_app) on ``admin`` in a process of its own."""
     from granian import Granian
 
+    from pails import metrics
+
+    reloading = False
     spawned: dict[int, float] = {}  # worker index: when it was last replaced
     streak: dict[int, int] = {}  # worker index: deaths in a row, each soon after being replaced
 
@@ -49,12 +65,25 @@ def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLi
             if any(streak[idx] >= _CRASH_LOOP_STREAK for idx in workers):
                 time.sleep(_CRASH_LOOP_DELAY)
             result = super()._respawn_workers(workers, spawn_target, target_loader, delay)
+            if not reloading:
+                metrics.WORKER_RESTARTS.inc(amount=len(workers))
             for idx in workers:
                 spawned[idx] = time.monotonic()
             # Granian stops the whole server when a worker it just replaced
             # dies within 5.5 s; the delay above is Pails' rule instead.
             self.respawned_wrks.clear()
             return result
+
+        def _reload(self, spawn_target: Any, target_loader: Any) -> Any:
+            # SIGHUP: every worker replaced (reading the TLS certificate again), not a restart.
+            nonlocal reloading
+            reloading = True
+            if admin_process is not None:
+                admin_process.reload()
+            try:
+                return super()._reload(spawn_target, target_loader)
+            finally:
+                reloading = False
 
     # Workers are separate processes that import the app: settings travel in the environment.
     os.environ["PAILS_DATA_DIR"] = settings.data_dir
@@ -70,6 +99,20 @@ def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLi
     os.environ["PAILS_BODY_TIMEOUT"] = str(limits.body_timeout)
     os.environ["PAILS_SEND_TIMEOUT"] = str(limits.send_timeout)
     os.environ["PAILS_VERIFY_READS"] = limits.verify_reads
+    os.environ["PAILS_ADDRESS"] = f"{host}:{port}"  # the admin process counts its open connections
+    for name, value in (("PAILS_METRICS_ALLOW", ops.metrics_allow), ("PAILS_METRICS_TOKEN", ops.metrics_token),
+                        ("PAILS_ACCESS_LOG", ops.access_log), ("PAILS_TLS_CERT", ops.tls_cert),
+                        ("PAILS_TLS_KEY", ops.tls_key)):
+        if value:
+            os.environ[name] = value
+        else:
+            os.environ.pop(name, None)
+    metrics_dir = collect.make_directory(os.getpid()) if ops.metrics else None
+    if metrics_dir is not None:
+        os.environ[metrics.DIR_ENV] = metrics_dir
+        metrics.enable(metrics_dir)  # this process counts worker restarts; each worker, in files of its own
+    else:
+        os.environ.pop(metrics.DIR_ENV, None)
     # Imported once here: forked workers (and their replacements) start
     # without importing it again (the app reads its settings when it starts).
     import pails.http.app  # noqa: F401
@@ -81,6 +124,21 @@ def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLi
     finally:
         if admin_process is not None:
             admin_process.stop()
+        if metrics_dir is not None:
+            collect.remove_directory(metrics_dir)
+
+
+def tls_options() -> dict[str, Any]:
+    """Granian's TLS arguments from PAILS_TLS_CERT and PAILS_TLS_KEY (none: plain HTTP).
+    TLS 1.2 and up: older S3 clients (and many appliances) do not speak 1.3."""
+    cert, key = os.environ.get("PAILS_TLS_CERT"), os.environ.get("PAILS_TLS_KEY")
+    if not (cert and key):
+        return {}
+    from pathlib import Path
+
+    from granian.constants import SSLProtocols
+
+    return {"ssl_cert": Path(cert), "ssl_key": Path(key), "ssl_protocol_min": SSLProtocols.tls12}
 
 
 def _serve_s3(supervisor: Any, host: str, port: int, workers: int, limits: HttpLimits) -> None:
@@ -111,4 +169,5 @@ def _serve_s3(supervisor: Any, host: str, port: int, workers: int, limits: HttpL
         # write is already durable; recovery at the next start undoes the rest).
         # Without it, a worker that got SIGTERM while starting never stops.
         workers_kill_timeout=10,
+        **tls_options(),
     ).serve()

@@ -31,6 +31,7 @@ of workers and gateways.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from pails import metrics
 from pails.errors import S3Error
 from pails.storage import lifecycle_rules as lr
 from pails.storage.engine import Engine
@@ -125,8 +127,12 @@ class LifecycleJob:
             for bucket in buckets:
                 rules = lr.rules_of(bucket.props)
                 if any(r.enabled for r in rules):
+                    before = dataclasses.astuple(stats)
                     await self._bucket(bucket, rules, now, stats)
+                    _count(before, stats)
             after = buckets[-1].name
+        metrics.LIFECYCLE_PASSES.inc()
+        metrics.LIFECYCLE_LAST_PASS.set(time.time())
         return stats
 
     async def _bucket(self, bucket: Bucket, rules: tuple[lr.Rule, ...], now: float, stats: Stats) -> None:
@@ -285,6 +291,14 @@ def _expiration(bucket: Bucket, key: str, version_id: str | None) -> Pending | N
     info = RequestInfo(principal_id="s3.amazonaws.com", region=bucket.location or "us-east-1")
     return pending_for(bucket.props, "s3:LifecycleExpiration:Delete", bucket.name, bucket.owner_id, key, info,
                        version_id=version_id)
+
+def _count(before: tuple[int, ...], stats: Stats) -> None:
+    """The metrics of one bucket's part of a pass (progress shows during a long pass)."""
+    metrics.LIFECYCLE_BUCKETS.inc()
+    for field_, was in zip(dataclasses.fields(Stats), before, strict=True):
+        done = getattr(stats, field_.name) - was
+        if done:
+            metrics.LIFECYCLE_ACTIONS.inc((field_.name,), done)
 
 
 def _tags(v: lr.Version, with_tags: bool) -> tuple[tuple[str, str], ...] | None:

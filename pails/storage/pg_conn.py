@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 
+from pails import metrics
 from pails.errors import S3Error
 from pails.storage.meta import CommitOutcomeUnknown
 from pails.storage.notify import PENDING
@@ -43,6 +45,7 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5  # seconds
 _BATCH_MAX = 256
+_STORE_LABEL = ("postgresql",)  # of the commit metrics
 _RETRIES = 5  # deadlocks and serialization failures (40P01, 40001) are retried
 
 
@@ -416,7 +419,10 @@ class Committer:
                     if not conn.closed:
                         await conn.command("ROLLBACK")
                     raise
+                started = time.monotonic()
                 await conn.command("COMMIT")
+                metrics.COMMIT_SECONDS.observe(time.monotonic() - started, _STORE_LABEL)
+                metrics.COMMIT_BATCH.observe(len(jobs), _STORE_LABEL)
             except Rerun as rerun:
                 if len(jobs) > 1:
                     break  # run each on its own below

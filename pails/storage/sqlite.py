@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
+from pails import metrics
 from pails.errors import S3Error
 from pails.storage import object_lock, sqlite_listing
 from pails.storage.conditions import check_condition, check_delete, check_unchanged
@@ -83,6 +84,7 @@ _USAGE_COLUMNS = ("objects, bytes, noncurrent_objects, noncurrent_bytes, delete_
 
 
 _BUCKET_CACHE_SIZE = 4096
+_STORE_LABEL = ("sqlite",)  # of the commit metrics
 # Queued to the committer: empty its page cache (see release_memory).
 _SHRINK: Any = ("shrink", None, False)
 # A queued write: (fn, (loop, future), whether it frees space).
@@ -262,7 +264,10 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvent
                 else:
                     conn.execute("RELEASE job")
                     outcomes.append((waiter, result, None))
+            started = time.monotonic()
             conn.execute("COMMIT")
+            metrics.COMMIT_SECONDS.observe(time.monotonic() - started, _STORE_LABEL)
+            metrics.COMMIT_BATCH.observe(len(batch), _STORE_LABEL)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
