@@ -21,6 +21,7 @@ from pails.access.request import SignedRequest
 from pails.admin import routes
 from pails.admin.api import AdminError, AdminRequest, AdminResponse
 from pails.errors import S3Error
+from pails.http.admin_server import die_with_parent
 from pails.http.body import ClientDisconnected, receive_within
 from pails.storage.engine import Engine, Settings
 from pails.storage.records import User
@@ -45,6 +46,7 @@ class AdminApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    die_with_parent()  # this worker ends with its admin server
                     try:
                         self.engine = Engine(self._settings or Settings.from_env())
                         await self.engine.open()

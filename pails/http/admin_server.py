@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -34,13 +35,18 @@ def check_address(host: str, port: int) -> str | None:
     return None
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the process that started it dies (a
-    SIGKILLed ``pails server`` leaves no admin server behind)."""
+def die_with_parent() -> None:
+    """SIGTERM when the process that started this one dies: a SIGKILLed
+    ``pails server`` leaves no admin server behind, and an admin server's
+    worker does not outlive its admin server (it would go on answering on
+    the port beside the replacement).  Called in the child."""
+    parent = os.getppid()
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:  # not Linux: the server's stop still ends it
-        pass
+        return
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class AdminProcess:
@@ -61,7 +67,7 @@ class AdminProcess:
         # Spawned from the watcher thread, which lives as long as the server:
         # the death signal follows the thread that started the child.
         return subprocess.Popen([sys.executable, "-m", "pails.http.admin_server", self.host, str(self.port)],
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():

@@ -87,12 +87,16 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
 def test_a_dead_admin_server_is_replaced_and_s3_keeps_serving(own_server: Server) -> None:
     s3 = client(own_server)
     s3.create_bucket(Bucket="admin-respawn")
-    main = min(own_server.admin_pids())  # the admin server's main process (its worker is its child)
-    os.kill(main, signal.SIGKILL)
+    old = [psutil.Process(pid) for pid in own_server.admin_pids()]
+    main = min(old, key=lambda p: p.create_time())  # the admin server's main process (its worker is its child)
+    os.kill(main.pid, signal.SIGKILL)
     s3.put_object(Bucket="admin-respawn", Key="k", Body=b"still serving")
-    wait_for(lambda: own_server.admin_pids() and main not in own_server.admin_pids()
+    # Its worker ends with it (it would go on answering on the port beside the replacement).
+    gone, alive = psutil.wait_procs(old, timeout=30)
+    assert not alive
+    wait_for(lambda: own_server.admin_pids()
              and admin_call(own_server.admin_endpoint, "GET", "/health/live", None, None)[0] == 200,
-             what="a new admin server")
+             timeout=60, what="a new admin server")
     assert s3.get_object(Bucket="admin-respawn", Key="k")["Body"].read() == b"still serving"
 
 
