@@ -10,12 +10,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 # Which metadata store the test servers use: "sqlite" (the default), or
 # "postgresql" (a throw-away database per server on the local PostgreSQL,
 # dropped when the test process ends).  `make test` runs the behaviour suite with each.
+T = TypeVar("T")
+
 STORE = os.environ.get("PAILS_TEST_STORE", "sqlite")
 _DATABASES: list[str] = []
 
@@ -38,6 +42,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """``condition()``'s first true result, looked at every 20 ms; the test fails after ``timeout`` seconds."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.02)
+    pytest.fail(f"timed out waiting for {what}")
 
 
 def wait_for_port(port: int, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:

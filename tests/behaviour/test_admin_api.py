@@ -5,7 +5,6 @@ root, an IAM user, nobody)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,17 +16,7 @@ from botocore.exceptions import ClientError
 
 from tests.admin_client import admin_call
 from tests.conftest import client
-from tests.pails_server import Server
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+from tests.pails_server import Server, wait_for
 
 
 def unique(prefix: str) -> str:

@@ -18,19 +18,9 @@ import pytest
 
 from tests.conftest import client
 from tests.metrics_text import parse, scrape, value
-from tests.pails_server import Server
+from tests.pails_server import Server, wait_for
 
 TOKEN = "scrape-" + uuid.uuid4().hex
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from tests.conftest import client
-from tests.pails_server import STORE, Server
+from tests.pails_server import STORE, Server, wait_for
 
 
 @pytest.fixture
@@ -39,16 +39,6 @@ def serving_pid(server: Server, local_port: int) -> int | None:
         if any(c.raddr and c.raddr.port == local_port for c in conns):
             return pid
     return None
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.01)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def body_for(name: str, n: int) -> bytes:
