@@ -13,6 +13,7 @@ import logging
 import time
 
 from pails.storage.engine import Engine
+from pails.storage.failures import log_failure
 from pails.storage.log_spool import Delivery, Spool
 
 log = logging.getLogger("pails")
@@ -45,5 +46,5 @@ class AccessLogJob:
                 self.spool.rotate()
                 raise
             except Exception:  # noqa: BLE001 - the next pass tries again
-                log.exception("access log delivery pass failed")
+                log_failure(log, "access log delivery pass failed")
             await asyncio.sleep(TICK)

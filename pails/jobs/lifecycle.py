@@ -43,6 +43,7 @@ from pails import metrics
 from pails.errors import S3Error
 from pails.storage import lifecycle_rules as lr
 from pails.storage.engine import Engine
+from pails.storage.failures import log_failure
 from pails.storage.meta import DeleteCondition, Unchanged
 from pails.storage.notify import Pending, RequestInfo, emitting, pending_for
 from pails.storage.records import Bucket, ListingRow
@@ -118,7 +119,7 @@ class LifecycleJob:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the store may be away for a while: the next pass tries again
-                log.exception("lifecycle pass failed")
+                log_failure(log, "lifecycle pass failed")
 
     async def run_pass(self, now: float) -> Stats:
         stats = Stats()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from pails.events.targets import Sender, message, sender_for
 from pails.storage.event_rows import EventTarget
+from pails.storage.failures import log_failure
 from pails.storage.meta import MetaStore
 from pails.storage.notify import with_sequencer
 
@@ -67,7 +68,7 @@ class NotifyJob:
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - the store may be away for a while: the next pass tries again
-                    log.exception("notification delivery pass failed")
+                    log_failure(log, "notification delivery pass failed")
         finally:
             for _target, sender in self._senders.values():
                 await sender.close()

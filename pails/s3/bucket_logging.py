@@ -27,6 +27,7 @@ from pails.s3.permissions import bucket_policy, get_bucket, require_owner, user_
 from pails.s3.request import Response, S3Request
 from pails.storage import log_spool
 from pails.storage.engine import Engine
+from pails.storage.failures import log_failure
 from pails.storage.log_spool import Delivery, DeliveryDenied, Source, Spool, Target
 from pails.storage.records import Bucket
 
@@ -127,7 +128,7 @@ class AccessLogger:
             if setup is not None:
                 self.spool_record(record, setup)
         except Exception:  # noqa: BLE001 - a record lost is logged, never a failure of anything else
-            log.exception("access log record of request %s lost", record.request_id)
+            log_failure(log, "access log record of request %s lost", record.request_id)
 
     def spool_record(self, record: Any, setup: Setup) -> None:
         config = setup.config

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pails.storage.engine import Engine
+from pails.storage.failures import log_failure
 from pails.storage.records import Bucket, ObjectVersion
 
 log = logging.getLogger("pails")
@@ -320,7 +321,7 @@ class Delivery:
         try:
             await self._commit(batch_id, meta, now)
         except Exception:  # noqa: BLE001 - the records stay in their batch
-            log.exception("access log: batch %s not delivered; tried again later", batch_id)
+            log_failure(log, "access log: batch %s not delivered", batch_id)
             return False
         return True
 
@@ -418,5 +419,5 @@ class Delivery:
                 if await self._commit(bid, meta, now) is not None:
                     written += 1
             except Exception:  # noqa: BLE001 - the next pass tries again
-                log.exception("access log: batch %s not delivered", bid)
+                log_failure(log, "access log: batch %s not delivered", bid)
         return written
