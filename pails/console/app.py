@@ -332,8 +332,11 @@ async def _dashboard(engine: Engine, current: Session) -> tuple[int, dict[str, A
         directory = os.environ.get(DIR_ENV)
         if directory and os.path.isdir(directory):
             now = time.time()
+            counts = request_counts(collect(directory))
             if not _SAMPLES or now - _SAMPLES[-1][0] >= 2.0:
-                _SAMPLES.append((now, *request_counts(collect(directory))))
+                _SAMPLES.append((now, *counts))
+            info["totals"] = {"requests": int(counts[0]), "client_errors": int(counts[1]),
+                              "server_errors": int(counts[2])}
             info["requests"] = rates(list(_SAMPLES), now)
     return 200, info
 

@@ -16,6 +16,9 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Replace what a page shows (null children, the parts a page leaves out, are skipped).
+export function show(main, ...nodes) { main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined)); }
+
 export function say(message, error = false) {
   status.textContent = message;
   status.className = message ? (error ? "show error" : "show") : "";
@@ -40,7 +43,7 @@ function showLogin() {
       started(await (await call("POST", "api/login", { json: data })).json());
     } catch (err) { say(err.message, true); }
   });
-  main.replaceChildren(form);
+  show(main, form);
 }
 
 function started(session) {

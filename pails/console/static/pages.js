@@ -2,7 +2,7 @@
 // Each renders into main from the S3 API (through api/s3/, as the logged-in
 // principal) and the console's two reads (api/dashboard, api/usage/BUCKET).
 import { call, getJson, getXml, s3Path, text, texts, upload } from "./api.js";
-import { el, every, say } from "./app.js";
+import { el, every, say, show } from "./app.js";
 
 const PAGE = 200;  // keys per page of the object browser (S3 pages; never a full listing)
 
@@ -30,12 +30,16 @@ export async function dashboardPage(main) {
       const used = d.capacity.total_bytes - d.capacity.free_bytes;
       cards.push(card("Disk used", size(used)), card("Disk free", size(d.capacity.free_bytes)));
     }
+    if (d.totals) {
+      cards.push(card("Requests since start", d.totals.requests, "requests"),
+        card("Errors 4xx / 5xx", `${d.totals.client_errors} / ${d.totals.server_errors}`));
+    }
     if (d.requests) {
       cards.push(card(`Requests/s (${Math.round(d.requests.seconds)} s)`, d.requests.requests_per_second),
         card("4xx / 5xx", `${(d.requests.client_error_ratio * 100).toFixed(1)} % / ` +
           `${(d.requests.server_error_ratio * 100).toFixed(1)} %`));
     }
-    main.replaceChildren(el("h1", {}, "Dashboard"), el("div", { class: "cards" }, cards),
+    show(main, el("h1", {}, "Dashboard"), el("div", { class: "cards" }, cards),
       d.limited ? el("p", {}, d.limited) : null);
   };
   await render();
@@ -66,7 +70,7 @@ export async function bucketsPage(main) {
         try { await call("DELETE", s3Path(name).replace(/\/$/, "")); say(`deleted ${name}`); await bucketsPage(main); }
         catch (err) { say(err.message, true); }
       } }, "Delete"))));
-  main.replaceChildren(el("h1", {}, "Buckets"), form,
+  show(main, el("h1", {}, "Buckets"), form,
     el("table", { id: "buckets" }, el("tr", {}, el("th", {}, "Name"), el("th", { class: "hide-s" }, "Created"),
       el("th", {})), rows), names.length ? null : el("p", {}, "No buckets yet."));
 }
@@ -86,7 +90,7 @@ export async function bucketPage(main, bucket) {
     } catch (err) { say(err.message, true); }
   } }, state === "Enabled" ? "Suspend versioning" : "Enable versioning");
   const quota = usage?.quota;
-  main.replaceChildren(el("h1", {}, bucket), el("p", {}, el("a", { href: objectsHash(bucket) }, "Browse objects")),
+  show(main, el("h1", {}, bucket), el("p", {}, el("a", { href: objectsHash(bucket) }, "Browse objects")),
     el("h2", {}, "Versioning"), el("p", {}, "Status: ", el("b", { id: "versioning" }, state), " ", toggle),
     el("h2", {}, "Usage"), usage ? el("div", { class: "cards" },
       card("Objects", usage.usage.objects), card("Bytes", size(usage.usage.bytes)),
@@ -119,7 +123,7 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
   const rows = [
     ...folders.map((f) => el("tr", {}, el("td", {}, el("a", { href: objectsHash(bucket, f) },
       "📁 " + f.slice(prefix.length))), el("td", { class: "n" }), el("td", { class: "hide-s" }), el("td"))),
-    ...objects.map((o) => el("tr", {}, el("td", {}, o.key.slice(prefix.length) || o.key),
+    ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, o.key.slice(prefix.length) || o.key),
       el("td", { class: "n" }, size(o.size)), el("td", { class: "hide-s" }, o.modified.slice(0, 19).replace("T", " ")),
       el("td", { class: "n" }, el("a", { href: s3Path(bucket, o.key), download: o.key.split("/").pop() || "object" },
         "Download"), " ", el("button", { class: "danger", onclick: remove(o.key) }, "Delete")))),
@@ -161,7 +165,7 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
       objectsPage(main, bucket, prefix, history.at(-1), history.slice(0, -1)) }, "← Previous") : null, " ",
     next ? el("button", { class: "plain", id: "next", onclick: () =>
       objectsPage(main, bucket, prefix, next, [...history, token]) }, "Next →") : null);
-  main.replaceChildren(el("h1", {}, "Objects"), crumbs, drop, bar, folder,
+  show(main, el("h1", {}, "Objects"), crumbs, drop, bar, folder,
     el("table", { id: "objects" }, el("tr", {}, el("th", {}, "Name"), el("th", { class: "n" }, "Size"),
       el("th", { class: "hide-s" }, "Modified"), el("th")), rows),
     rows.length ? null : el("p", {}, "Nothing here."), pager);
