@@ -85,6 +85,8 @@ async def serve(engine: Engine, scope: dict[str, Any], receive: Any, send: Any) 
         await _proxy(engine, scope, receive, send, headers, current, api[len("s3"):])
     elif api == "dashboard" and method == "GET":
         await _json(send, *await _dashboard(engine, current))
+    elif api == "share" and method == "POST":
+        await _json(send, *await _share(engine, scope, receive, headers, current))
     elif api.startswith("usage/") and method == "GET":
         await _json(send, *await _usage(engine, current, unquote(api[len("usage/"):])))
     else:
@@ -351,3 +353,41 @@ async def _usage(engine: Engine, current: Session, name: str) -> tuple[int, dict
     if bucket is None or (not user.operator and bucket.owner_id != user.canonical_id):
         return 404, {"error": {"code": "NoSuchBucket", "message": f"no bucket {name} of yours"}}
     return 200, await bucket_info(engine, bucket)
+
+
+SHARE_MAX = 7 * 24 * 3600  # S3's limit for a presigned URL; the session's credentials end sooner
+
+
+async def _share(engine: Engine, scope: dict[str, Any], receive: Any, headers: dict[str, str],
+                 current: Session) -> tuple[int, dict[str, Any]]:
+    """A presigned GET of one object (or one version), signed with the session's
+    credentials: it works while they do (the S3 port checks the principal's
+    policies when it is used), for the host name the browser used and the S3 port."""
+    try:
+        given = json.loads(await _read_small(receive, _LOGIN_LIMIT))
+        bucket, key = str(given["bucket"]), str(given["key"])
+        wanted = int(given.get("expires_seconds", 3600))
+        version = given.get("version_id")
+    except (ValueError, KeyError, TypeError):
+        return 400, {"error": {"code": "InvalidRequest", "message": "send {bucket, key[, version_id, "
+                                                                    "expires_seconds]}"}}
+    if not bucket or not key or wanted < 1:
+        return 400, {"error": {"code": "InvalidRequest", "message": "bucket, key and a positive expiry are needed"}}
+    expires_in = min(wanted, SHARE_MAX, int(current.expires - time.time()))
+    _, port, tls = upstream.s3_address()
+    hostname = share_host(headers.get("host", ""), port)
+    creds = upstream.Credentials(current.access_key, current.secret_key, current.session_token)
+    query = [("versionId", str(version))] if version else []
+    target = upstream.presign_get(hostname, f"/{bucket}/{key}", query, creds, engine.settings.region, expires_in)
+    return 200, {"url": f"{'https' if tls else 'http'}://{hostname}{target}", "expires_seconds": expires_in,
+                 "expires": time.time() + expires_in}
+
+
+def share_host(console_host: str, s3_port: int) -> str:
+    """The S3 port on the host name the browser reached the console by
+    (``HOST[:PORT]`` or ``[V6]:PORT`` in, ``HOST:S3PORT`` out)."""
+    if console_host.startswith("["):
+        name = console_host[: console_host.find("]") + 1]
+    else:
+        name = console_host.rpartition(":")[0] if ":" in console_host else console_host
+    return f"{name or '127.0.0.1'}:{s3_port}"

@@ -170,3 +170,22 @@ async def request(method: str, target: str, headers: Mapping[str, str],
 
 def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
+
+
+def presign_get(host: str, path: str, query: list[tuple[str, str]], creds: Credentials, region: str,
+                expires_in: int, now: datetime | None = None) -> str:
+    """The path and query of a presigned GET (SigV4 in the query string, the
+    session token in it too) for ``host``: a share link, valid ``expires_in``
+    seconds and no longer than the credentials behind it."""
+    when = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{when[:8]}/{region}/s3/aws4_request"
+    params = [*query, ("X-Amz-Algorithm", sigv4.ALGORITHM), ("X-Amz-Credential", f"{creds.access_key}/{scope}"),
+              ("X-Amz-Date", when), ("X-Amz-Expires", str(expires_in)), ("X-Amz-SignedHeaders", "host")]
+    if creds.session_token:
+        params.append(("X-Amz-Security-Token", creds.session_token))
+    uri = quote(path, safe="/-_.~") or "/"
+    qs = sigv4.canonical_query(params)
+    creq = sigv4.canonical_request("GET", uri, qs, {"host": host}, ["host"], "host", sigv4.UNSIGNED_PAYLOAD)
+    signature = sigv4.sign_hex(sigv4.signing_key(creds.secret_key, when[:8], region, "s3"),
+                               sigv4.string_to_sign(when, scope, creq))
+    return f"{uri}?{qs}&X-Amz-Signature={signature}"

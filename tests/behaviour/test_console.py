@@ -128,10 +128,25 @@ def test_console_end_to_end(page, server, s3, shots) -> None:
         page.click("#objects tr:has-text('hello.txt') >> text=Download")
     assert Path(download.value.path()).read_bytes() == b"hello from the console"
 
+    page.click("#objects tr:has-text('hello.txt') >> text=Share")
+    link = page.input_value("#share-url")
+    assert link.startswith(server.endpoint + f"/{name}/docs/hello.txt?")  # the S3 port, presigned
+    with urllib.request.urlopen(link) as shared:  # no credentials of its own: the link carries them
+        assert shared.read() == b"hello from the console"
+
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("#objects tr:has-text('hello.txt') >> text=Delete")
+    page.click("#objects tr:has-text('hello.txt') >> button:has-text('Delete')")
     page.wait_for_selector("#objects >> text=hello.txt", state="detached")
     assert "Contents" not in s3.list_objects_v2(Bucket=name, Prefix="docs/hello")  # a delete marker now
+
+    page.click(".crumbs >> text=Versions")
+    page.wait_for_selector("#versions tr.marker")
+    assert page.locator("#versions tr:has-text('hello.txt')").count() == 2  # the marker and the version
+    _shoot(page, shots, "versions")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#versions tr.marker >> button:has-text('Delete')")  # deleting the marker brings the object back
+    page.wait_for_selector("#versions tr.marker", state="detached")
+    assert s3.get_object(Bucket=name, Key="docs/hello.txt")["Body"].read() == b"hello from the console"
 
     page.click("#logout")
     page.wait_for_selector("#login")

@@ -131,3 +131,25 @@ def test_request_counts_and_rates() -> None:
     got = app.rates([(now - 400, 0.0, 0.0, 0.0), (now - 10, 100.0, 6.0, 4.0), (now, 200.0, 8.0, 4.0)], now)
     assert got == {"seconds": 10.0, "requests_per_second": 10.0, "client_error_ratio": 0.02,
                    "server_error_ratio": 0.0}  # the sample older than the window is left out
+
+
+def test_presigned_share_link_is_accepted_by_the_server_check() -> None:
+    creds = upstream.Credentials("ASIAEXAMPLE", "temp-secret", "the-token")
+    now = datetime.now(UTC)
+    target = upstream.presign_get("localhost:9000", "/bucket/dir/a b.txt", [("versionId", "v1")], creds,
+                                  "us-east-1", 600, now)
+    path, _, query = target.partition("?")
+    params = [(k, unquote(v)) for k, _, v in (p.partition("=") for p in query.split("&"))]
+    assert ("X-Amz-Security-Token", "the-token") in params and ("X-Amz-Expires", "600") in params
+    req = SignedRequest("GET", unquote(path), path, params, {"host": "localhost:9000"})
+    assert authenticate(req, lambda key: "temp-secret", now).access_key == "ASIAEXAMPLE"
+    moved = SignedRequest("GET", unquote(path), path, params, {"host": "elsewhere:9000"})
+    with pytest.raises(S3Error):
+        authenticate(moved, lambda key: "temp-secret", now)
+
+
+def test_share_host() -> None:
+    assert app.share_host("example.com:9001", 9000) == "example.com:9000"
+    assert app.share_host("example.com", 9000) == "example.com:9000"
+    assert app.share_host("[::1]:9001", 9000) == "[::1]:9000"
+    assert app.share_host("", 9000) == "127.0.0.1:9000"

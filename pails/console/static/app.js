@@ -2,6 +2,7 @@
 // which keeps every URL relative so a path prefix in front of /console/ works.
 import { call, getJson, setCsrf } from "./api.js";
 import { bucketPage, bucketsPage, dashboardPage, objectsPage } from "./pages.js";
+import { versionsPage } from "./versions.js";
 
 const main = document.getElementById("main");
 const status = document.getElementById("status");
@@ -68,6 +69,7 @@ async function route() {
     if (page === "buckets") await bucketsPage(main);
     else if (page === "bucket") await bucketPage(main, args[0]);
     else if (page === "objects") await objectsPage(main, args[0], args.slice(1).join("/"));
+    else if (page === "versions") await versionsPage(main, args[0], args.slice(1).join("/"));
     else await dashboardPage(main);
   } catch (err) { say(err.message, true); }
 }

@@ -3,6 +3,7 @@
 // principal) and the console's two reads (api/dashboard, api/usage/BUCKET).
 import { call, getJson, getXml, s3Path, text, texts, upload } from "./api.js";
 import { el, every, say, show } from "./app.js";
+import { share } from "./versions.js";
 
 const PAGE = 200;  // keys per page of the object browser (S3 pages; never a full listing)
 
@@ -115,6 +116,9 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
     walked += part + "/";
     crumbs.append(el("a", { href: objectsHash(bucket, walked) }, part), " / ");
   }
+  crumbs.append(" · ", el("a", { href: `#/versions/${encodeURIComponent(bucket)}/${encodeURIComponent(prefix)}` },
+    "Versions"));
+  const shareBox = el("p", { id: "share" });
   const remove = (key) => async () => {
     if (!confirm(`Delete ${key}?`)) return;
     try { await call("DELETE", s3Path(bucket, key)); say(`deleted ${key}`); await reload(); }
@@ -126,7 +130,8 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
     ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, o.key.slice(prefix.length) || o.key),
       el("td", { class: "n" }, size(o.size)), el("td", { class: "hide-s" }, o.modified.slice(0, 19).replace("T", " ")),
       el("td", { class: "n" }, el("a", { href: s3Path(bucket, o.key), download: o.key.split("/").pop() || "object" },
-        "Download"), " ", el("button", { class: "danger", onclick: remove(o.key) }, "Delete")))),
+        "Download"), " ", el("button", { class: "plain", onclick: () => share(bucket, o.key, null, shareBox) },
+        "Share"), " ", el("button", { class: "danger", onclick: remove(o.key) }, "Delete")))),
   ];
   const folder = el("form", { id: "new-folder" }, el("input", { name: "folder", placeholder: "new folder name",
     required: true }), el("button", {}, "Create folder"));
@@ -165,7 +170,7 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
       objectsPage(main, bucket, prefix, history.at(-1), history.slice(0, -1)) }, "← Previous") : null, " ",
     next ? el("button", { class: "plain", id: "next", onclick: () =>
       objectsPage(main, bucket, prefix, next, [...history, token]) }, "Next →") : null);
-  show(main, el("h1", {}, "Objects"), crumbs, drop, bar, folder,
+  show(main, el("h1", {}, "Objects"), crumbs, drop, bar, folder, shareBox,
     el("table", { id: "objects" }, el("tr", {}, el("th", {}, "Name"), el("th", { class: "n" }, "Size"),
       el("th", { class: "hide-s" }, "Modified"), el("th")), rows),
     rows.length ? null : el("p", {}, "Nothing here."), pager);
