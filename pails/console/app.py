@@ -258,9 +258,13 @@ async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
     await send({"type": "http.response.start", "status": response.status,
                 "headers": [(k.encode("latin-1"), v.encode("latin-1"))
                             for k, v in [*out, *_SECURITY_HEADERS]]})
-    async for chunk in response.chunks():
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+    try:
+        async for chunk in response.chunks():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except Exception as exc:  # noqa: BLE001 - the answer has started: all that is left is to stop it
+        response.close()
+        log.info("console: a proxied %s ended early: %s", method, exc)
 
 
 async def _root(engine: Engine, current: Session) -> User | None:

@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 import pytest
 
+from pails.console import app
 from pails.console import session as sessions
 from pails.storage.crypto import KeyRing
 from tests.behaviour.test_cors_browser import browser, page_origin  # noqa: F401 - fixtures
@@ -82,9 +83,22 @@ def _drop(page: Any, name: str, content: str) -> None:
 
 def test_console_end_to_end(page, server, s3, shots) -> None:
     name = f"console-{uuid.uuid4().hex[:12]}"
+    loaded: dict[str, int] = {}
+
+    def count(response: Any) -> None:
+        if "/console/" in response.url:
+            loaded[response.url] = len(response.body())
+
+    page.on("response", count)
     page.goto(server.admin_endpoint + "/")
     assert page.url == server.admin_endpoint + "/console/"  # / redirects to the console
     page.wait_for_selector("#login")
+    page.wait_for_load_state("networkidle")
+    static = Path(app.STATIC_DIR)
+    files = {u: n for u, n in loaded.items() if "/api/" not in u}
+    assert sorted(files.values()) == sorted(f.stat().st_size for f in static.iterdir())  # each file once, all
+    assert sum(loaded.values()) < 40_000  # one full load, the session check included (docs/console.md)
+    page.remove_listener("response", count)
     _shoot(page, shots, "login")
     _login(page, server, server.access_key, server.secret_key)
     page.wait_for_selector("#buckets")  # the dashboard's bucket count
@@ -128,6 +142,18 @@ def test_console_end_to_end(page, server, s3, shots) -> None:
         page.click("#objects tr:has-text('hello.txt') >> text=Download")
     assert Path(download.value.path()).read_bytes() == b"hello from the console"
 
+    big = 17 * 1024 * 1024  # above the part size: a multipart upload of two parts
+    page.evaluate("""(size) => { const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(size).fill(7)], 'big.bin')); window.bigDrop = dt; }""", big)
+    data = page.evaluate_handle("window.bigDrop")
+    page.dispatch_event("#drop", "drop", {"dataTransfer": data})
+    page.wait_for_selector("#objects >> text=big.bin")
+    head = s3.head_object(Bucket=name, Key="docs/big.bin")
+    assert head["ContentLength"] == big and head["ETag"].endswith('-2"')
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#objects tr:has-text('big.bin') >> button:has-text('Delete')")
+    page.wait_for_selector("#objects >> text=big.bin", state="detached")
+
     page.click("#objects tr:has-text('hello.txt') >> text=Share")
     link = page.input_value("#share-url")
     assert link.startswith(server.endpoint + f"/{name}/docs/hello.txt?")  # the S3 port, presigned
@@ -144,8 +170,9 @@ def test_console_end_to_end(page, server, s3, shots) -> None:
     assert page.locator("#versions tr:has-text('hello.txt')").count() == 2  # the marker and the version
     _shoot(page, shots, "versions")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("#versions tr.marker >> button:has-text('Delete')")  # deleting the marker brings the object back
-    page.wait_for_selector("#versions tr.marker", state="detached")
+    # Deleting the marker brings the object back.
+    page.click("#versions tr.marker:has-text('hello.txt') >> button:has-text('Delete')")
+    page.wait_for_selector("#versions tr.marker:has-text('hello.txt')", state="detached")
     assert s3.get_object(Bucket=name, Key="docs/hello.txt")["Body"].read() == b"hello from the console"
 
     page.click("#logout")
