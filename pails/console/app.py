@@ -48,6 +48,17 @@ def enabled() -> bool:
 
 async def serve(engine: Engine, scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Answer one request whose path is ``/``, ``/console`` or under ``/console/``."""
+    try:
+        await _serve(engine, scope, receive, send)
+    except OSError as exc:  # the S3 port did not answer, or the browser went away (then this send fails too)
+        log.warning("console: %s %s: %s", scope["method"], scope["path"], exc)
+        try:
+            await _json(send, 502, {"error": {"code": "BadGateway", "message": f"the S3 port: {exc}"}})
+        except Exception:  # noqa: BLE001 - the response had started, or the client is gone
+            pass
+
+
+async def _serve(engine: Engine, scope: dict[str, Any], receive: Any, send: Any) -> None:
     path = scope["path"]
     method = scope["method"]
     headers = _headers(scope)
@@ -165,7 +176,10 @@ async def _sts(action: str, creds: upstream.Credentials, region: str, extra: dic
                                     {"content-type": "application/x-www-form-urlencoded"},
                                     upstream.body_hash(body), creds, region, "sts")
     response = await upstream.request("POST", target, headers, body)
-    return response.status, ElementTree.fromstring(await response.read())
+    try:
+        return response.status, ElementTree.fromstring(await response.read())
+    except (ElementTree.ParseError, ValueError):
+        return (response.status if response.status != 200 else 502), ElementTree.Element("Error")
 
 
 def _text(root: Any, name: str) -> str:
@@ -247,13 +261,11 @@ async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
             if not message.get("more_body", False):
                 return
 
-    try:
-        response = await upstream.request(method, target, signed, body(), length)
-    except (ConnectionError, OSError) as exc:
-        await _json(send, 502, {"error": {"code": "BadGateway", "message": f"the S3 port: {exc}"}})
-        return
+    response = await upstream.request(method, target, signed, body(), length)  # OSError: 502, in serve
     out = [(k, v) for k, v in response.forwardable_headers() if k not in ("server", "set-cookie")]
-    if response.length is not None:
+    if method == "HEAD":  # no body, but the length of the one a GET would have
+        out += [(k, v) for k, v in response.headers if k == "content-length"]
+    elif response.length is not None:
         out.append(("content-length", str(response.length)))
     await send({"type": "http.response.start", "status": response.status,
                 "headers": [(k.encode("latin-1"), v.encode("latin-1"))

@@ -78,7 +78,7 @@ class AdminApp:
             response = _error(err.status, err.code, err.message)
         except S3Error as err:  # from the signature check: the same codes as S3 gives
             response = _error(err.status, err.code, err.message)
-        except (ClientDisconnected, ConnectionError):
+        except ClientDisconnected:
             return
         except Exception:
             log.exception("internal error in admin %s %s", method, scope.get("path"))

@@ -303,6 +303,30 @@ def test_console_cannot_exceed_the_policy(page, server, s3, bucket) -> None:
         iam.delete_user(UserName=user)
 
 
+def test_login_with_temporary_credentials(server, s3, bucket) -> None:
+    sts = boto3.client("sts", endpoint_url=server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key)
+    creds = sts.get_session_token(DurationSeconds=900)["Credentials"]
+    opener = _opener()
+    status, body = _call(opener, "POST", server.admin_endpoint + "/console/api/login",
+                         json.dumps({"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                                     "session_token": creds["SessionToken"]}).encode(),
+                         {"Content-Type": "application/json"})
+    assert status == 200, body
+    csrf = json.loads(body)["csrf"]
+    api = server.admin_endpoint + "/console/api/s3/"
+    assert _call(opener, "PUT", api + f"{bucket}/t.txt", b"12345", {"X-Pails-CSRF": csrf})[0] == 200
+    req = urllib.request.Request(api + f"{bucket}/t.txt", method="HEAD")
+    with opener.open(req) as resp:  # HEAD keeps the object's length
+        assert resp.status == 200 and resp.headers["Content-Length"] == "5"
+    assert _call(opener, "GET", api + f"{bucket}/t.txt", headers={"Range": "bytes=1-2"}) == (206, b"23")
+    # A session token that does not belong to the key is refused at login.
+    status, _ = _call(_opener(), "POST", server.admin_endpoint + "/console/api/login",
+                      json.dumps({"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                                  "session_token": "forged"}).encode(), {"Content-Type": "application/json"})
+    assert status == 403
+
+
 def test_no_console(tmp_path) -> None:
     srv = Server(tmp_path / "data", extra_args=["--no-console"]).start()
     try:
