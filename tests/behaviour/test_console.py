@@ -14,10 +14,13 @@ the reason, without them.
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
+import http.server
 import json
 import os
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -325,6 +328,66 @@ def test_login_with_temporary_credentials(server, s3, bucket) -> None:
                       json.dumps({"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
                                   "session_token": "forged"}).encode(), {"Content-Type": "application/json"})
     assert status == 403
+
+
+class _PrefixProxy(http.server.BaseHTTPRequestHandler):
+    """A reverse proxy publishing the admin port under /storage/ (the prefix stripped, as nginx's
+    ``location /storage/ { proxy_pass http://admin/; }`` does)."""
+
+    upstream_port = 0
+
+    def _forward(self) -> None:
+        if not self.path.startswith("/storage/"):
+            self.send_error(404)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        conn.request(self.command, self.path[len("/storage"):], body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815 - the http.server API
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_console_behind_a_path_prefix(page, server, s3) -> None:
+    handler = type("Proxy", (_PrefixProxy,), {"upstream_port": server.admin_port})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/storage/"
+    name = f"prefixed-{uuid.uuid4().hex[:8]}"
+    try:
+        page.goto(base)
+        assert page.url == base + "console/"  # the relative redirect keeps the prefix
+        page.fill("input[name=access_key]", server.access_key)
+        page.fill("input[name=secret_key]", server.secret_key)
+        page.click("#login button")
+        page.wait_for_selector("#buckets")
+        cookie = page.context.cookies()[0]
+        assert cookie["path"] == "/storage/console/api" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        page.click("text=Buckets")
+        page.fill("#create-bucket input", name)
+        page.click("#create-bucket button")
+        page.wait_for_selector(f"#buckets >> text={name}")
+        assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        page.click("#logout")
+        page.wait_for_selector("#login")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        s3.delete_bucket(Bucket=name)
 
 
 def test_no_console(tmp_path) -> None:
