@@ -325,11 +325,13 @@ def rates(samples: list[tuple[float, float, float, float]], now: float) -> dict[
 
 async def _dashboard(engine: Engine, current: Session) -> tuple[int, dict[str, Any]]:
     from pails.admin.buckets import usage_json
-    from pails.admin.info import _server_started
+    from pails.admin.info import STARTED
     from pails.metrics import DIR_ENV
     from pails.metrics.collect import collect
 
-    info: dict[str, Any] = {"version": __version__, "uptime_seconds": round(time.time() - _server_started()),
+    started = os.environ.get("PAILS_SERVER_STARTED", "")  # set by pails server, as the admin API reads it
+    since = float(started) if started.replace(".", "", 1).isdigit() else STARTED
+    info: dict[str, Any] = {"version": __version__, "uptime_seconds": round(time.time() - since),
                             "store": "postgresql" if engine.settings.meta_url else "sqlite",
                             "principal": current.principal}
     user = await _root(engine, current)
