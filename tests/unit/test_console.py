@@ -100,6 +100,7 @@ def test_static_files_use_only_relative_urls_and_stay_small() -> None:
             target = next(u for u in url if u)
             assert not target.startswith(("/", "http:", "https:", "//")), (f.name, target)
         assert "localStorage" not in text and "sessionStorage" not in text
+        assert "innerHTML" not in text and "eval(" not in text  # keys and names are user data
         assert not re.search(r"https?://", text), f.name  # no external asset, no telemetry
 
 
