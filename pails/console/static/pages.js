@@ -35,6 +35,9 @@ export async function dashboardPage(main) {
       cards.push(card("Requests since start", d.totals.requests, "requests"),
         card("Errors 4xx / 5xx", `${d.totals.client_errors} / ${d.totals.server_errors}`));
     }
+    if (d.totals && !d.requests) {  // one sample so far: the average since the server started
+      cards.push(card("Requests/s (since start)", (d.totals.requests / Math.max(d.uptime_seconds, 1)).toFixed(2)));
+    }
     if (d.requests) {
       cards.push(card(`Requests/s (${Math.round(d.requests.seconds)} s)`, d.requests.requests_per_second),
         card("4xx / 5xx", `${(d.requests.client_error_ratio * 100).toFixed(1)} % / ` +
