@@ -80,6 +80,11 @@ def cmd_server(args: argparse.Namespace) -> int:
         closed = "" if ops.metrics_allow or ops.metrics_token else " once --metrics-allow or --metrics-token opens it"
         print(f"  admin port: {scheme}://{admin[0]}:{admin[1]}  (admin API, /health/live, /health/ready, "
               f"/metrics{closed})", flush=True)
+    console = admin is not None and not args.no_console
+    os.environ["PAILS_NO_CONSOLE"] = "0" if console else "1"  # read by the admin process (pails.console)
+    if console and admin is not None:
+        print(f"  console:    {scheme}://{admin[0]}:{admin[1]}/console/  (log in with an access key and its "
+              "secret, such as the ones below)", flush=True)
     print(f"  endpoint:   {scheme}://{host}:{port}  (S3)", flush=True)
     print(f"  access key: {root.access_key}", flush=True)
     if generated:
@@ -300,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--admin-address", type=_parse_address, default=("127.0.0.1", 9001), metavar="HOST:PORT",
                    help="the admin API (docs/admin-api.md) on HOST:PORT (default 127.0.0.1:9001)")
     s.add_argument("--no-admin", action="store_true", help="serve no admin port")
+    s.add_argument("--no-console", action="store_true",
+                   help="serve no web console on the admin port (docs/console.md)")
     s.add_argument("--workers", type=int, default=default_workers(),
                    help="server processes (default: one per CPU, at most 4)")
     s.add_argument("--domain", help="serve virtual-host style requests for <bucket>.DOMAIN")

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from pails.admin import accounts, buckets, health, info, keys, metrics
 from pails.admin.api import AdminRequest, AdminResponse
+from pails.console import app as console
 from pails.storage.engine import Engine
 
 Handler = Callable[[Engine, AdminRequest], Awaitable[AdminResponse]]
+# A route that answers the ASGI request itself (streamed bodies, cookies): the console.
+Streamed = Callable[[Engine, dict[str, Any], Any, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +23,14 @@ class AdminRoute:
     name: str
     method: str
     pattern: str
-    handler: Handler
+    handler: Handler | None
     signed: bool = True  # False: answered without a signature (health checks)
+    streamed: Streamed | None = None  # set: answers at pattern and (but "/") under it, itself
 
     def match(self, path: str) -> dict[str, str] | None:
+        if self.streamed is not None:
+            under = self.pattern != "/" and path.startswith(self.pattern + "/")
+            return {} if path == self.pattern or under else None
         want = self.pattern.strip("/").split("/")
         got = path.strip("/").split("/")
         if len(want) != len(got):
@@ -39,6 +47,8 @@ class AdminRoute:
 
 
 ROUTES: tuple[AdminRoute, ...] = (
+    AdminRoute("Console", "*", "/console", None, signed=False, streamed=console.serve),  # docs/console.md
+    AdminRoute("ConsoleRoot", "*", "/", None, signed=False, streamed=console.serve),  # redirects to /console/
     AdminRoute("HealthLive", "GET", "/health/live", info.live, signed=False),
     AdminRoute("HealthReady", "GET", "/health/ready", health.ready, signed=False),
     AdminRoute("Metrics", "GET", "/metrics", metrics.scrape, signed=False),  # its own access rule
@@ -68,7 +78,15 @@ def match(method: str, path: str) -> tuple[AdminRoute, dict[str, str]] | tuple[N
         params = route.match(path)
         if params is None:
             continue
-        if route.method == method or (method == "HEAD" and route.method == "GET"):
+        if route.method in (method, "*") or (method == "HEAD" and route.method == "GET"):
             return route, params
         other_method = True
     return None, other_method
+
+
+def streamed_route(path: str) -> Streamed | None:
+    """The handler of a route that answers its requests itself, if ``path`` is one's."""
+    for route in ROUTES:
+        if route.streamed is not None and route.match(path) is not None:
+            return route.streamed
+    return None

@@ -69,6 +69,10 @@ class AdminApp:
             engine = self.engine
             if engine is None:
                 raise AdminError(503, "ServiceUnavailable", "the admin API is starting")
+            streamed = routes.streamed_route(scope["path"])
+            if streamed is not None:  # the console answers itself (cookies, streamed bodies)
+                await streamed(engine, scope, receive, send)
+                return
             response = await self._answer(engine, scope, receive, method, request_id)
         except AdminError as err:
             response = _error(err.status, err.code, err.message)
@@ -96,7 +100,7 @@ class AdminApp:
             if params_or_other:
                 raise AdminError(405, "MethodNotAllowed", f"{method} is not allowed on {path}")
             raise AdminError(404, "NotFound", f"no admin API operation at {path}")
-        assert isinstance(params_or_other, dict)
+        assert isinstance(params_or_other, dict) and route.handler is not None
         qs = scope.get("query_string", b"").decode("latin-1")
         try:
             query_list = parse_qsl(qs, keep_blank_values=True, errors="strict")
