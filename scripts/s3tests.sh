@@ -36,7 +36,8 @@
 #   PG_URL          PostgreSQL server for CLUSTER  (default postgresql://postgres@127.0.0.1:5432)
 #   PAILS_ROOT_ACCESS_KEY / PAILS_ROOT_SECRET_KEY   root keys (default: random per run)
 #   S3T_AWS_DATA_PATH  botocore data dir the suite's client loads (default scripts/s3tests-models: the
-#                   bucket logging extensions s3-tests exercises: post_bucket_logging, LoggingType, ...);
+#                   bucket logging extensions s3-tests exercises: post_bucket_logging, LoggingType, ...; it
+#                   replaces botocore's own S3 extras, so it repeats them: Expires is a timestamp);
 #                   set empty for plain boto3
 #   PAILS_LIFECYCLE_DAY_SECONDS  a lifecycle "day" for the server and the suite's
 #                   lc_debug_interval (default 10, as the suite assumes)
