@@ -65,11 +65,13 @@ def require_operator(req: AdminRequest) -> User:
 
 
 def require_root(req: AdminRequest) -> User:
-    """The caller, who must be an account root or the operator: IAM users and
-    temporary credentials use the IAM API, not this one."""
+    """The caller, who must be an account root or the operator: with its
+    long-term key, or with a session it made with GetSessionToken (the
+    console's; the engine has checked that the key it was made with is still
+    active).  IAM users and role sessions use the IAM API, not this one."""
     user = req.user
     if user is None:
         raise AdminError(403, "AccessDenied", "the request must be signed (AWS Signature Version 4)")
-    if user.iam_user is not None or user.session_token is not None:
+    if user.iam_user is not None or user.role_session is not None or user.session_policy is not None:
         raise AdminError(403, "AccessDenied", "only the operator or an account root may use the admin API")
     return user

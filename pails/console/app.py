@@ -1,7 +1,9 @@
 """The console's HTTP side, on the admin port under ``/console/``: the
-static pages, login/logout, the signing proxy to the S3 port (``api/s3/``),
-and two reads the S3 API has no call for (``api/dashboard``,
-``api/usage/BUCKET``).  docs/console.md tells the design and its security."""
+static pages, login/logout, the signing proxy to the S3 port (``api/s3/``
+for S3, ``api/iam`` for the IAM Query API), the admin API's handlers called
+in-process as the session's principal (``api/admin/``), and two reads the
+S3 API has no call for (``api/dashboard``, ``api/usage/BUCKET``).
+docs/console.md tells the design and its security."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ _FORWARD = frozenset({"content-type", "content-md5", "range", "if-match", "if-no
                       "content-language", "expires"})
 _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _LOGIN_LIMIT = 16 * 1024
+_FORM_LIMIT = 1024 * 1024  # an IAM or admin API request body (policy documents are a few kB)
 _SECURITY_HEADERS = [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
                      ("referrer-policy", "no-referrer"),
                      ("content-security-policy", "default-src 'self'; img-src 'self' data:; "
@@ -98,6 +101,10 @@ async def _serve(engine: Engine, scope: dict[str, Any], receive: Any, send: Any)
         await _json(send, *await _dashboard(engine, current))
     elif api == "share" and method == "POST":
         await _json(send, *await _share(engine, scope, receive, headers, current))
+    elif api == "iam" and method == "POST":
+        await _iam(engine, send, receive, current)
+    elif api.startswith("admin/"):
+        await _admin(engine, scope, receive, send, headers, current, api[len("admin/"):])
     elif api.startswith("usage/") and method == "GET":
         await _json(send, *await _usage(engine, current, unquote(api[len("usage/"):])))
     else:
@@ -277,6 +284,75 @@ async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
     except Exception as exc:  # noqa: BLE001 - the answer has started: all that is left is to stop it
         response.close()
         log.info("console: a proxied %s ended early: %s", method, exc)
+
+
+async def _iam(engine: Engine, send: Any, receive: Any, current: Session) -> None:
+    """One IAM Query API call (a form body), signed for the service ``iam``
+    with the session's credentials and sent to the S3 port, where IAM is
+    served: the IAM API decides (the principal's policies apply); its XML
+    answer is returned as it is."""
+    try:
+        body = await _read_small(receive, _FORM_LIMIT)
+    except ValueError:
+        await _json(send, 413, {"error": {"code": "EntityTooLarge", "message": "the form is too large"}})
+        return
+    host, port, _ = upstream.s3_address()
+    target, signed = upstream.sign("POST", f"{host}:{port}" if ":" not in host else f"[{host}]:{port}", "/", [],
+                                   {"content-type": "application/x-www-form-urlencoded; charset=utf-8"},
+                                   upstream.body_hash(body), _credentials(current), engine.settings.region, "iam")
+    response = await upstream.request("POST", target, signed, body)  # OSError: 502, in serve
+    answer = await response.read(8 * 1024 * 1024)
+    await _send(send, response.status, [("content-type", response.header("content-type") or "text/xml")], answer)
+
+
+def _credentials(current: Session) -> upstream.Credentials:
+    return upstream.Credentials(current.access_key, current.secret_key, current.session_token)
+
+
+async def _admin(engine: Engine, scope: dict[str, Any], receive: Any, send: Any, headers: dict[str, str],
+                 current: Session, rest: str) -> None:
+    """An admin API operation (``api/admin/v1/...`` is ``/admin/v1/...``),
+    its handler called here in the admin process with the session's principal
+    as the store resolves it from the session token, as the admin port does
+    for a signed request: the handlers' own checks decide (an account root's
+    or the operator's session passes, an IAM user's or a role's is refused)."""
+    from pails.admin import routes  # it imports this module (the console's routes are in its table)
+    from pails.admin.api import AdminError, AdminRequest
+
+    method = scope["method"]
+    raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
+    path = "/admin/" + raw[raw.index("/api/admin/") + len("/api/admin/"):]
+    route, found = routes.match(method, path)
+    if route is None or route.handler is None or not route.signed or not path.startswith("/admin/v1/"):
+        await _json(send, 405 if found is True else 404,
+                    {"error": {"code": "NotFound", "message": f"no admin API operation {method} {unquote(path)}"}})
+        return
+    assert isinstance(found, dict)
+    try:
+        body = await _read_small(receive, _FORM_LIMIT)
+        query = dict(reversed(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)))
+    except ValueError:
+        await _json(send, 400, {"error": {"code": "InvalidRequest", "message": "the request is too large"}})
+        return
+    try:
+        user = await engine.session_principal(current.access_key, current.session_token)
+    except S3Error as err:  # ExpiredToken
+        await _json(send, err.status, {"error": {"code": err.code, "message": err.message}})
+        return
+    if user is None:
+        await _json(send, 403, {"error": {"code": "InvalidToken", "message": "the session is no longer valid"}})
+        return
+    client = scope.get("client")
+    request = AdminRequest(method, unquote(path), found, query, body, user, f"console-{time.time_ns():x}",
+                           {k: v for k, v in headers.items() if k in ("content-type", "user-agent")},
+                           client[0] if client else "")
+    try:
+        response = await route.handler(engine, request)
+    except (AdminError, S3Error) as err:
+        await _json(send, err.status, {"error": {"code": err.code, "message": err.message}})
+        return
+    log.info("console: %s %s %s by %s: %d", route.name, method, unquote(path), user.arn, response.status)
+    await _send(send, response.status, [("content-type", response.content_type), *response.headers], response.body)
 
 
 async def _root(engine: Engine, current: Session) -> User | None:

@@ -41,11 +41,13 @@ def sign(method: str, host: str, path: str, query: list[tuple[str, str]], header
          payload_hash: str, creds: Credentials, region: str, service: str,
          now: datetime | None = None) -> tuple[str, dict[str, str]]:
     """(the request target, the headers to send): ``headers`` plus Host,
-    X-Amz-Date, X-Amz-Content-SHA256, the session token and Authorization.
+    X-Amz-Date, X-Amz-Content-SHA256 (for S3), the session token and Authorization.
     ``path`` is decoded; it is encoded here once, as S3 canonicalizes it."""
     when = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     out = {k.lower(): v for k, v in headers.items()}
-    out.update({"host": host, "x-amz-date": when, "x-amz-content-sha256": payload_hash})
+    out.update({"host": host, "x-amz-date": when})
+    if service == "s3":  # the IAM and STS Query APIs hash the form they read instead, binding it to the signature
+        out["x-amz-content-sha256"] = payload_hash
     if creds.session_token:
         out["x-amz-security-token"] = creds.session_token
     uri = quote(path, safe="/-_.~") or "/"

@@ -154,3 +154,38 @@ def test_share_host() -> None:
     assert app.share_host("example.com", 9000) == "example.com:9000"
     assert app.share_host("[::1]:9001", 9000) == "[::1]:9000"
     assert app.share_host("", 9000) == "127.0.0.1:9000"
+
+
+def test_iam_signer_is_accepted_for_the_iam_service() -> None:
+    """api/iam signs a form for the service ``iam``: the S3 port's check reads it as an IAM call."""
+    from pails.access.authenticate import QUERY_APIS
+
+    creds = upstream.Credentials("ASIAEXAMPLE", "temp-secret", "the-token")
+    now = datetime.now(UTC)
+    form = b"Action=ListUsers&Version=2010-05-08"
+    target, headers = upstream.sign("POST", "127.0.0.1:9000", "/", [],
+                                    {"content-type": "application/x-www-form-urlencoded; charset=utf-8"},
+                                    upstream.body_hash(form), creds, "us-east-1", "iam", now)
+    assert target == "/" and "/iam/aws4_request" in headers["authorization"]
+    req = SignedRequest("POST", "/", "/", [], headers)
+    result = authenticate(req, lambda key: "temp-secret", now, QUERY_APIS, upstream.body_hash(form))
+    assert result.service == "iam" and result.access_key == "ASIAEXAMPLE"
+    with pytest.raises(S3Error):  # the body is signed: another form is refused
+        authenticate(req, lambda key: "temp-secret", now, QUERY_APIS, upstream.body_hash(form + b"&UserName=x"))
+
+
+def test_admin_api_takes_a_root_session_but_no_other() -> None:
+    from pails.admin.api import AdminError, AdminRequest, require_root
+    from pails.storage.records import User
+
+    def caller(**fields: object) -> AdminRequest:
+        user = User("ASIAEXAMPLE", "s", "c" * 64, "carol", None, 0.0, "123456789012", **fields)  # type: ignore[arg-type]
+        return AdminRequest("GET", "/admin/v1/info", {}, {}, b"", user, "r")
+
+    assert require_root(caller()).display_name == "carol"  # a long-term root key
+    assert require_root(caller(session_token="t")).session_token == "t"  # its GetSessionToken session
+    for other in ({"session_token": "t", "iam_user": "alice"}, {"iam_user": "alice"},
+                  {"session_token": "t", "iam_user": "ci", "role_session": "job"},
+                  {"session_token": "t", "session_policy": "{}"}):
+        with pytest.raises(AdminError):
+            require_root(caller(**other))
