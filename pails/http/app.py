@@ -222,11 +222,10 @@ class PailsApp:
             return authenticate(signed, lambda key: secret if key == access_key else None, now, services,
                                 body_sha256)
 
-    async def _query_api(self, engine: Engine, signed: SignedRequest, receive: Any, headers: dict[str, str],
+    async def _query_api(self, engine: Engine, signed: SignedRequest, form: bytes, headers: dict[str, str],
                          request_id: str, client_ip: str) -> Response | None:
         """A form POST to the service URL: an IAM or STS Query API call if its
         signature names that service (None: it names S3, and S3 answers)."""
-        form = await read_form(receive, headers, self.body_timeout)
         auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
         if auth.access_key is None and sts_api.unsigned_call(form):  # AssumeRoleWithWebIdentity needs no keys
             status, xml_body = await sts_api.handle(engine, form, None, request_id)
@@ -272,6 +271,7 @@ class PailsApp:
         bucket: str | None = None
         key: str | None = None
         req: S3Request | None = None
+        form_read = False
         try:
             headers = header_map(scope["headers"])
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -300,7 +300,9 @@ class PailsApp:
             if route is None and target is routes.Target.SERVICE and method == "POST":
                 signed = SignedRequest(method, path, raw_path, query_list, headers, None)
                 client = scope.get("client")
-                api_response = await self._query_api(engine, signed, receive, headers, request_id,
+                form = await read_form(receive, headers, self.body_timeout)
+                form_read = True  # an error answer (a refused signature) must not wait for more of it
+                api_response = await self._query_api(engine, signed, form, headers, request_id,
                                                      client[0] if client else "")
                 if api_response is not None:
                     if record is not None:
@@ -371,7 +373,7 @@ class PailsApp:
             # client reads our answer: read a modest body away instead.
             if "100-continue" in headers.get("expect", "").lower() or not await body.drain(_DRAIN_LIMIT):
                 close = True
-        elif body is None and announces_body(scope["headers"]):
+        elif body is None and not form_read and announces_body(scope["headers"]):
             expect = next((v for n, v in scope["headers"] if n.lower() == b"expect"), b"")
             close = b"100-continue" in expect.lower() or \
                 not await drain_messages(receive, _DRAIN_LIMIT, self.body_timeout)

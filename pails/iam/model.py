@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pails.access.policy import MalformedIdentityPolicy, Principal, identity_decision, parse_policy
+from pails.errors import S3Error
 from pails.iam.errors import IamError, missing, no_such
 from pails.storage.engine import Engine
 from pails.storage.records import IamEntity, IamState, IamWrite, User
@@ -81,6 +82,10 @@ def check_policy(document: str | None, limit: int, param: str = "policyDocument"
     try:
         parse_policy(document, None)
     except MalformedIdentityPolicy as exc:
+        raise IamError("MalformedPolicyDocument", exc.message) from None
+    except S3Error as exc:  # the shared parser's own MalformedPolicy (a Condition block's): IAM's answer too
+        if exc.code != "MalformedPolicy":
+            raise
         raise IamError("MalformedPolicyDocument", exc.message) from None
     return document
 

@@ -57,6 +57,9 @@ function started(session) {
   else route();
 }
 
+// Pages of identity.js, loaded on first use (the login page stays light).
+const IDENTITY = new Set(["users", "user", "groups", "group", "roles", "role", "policies", "policy", "accounts"]);
+
 let timer = 0;
 export function every(ms, fn) { clearInterval(timer); timer = setInterval(fn, ms); }
 
@@ -70,6 +73,7 @@ async function route() {
     else if (page === "bucket") await bucketPage(main, args[0]);
     else if (page === "objects") await objectsPage(main, args[0], args.slice(1).join("/"));
     else if (page === "versions") await versionsPage(main, args[0], args.slice(1).join("/"));
+    else if (IDENTITY.has(page)) await (await import("./identity.js")).identityPage(main, page, args);
     else await dashboardPage(main);
   } catch (err) { say(err.message, true); }
 }

@@ -100,7 +100,39 @@ export async function bucketPage(main, bucket) {
       card("Objects", usage.usage.objects), card("Bytes", size(usage.usage.bytes)),
       card("Older versions", `${usage.usage.noncurrent_objects} (${size(usage.usage.noncurrent_bytes)})`),
       card("Quota", quota ? `${size(quota.max_bytes)} / ${quota.max_objects ?? "–"} objects` : "none"))
-      : el("p", {}, "Usage and quota are shown to account roots."));
+      : el("p", {}, "Usage and quota are shown to account roots."),
+    usage ? quotaForm(bucket, quota, () => bucketPage(main, bucket)) : null);
+}
+
+// "10 GiB", "500M", "1000" -> bytes; "" -> null (no limit).
+const UNITS = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+function bytes(value) {
+  const m = value.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i);
+  if (!value.trim()) return null;
+  if (!m) throw new Error(`${value} is not a size (e.g. 10 GiB)`);
+  return Math.round(Number(m[1]) * UNITS[m[2].toLowerCase()]);
+}
+
+// Set or remove the bucket's quota through the admin API (the operator's; others see its refusal).
+function quotaForm(bucket, quota, reload) {
+  const url = `api/admin/v1/buckets/${encodeURIComponent(bucket)}/quota`;
+  const form = el("form", { id: "quota" }, el("input", { name: "bytes", placeholder: "max size (e.g. 10 GiB)",
+    value: quota?.max_bytes ?? "" }), el("input", { name: "objects", placeholder: "max objects", type: "number",
+    min: "0", value: quota?.max_objects ?? "" }), el("button", {}, "Set quota"),
+  el("button", { type: "button", class: "plain", id: "quota-clear", onclick: async () => {
+    try { await call("DELETE", url); say("quota removed"); await reload(); } catch (err) { say(err.message, true); }
+  } }, "Remove quota"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const objects = form.elements.objects.value.trim();
+      await call("PUT", url, { json: { max_bytes: bytes(form.elements.bytes.value),
+        max_objects: objects ? Number(objects) : null } });
+      say("quota set");
+      await reload();
+    } catch (err) { say(err.message, true); }
+  });
+  return form;
 }
 
 export async function objectsPage(main, bucket, prefix, token = "", history = []) {
