@@ -158,7 +158,7 @@ _READ_PHOTOS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Acti
 
 
 def _type_policy(pg: Any, document: Any) -> None:
-    pg.fill("#policy-text", document if isinstance(document, str) else json.dumps(document))
+    pg.fill("#policy-text", document if isinstance(document, str) else json.dumps(document, indent=2))
 
 
 def _key_works(server: Server, key_id: str, secret: str, works: bool) -> None:

@@ -58,7 +58,7 @@ function secretDialog(title, pairs) {
 }
 
 // The policy editor: JSON checked as it is typed (Save refused while invalid), then the server's answer.
-export function policyEditor({ title, kind = "identity", value = "", named = false, save, done }) {
+export function policyEditor({ title, kind = "identity", value = "", named = false, save, done, revert }) {
   const area = el("textarea", { id: "policy-text", rows: "14", spellcheck: "false" });
   area.value = value || JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:GetObject",
     Resource: "arn:aws:s3:::bucket/*" }] }, null, 2);
@@ -87,8 +87,8 @@ export function policyEditor({ title, kind = "identity", value = "", named = fal
     }
   });
   const box = el("div", { class: "editor", id: "policy-editor" }, el("h3", {}, title), name, area, problems,
-    el("p", {}, saveButton, " ", el("button", { class: "plain", type: "button", onclick: () => box.remove() },
-      "Cancel")));
+    el("p", {}, saveButton, " ", el("button", { class: "plain", type: "button",
+      onclick: () => (revert ? revert() : box.remove()) }, revert ? "Revert" : "Cancel")));
   check();
   return box;
 }
@@ -120,7 +120,8 @@ async function policySections(kind, name, reload) {
       say(`detached ${text(m, "PolicyName")}`);
       await reload();
     }, "danger"))));
-  const choice = el("select", { id: "attach-choice" }, managed.map((m) => text(m, "Arn"))
+  const choice = el("select", { id: "attach-choice" }, el("option", { value: "" }, "a managed policy…"),
+    managed.map((m) => text(m, "Arn"))
     .filter((a) => !attachedArns.includes(a)).map((a) => el("option", { value: a }, a)));
   return [el("h2", {}, "Inline policies"), ...table("inline-policies", ["Name", ""], inlineRows, "None."),
     el("p", {}, action("Add inline policy", () => edit("", ""), "plain", "add-inline")), slot,
@@ -233,7 +234,8 @@ async function userPage(main, name) {
       await reload();
     }, "danger"))));
   const mine = groups.map((g) => text(g, "GroupName"));
-  const choice = el("select", { id: "group-choice" }, allGroups.map((g) => text(g, "GroupName"))
+  const choice = el("select", { id: "group-choice" }, el("option", { value: "" }, "a group…"),
+    allGroups.map((g) => text(g, "GroupName"))
     .filter((g) => !mine.includes(g)).map((g) => el("option", { value: g }, g)));
   show(main, el("h1", {}, `User ${name}`), el("p", { class: "crumbs" }, el("a", { href: "#/users" }, "Users"), " · ",
     text(user, "Arn"), ` · created ${day(text(user, "CreateDate"))}`),
@@ -272,7 +274,8 @@ async function groupPage(main, name) {
       say(`removed ${u}`);
       await reload();
     }, "danger"))));
-  const choice = el("select", { id: "member-choice" }, users.map((u) => text(u, "UserName"))
+  const choice = el("select", { id: "member-choice" }, el("option", { value: "" }, "a user…"),
+    users.map((u) => text(u, "UserName"))
     .filter((u) => !members.includes(u)).map((u) => el("option", { value: u }, u)));
   show(main, el("h1", {}, `Group ${name}`), el("p", { class: "crumbs" }, el("a", { href: "#/groups" }, "Groups"),
     " · ", text(group, "Arn")),
@@ -374,7 +377,8 @@ async function policyPage(main, arn) {
   };
   show(main, el("h1", {}, `Policy ${text(policy, "PolicyName")}`), el("p", { class: "crumbs" },
     el("a", { href: "#/policies" }, "Policies"), " · ", arn, ` · attached ${text(policy, "AttachmentCount")} times`),
-  policyEditor({ title: `Document (${current}); saving makes a new default version`, value: doc, save, done: reload }),
+  policyEditor({ title: `Document (${current}); saving makes a new default version`, value: doc, save, done: reload,
+    revert: reload }),
   el("h2", {}, "Versions"), ...table("versions", ["Version", "Created", ""], rows, ""));
 }
 

@@ -116,9 +116,10 @@ function bytes(value) {
 // Set or remove the bucket's quota through the admin API (the operator's; others see its refusal).
 function quotaForm(bucket, quota, reload) {
   const url = `api/admin/v1/buckets/${encodeURIComponent(bucket)}/quota`;
-  const form = el("form", { id: "quota" }, el("input", { name: "bytes", placeholder: "max size (e.g. 10 GiB)",
-    value: quota?.max_bytes ?? "" }), el("input", { name: "objects", placeholder: "max objects", type: "number",
-    min: "0", value: quota?.max_objects ?? "" }), el("button", {}, "Set quota"),
+  const form = el("form", { id: "quota" }, el("label", {}, "Max size ", el("input", { name: "bytes",
+    placeholder: "e.g. 10 GiB", value: quota?.max_bytes ?? "" })), el("label", {}, "Max objects ",
+    el("input", { name: "objects", type: "number", min: "0", value: quota?.max_objects ?? "" })),
+  el("button", {}, "Set quota"),
   el("button", { type: "button", class: "plain", id: "quota-clear", onclick: async () => {
     try { await call("DELETE", url); say("quota removed"); await reload(); } catch (err) { say(err.message, true); }
   } }, "Remove quota"));
