@@ -198,15 +198,15 @@ def test_users_keys_and_policy_editor(page, server, shots) -> None:  # noqa: F81
     page.wait_for_selector("#secret-dialog")
     new_id, new_secret = page.input_value("#new-key-id"), page.input_value("#new-key-secret")
     page.click("#secret-done")
-    page.wait_for_selector(f"#keys tr:has-text('{key_id}') >> text=Inactive")
-    page.wait_for_selector(f"#keys tr:has-text('{new_id}') >> text=Active")
+    page.wait_for_selector(f"#keys tr:has-text('{key_id}') >> text=\"Inactive\"")
+    page.wait_for_selector(f"#keys tr:has-text('{new_id}') >> text=\"Active\"")
     _key_works(server, key_id, secret, False)
     _key_works(server, new_id, new_secret, True)
     page.click(f"#keys tr:has-text('{new_id}') >> text=Deactivate")
-    page.wait_for_selector(f"#keys tr:has-text('{new_id}') >> text=Inactive")
+    page.wait_for_selector(f"#keys tr:has-text('{new_id}') >> text=\"Inactive\"")
     _key_works(server, new_id, new_secret, False)
     page.click(f"#keys tr:has-text('{new_id}') >> text=Activate")
-    page.wait_for_selector(f"#keys tr:has-text('{new_id}') >> text=Active")
+    page.wait_for_selector(f"#keys tr:has-text('{new_id}') >> text=\"Active\"")
     _key_works(server, new_id, new_secret, True)
 
     # The policy editor refuses what is not a policy; Save stays off and nothing is saved.
@@ -415,6 +415,12 @@ def test_accounts_and_quota(page, server, s3, shots) -> None:  # noqa: F811 - fi
         page.click("#logout")
         _login(page, server, access_key, secret)
         page.wait_for_selector("#buckets")
+        page.click("nav >> text=Users")  # IAM in its own account, through api/iam
+        page.fill("#create-user input", "dave")
+        page.click("#create-user button")
+        page.wait_for_selector("h1:text('User dave')")
+        assert "user/dave" in _iam(server, access_key, secret).get_user(UserName="dave")["User"]["Arn"]
+        assert "dave" not in [u["UserName"] for u in _iam(server).list_users()["Users"]]  # not the operator's
         page.goto(server.admin_endpoint + f"/console/#/bucket/{own}")
         page.fill("#quota input[name=objects]", "10")
         page.click("#quota button:text('Set quota')")
