@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from pails import jobs
-from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate
+from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate, claimed_service
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
 from pails.http import access_log, request_log, request_metrics, routes
@@ -222,12 +222,18 @@ class PailsApp:
             return authenticate(signed, lambda key: secret if key == access_key else None, now, services,
                                 body_sha256)
 
-    async def _query_api(self, engine: Engine, signed: SignedRequest, receive: Any, headers: dict[str, str],
+    async def _query_api(self, engine: Engine, signed: SignedRequest, form: bytes, headers: dict[str, str],
                          request_id: str, client_ip: str) -> Response | None:
         """A form POST to the service URL: an IAM or STS Query API call if its
         signature names that service (None: it names S3, and S3 answers)."""
-        form = await read_form(receive, headers, self.body_timeout)
-        auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+        try:
+            auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+        except S3Error as err:
+            service = claimed_service(signed)
+            if service not in ("iam", "sts"):
+                raise
+            return Response.xml(query_api.refused(service, err.code, err.message, err.status, request_id),
+                                err.status)
         if auth.access_key is None and sts_api.unsigned_call(form):  # AssumeRoleWithWebIdentity needs no keys
             status, xml_body = await sts_api.handle(engine, form, None, request_id)
             return Response.xml(xml_body, status)
@@ -268,6 +274,7 @@ class PailsApp:
             await self._send(await probe(engine), request_id, method, send, engine, False, record=record)
             return
         body: RequestBody | None = None
+        form_read = False  # a Query API form, read whole before it is authenticated
         headers: dict[str, str] = {}
         bucket: str | None = None
         key: str | None = None
@@ -300,7 +307,9 @@ class PailsApp:
             if route is None and target is routes.Target.SERVICE and method == "POST":
                 signed = SignedRequest(method, path, raw_path, query_list, headers, None)
                 client = scope.get("client")
-                api_response = await self._query_api(engine, signed, receive, headers, request_id,
+                form = await read_form(receive, headers, self.body_timeout)
+                form_read = True
+                api_response = await self._query_api(engine, signed, form, headers, request_id,
                                                      client[0] if client else "")
                 if api_response is not None:
                     if record is not None:
@@ -371,7 +380,7 @@ class PailsApp:
             # client reads our answer: read a modest body away instead.
             if "100-continue" in headers.get("expect", "").lower() or not await body.drain(_DRAIN_LIMIT):
                 close = True
-        elif body is None and announces_body(scope["headers"]):
+        elif body is None and not form_read and announces_body(scope["headers"]):
             expect = next((v for n, v in scope["headers"] if n.lower() == b"expect"), b"")
             close = b"100-continue" in expect.lower() or \
                 not await drain_messages(receive, _DRAIN_LIMIT, self.body_timeout)
