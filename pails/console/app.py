@@ -20,6 +20,7 @@ from pails import __version__
 from pails.console import session as sessions
 from pails.console import upstream
 from pails.console.session import Session
+from pails.console.throttle import LoginThrottle
 from pails.errors import S3Error
 from pails.storage.engine import Engine
 from pails.storage.records import User
@@ -36,6 +37,7 @@ _FORWARD = frozenset({"content-type", "content-md5", "range", "if-match", "if-no
                       "content-language", "expires"})
 _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _LOGIN_LIMIT = 16 * 1024
+_throttle = LoginThrottle()  # this admin process's failed logins (pails/console/throttle.py)
 _SECURITY_HEADERS = [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
                      ("referrer-policy", "no-referrer"),
                      ("content-security-policy", "default-src 'self'; img-src 'self' data:; "
@@ -204,14 +206,24 @@ async def _login(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
         await _json(send, 400, {"error": {"code": "InvalidRequest",
                                           "message": "send {access_key, secret_key[, session_token]}"}})
         return
+    client = scope.get("client")
+    address = client[0] if client else ""
+    wait = _throttle.wait(access_key, address)
+    if wait > 0:  # refused unchecked: a guess while throttled teaches nothing
+        log.info("console: login throttled for access key %s from %s", access_key[:20], address)
+        await _json(send, 429, {"error": {"code": "TooManyAttempts", "message": "too many failed logins: try again "
+                                          f"in {int(wait) + 1} s"}}, [("retry-after", str(int(wait) + 1))])
+        return
     region = engine.settings.region
     creds = upstream.Credentials(access_key, secret_key, token)
     status, who = await _sts("GetCallerIdentity", creds, region, {})
     if status != 200:
+        _throttle.failed(access_key, address)
         log.info("console: login refused for access key %s (%s)", access_key[:20], _text(who, "Code"))
         await _json(send, 403, {"error": {"code": "LoginRefused", "message": "the access key and secret do not "
                                           f"match an active key ({_text(who, 'Code') or status})"}})
         return
+    _throttle.succeeded(access_key)
     arn = _text(who, "Arn")
     if token:  # already temporary: kept as given, for an hour at most (STS does not say when they end)
         current = Session.new(access_key, secret_key, token, time.time() + 3600, arn)
