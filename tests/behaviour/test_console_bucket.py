@@ -205,8 +205,12 @@ def test_bucket_settings_end_to_end(page, server, s3, shots) -> None:  # noqa: F
     page.goto(f"{server.admin_endpoint}/console/#/bucket/{name}/lifecycle")
     page.reload()
     page.wait_for_selector("#lifecycle-rules fieldset >> nth=3")
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     _shoot(page, shots, "bucket-phone")
+    for tab in ("lifecycle", "lock", "cors", "policy", "tags", "encryption"):
+        page.click(f"#tab-{tab}")
+        page.wait_for_selector(f"#tab-{tab}.on")
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), tab
 
     # Deleting a configuration from its tab.
     page.click("#tab-cors")

@@ -384,6 +384,7 @@ async function encryptionTab(base, bucket, reload) {
           "</ServerSideEncryptionConfiguration>");
         return "default encryption: SSE-S3";
       }
+      if (algorithm && algorithm !== "AES256" && !confirm(`Remove the ${algorithm} default encryption?`)) return null;
       await call("DELETE", url);
       return "default encryption removed";
     }, reload) }, "Save"))];
