@@ -66,6 +66,7 @@ export function bucketSettings(box, bucket, base, tab) {
   const bar = el("nav", { class: "tabs", id: "settings-tabs" });
   let shown = 0;  // a slow tab's answer must not replace a later one
   const open = async (name) => {
+    if (!box.isConnected) return;  // the user went to another page meanwhile: leave its URL alone
     const mine = ++shown;
     for (const b of bar.children) b.classList.toggle("on", b.dataset.tab === name);
     history.replaceState(null, "", `#/bucket/${encodeURIComponent(bucket)}/${name}`);
