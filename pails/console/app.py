@@ -31,10 +31,13 @@ STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _STATIC_NAME = re.compile(r"[a-z0-9-]+\.(html|js|css|svg)")
-# Request headers the proxy passes to the S3 port (the rest, cookies first, stay here).
+# Request headers the proxy passes to the S3 port (the rest, cookies first, stay here). The flexible
+# checksums: the bucket settings pages send x-amz-checksum-crc32 where S3 needs an integrity check.
 _FORWARD = frozenset({"content-type", "content-md5", "range", "if-match", "if-none-match", "if-modified-since",
                       "if-unmodified-since", "cache-control", "content-disposition", "content-encoding",
-                      "content-language", "expires"})
+                      "content-language", "expires", "x-amz-bucket-object-lock-enabled",
+                      "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
+                      "x-amz-checksum-sha1", "x-amz-checksum-sha256"})
 _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _LOGIN_LIMIT = 16 * 1024
 _throttle = LoginThrottle()  # this admin process's failed logins (pails/console/throttle.py)
@@ -242,6 +245,11 @@ async def _login(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
                 [("set-cookie", sessions.set_cookie(sealed, int(current.expires - time.time()), _secure(scope)))])
 
 
+def forwarded(headers: dict[str, str]) -> dict[str, str]:
+    """The request headers (lower-case names) the proxy passes on to the S3 port."""
+    return {k: v for k, v in headers.items() if k in _FORWARD or k.startswith("x-amz-meta-")}
+
+
 async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any, headers: dict[str, str],
                  current: Session, rest: str) -> None:
     """Pass the request to the S3 port, signed with the session's credentials;
@@ -250,7 +258,7 @@ async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
     raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
     path = unquote(raw[raw.index("/api/s3") + len("/api/s3"):]) or "/"
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    forward = {k: v for k, v in headers.items() if k in _FORWARD or k.startswith("x-amz-meta-")}
+    forward = forwarded(headers)
     declared = headers.get("content-length", "")
     length = int(declared) if declared.isdigit() else None
     if length is None and method in ("PUT", "POST") and "transfer-encoding" in headers:

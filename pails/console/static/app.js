@@ -67,7 +67,7 @@ async function route() {
   const args = rest.map(decodeURIComponent);
   try {
     if (page === "buckets") await bucketsPage(main);
-    else if (page === "bucket") await bucketPage(main, args[0]);
+    else if (page === "bucket") await bucketPage(main, args[0], args[1]);
     else if (page === "objects") await objectsPage(main, args[0], args.slice(1).join("/"));
     else if (page === "versions") await versionsPage(main, args[0], args.slice(1).join("/"));
     else await dashboardPage(main);

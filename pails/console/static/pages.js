@@ -1,4 +1,4 @@
-// The pages: dashboard, buckets, one bucket's settings, the object browser.
+// The pages: dashboard, buckets, one bucket (its settings tabs: settings.js), the object browser.
 // Each renders into main from the S3 API (through api/s3/, as the logged-in
 // principal) and the console's two reads (api/dashboard, api/usage/BUCKET).
 import { call, getJson, getXml, s3Path, text, texts, upload } from "./api.js";
@@ -55,12 +55,15 @@ export async function bucketsPage(main) {
   const names = texts(doc, "Name");
   const dates = texts(doc, "CreationDate");
   const form = el("form", { id: "create-bucket" }, el("input", { name: "name", placeholder: "new-bucket-name",
-    required: true, pattern: "[a-z0-9][a-z0-9.\\-]{1,61}[a-z0-9]" }), el("button", {}, "Create bucket"));
+    required: true, pattern: "[a-z0-9][a-z0-9.\\-]{1,61}[a-z0-9]" }), el("label", { class: "check" },
+    el("input", { type: "checkbox", name: "lock", id: "create-lock" }), "Object lock (turns versioning on for good)"),
+  el("button", {}, "Create bucket"));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const name = form.elements.name.value.trim();
     try {
-      await call("PUT", s3Path(name) .replace(/\/$/, ""));
+      await call("PUT", s3Path(name).replace(/\/$/, ""),
+        { headers: form.elements.lock.checked ? { "x-amz-bucket-object-lock-enabled": "true" } : {} });
       say(`created ${name}`);
       await bucketsPage(main);
     } catch (err) { say(err.message, true); }
@@ -79,7 +82,7 @@ export async function bucketsPage(main) {
       el("th", {})), rows), names.length ? null : el("p", {}, "No buckets yet."));
 }
 
-export async function bucketPage(main, bucket) {
+export async function bucketPage(main, bucket, tab) {
   const base = s3Path(bucket).replace(/\/$/, "");
   const state = text(await getXml(base + "?versioning"), "Status") || "Unversioned";
   let usage = null;
@@ -94,13 +97,15 @@ export async function bucketPage(main, bucket) {
     } catch (err) { say(err.message, true); }
   } }, state === "Enabled" ? "Suspend versioning" : "Enable versioning");
   const quota = usage?.quota;
+  const settings = el("div", { id: "bucket-settings" });  // object lock, lifecycle, CORS, ...: settings.js
   show(main, el("h1", {}, bucket), el("p", {}, el("a", { href: objectsHash(bucket) }, "Browse objects")),
     el("h2", {}, "Versioning"), el("p", {}, "Status: ", el("b", { id: "versioning" }, state), " ", toggle),
     el("h2", {}, "Usage"), usage ? el("div", { class: "cards" },
       card("Objects", usage.usage.objects), card("Bytes", size(usage.usage.bytes)),
       card("Older versions", `${usage.usage.noncurrent_objects} (${size(usage.usage.noncurrent_bytes)})`),
       card("Quota", quota ? `${size(quota.max_bytes)} / ${quota.max_objects ?? "–"} objects` : "none"))
-      : el("p", {}, "Usage and quota are shown to account roots."));
+      : el("p", {}, "Usage and quota are shown to account roots."), settings);
+  await (await import("./settings.js")).bucketSettings(settings, bucket, base, tab);
 }
 
 export async function objectsPage(main, bucket, prefix, token = "", history = []) {
