@@ -34,6 +34,11 @@ _STATIC_NAME = re.compile(r"[a-z0-9-]+\.(html|js|css|svg)")
 _FORWARD = frozenset({"content-type", "content-md5", "range", "if-match", "if-none-match", "if-modified-since",
                       "if-unmodified-since", "cache-control", "content-disposition", "content-encoding",
                       "content-language", "expires"})
+# ... and for the object page: CopyObject onto itself, lock bypass, HEAD's checksum, small bodies' checksums.
+_FORWARD_OBJECT_PAGE = frozenset({"x-amz-copy-source", "x-amz-metadata-directive", "x-amz-tagging-directive",
+                                  "x-amz-tagging", "x-amz-storage-class", "x-amz-server-side-encryption",
+                                  "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-bypass-governance-retention",
+                                  "x-amz-checksum-crc32", "x-amz-checksum-mode"})
 _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _LOGIN_LIMIT = 16 * 1024
 _SECURITY_HEADERS = [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
@@ -102,6 +107,12 @@ async def _serve(engine: Engine, scope: dict[str, Any], receive: Any, send: Any)
         await _json(send, *await _usage(engine, current, unquote(api[len("usage/"):])))
     else:
         await _json(send, 404, {"error": {"code": "NotFound", "message": f"no console operation {method} {path}"}})
+
+
+def forwarded(headers: dict[str, str]) -> dict[str, str]:
+    """The browser's request headers the proxy passes on to the S3 port."""
+    return {k: v for k, v in headers.items()
+            if k in _FORWARD or k in _FORWARD_OBJECT_PAGE or k.startswith("x-amz-meta-")}
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -238,7 +249,7 @@ async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
     raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
     path = unquote(raw[raw.index("/api/s3") + len("/api/s3"):]) or "/"
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    forward = {k: v for k, v in headers.items() if k in _FORWARD or k.startswith("x-amz-meta-")}
+    forward = forwarded(headers)
     declared = headers.get("content-length", "")
     length = int(declared) if declared.isdigit() else None
     if length is None and method in ("PUT", "POST") and "transfer-encoding" in headers:

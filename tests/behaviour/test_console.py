@@ -19,6 +19,7 @@ import http.cookiejar
 import http.server
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -99,7 +100,10 @@ def test_console_end_to_end(page, server, s3, shots) -> None:
     page.wait_for_load_state("networkidle")
     static = Path(app.STATIC_DIR)
     files = {u: n for u, n in loaded.items() if "/api/" not in u}
-    assert sorted(files.values()) == sorted(f.stat().st_size for f in static.iterdir())  # each file once, all
+    lazy = set(re.findall(r'import\("\./([a-z0-9-]+\.js)"\)', (static / "app.js").read_text()))
+    assert lazy and "object.js" in lazy  # the router imports these on first use
+    assert sorted(files.values()) == sorted(f.stat().st_size for f in static.iterdir()  # each file once, all
+                                            if f.name not in lazy)  # but those
     assert sum(loaded.values()) < 40_000  # one full load, the session check included (docs/console.md)
     page.remove_listener("response", count)
     _shoot(page, shots, "login")

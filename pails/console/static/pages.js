@@ -17,6 +17,8 @@ export function size(n) {
 
 const card = (label, value, id) => el("div", { class: "card", id }, label, el("b", {}, String(value)));
 const objectsHash = (bucket, prefix = "") => `#/objects/${encodeURIComponent(bucket)}/${encodeURIComponent(prefix)}`;
+export const objectHash = (bucket, key, version = null) => `#/object/${encodeURIComponent(bucket)}/` +
+  encodeURIComponent(key) + (version ? `?versionId=${encodeURIComponent(version)}` : "");
 
 export async function dashboardPage(main) {
   const render = async () => {
@@ -130,7 +132,8 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
   const rows = [
     ...folders.map((f) => el("tr", {}, el("td", {}, el("a", { href: objectsHash(bucket, f) },
       "📁 " + f.slice(prefix.length))), el("td", { class: "n" }), el("td", { class: "hide-s" }), el("td"))),
-    ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, o.key.slice(prefix.length) || o.key),
+    ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, el("a", { href: objectHash(bucket, o.key) },
+      o.key.slice(prefix.length) || o.key)),
       el("td", { class: "n" }, size(o.size)), el("td", { class: "hide-s" }, o.modified.slice(0, 19).replace("T", " ")),
       el("td", { class: "n" }, el("a", { href: s3Path(bucket, o.key), download: o.key.split("/").pop() || "object" },
         "Download"), " ", el("button", { class: "plain", onclick: () => share(bucket, o.key, null, shareBox) },
