@@ -8,14 +8,16 @@ Needs Debian's ``chromium`` and the ``playwright`` package (skipped without them
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.behaviour.test_console import _login, _shoot, page, shots  # noqa: F401 - fixtures
+from tests.behaviour.test_console import _login, page, shots  # noqa: F401 - fixtures
 from tests.behaviour.test_cors_browser import browser  # noqa: F401 - a fixture
 
 
@@ -29,6 +31,16 @@ def _click(page: Any, selector: str) -> None:  # noqa: F811
     """Click, with the status line emptied first (so _status waits for what this click says)."""
     page.evaluate("() => { const s = document.getElementById('status'); s.textContent = ''; s.className = ''; }")
     page.click(selector)
+
+
+def _shoot(page: Any, shots: list[Path], name: str) -> None:  # noqa: F811
+    """The whole page (it is longer than the window), without the status line."""
+    page.evaluate("() => { document.getElementById('status').className = ''; }")
+    page.wait_for_load_state("networkidle")
+    first = shots[0] / f"{name}.png"
+    page.screenshot(path=str(first), type="png", full_page=True)
+    for directory in shots[1:]:
+        shutil.copyfile(first, directory / f"{name}.png")
 
 
 def _status(page: Any, wanted: str, error: bool = False) -> str:  # noqa: F811

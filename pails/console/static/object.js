@@ -116,8 +116,8 @@ export async function objectPage(main, bucket, key, versionId = null) {
 function metadataForm(bucket, key, h, userMeta, reload) {
   const [rows, add] = pairs("user-meta", ["meta-name", "meta-value"], userMeta);
   const form = el("form", { id: "metadata", class: "stack" },
-    SYSTEM.map(([name, label]) => el("label", {}, label,
-      el("input", { name, value: h.get(name) || "", placeholder: name === "content-type" ? "binary/octet-stream" : "" }))),
+    el("div", { class: "fields" }, SYSTEM.map(([name, label]) => el("label", {}, label,
+      el("input", { name, value: h.get(name) || "", placeholder: name === "content-type" ? "binary/octet-stream" : "" })))),
     el("p", {}, "User metadata (x-amz-meta-…)"), rows, el("p", {}, add, " ", el("button", {}, "Save metadata")));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
