@@ -34,11 +34,11 @@ _STATIC_NAME = re.compile(r"[a-z0-9-]+\.(html|js|css|svg)")
 _FORWARD = frozenset({"content-type", "content-md5", "range", "if-match", "if-none-match", "if-modified-since",
                       "if-unmodified-since", "cache-control", "content-disposition", "content-encoding",
                       "content-language", "expires"})
-# ... and for the object page: CopyObject onto itself, lock bypass, HEAD's checksum, small bodies' checksums.
+# ... and for the object page and uploads: CopyObject onto itself, lock bypass, CRC32 checksums, HEAD's checksum.
 _FORWARD_OBJECT_PAGE = frozenset({"x-amz-copy-source", "x-amz-metadata-directive", "x-amz-tagging-directive",
                                   "x-amz-tagging", "x-amz-storage-class", "x-amz-server-side-encryption",
                                   "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-bypass-governance-retention",
-                                  "x-amz-checksum-crc32", "x-amz-checksum-mode"})
+                                  "x-amz-checksum-crc32", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
 _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _LOGIN_LIMIT = 16 * 1024
 _SECURITY_HEADERS = [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),

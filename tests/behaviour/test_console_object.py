@@ -217,3 +217,42 @@ def test_a_versions_page(page, server, s3, locked_bucket, shots) -> None:  # noq
     listed = s3.list_object_versions(Bucket=locked_bucket, Prefix=key)["Versions"]
     assert len(listed) == 3 and s3.head_object(Bucket=locked_bucket, Key=key)["Metadata"] == {"rev": "3"}
     assert s3.get_object(Bucket=locked_bucket, Key=key)["Body"].read() == b"second plan"
+
+
+def test_upload_continues_an_unfinished_one(page, server, s3, bucket, shots) -> None:  # noqa: F811
+    part = 16 * 1024 * 1024  # the console's part size
+    size = part + 1024 * 1024
+    ours = s3.create_multipart_upload(Bucket=bucket, Key="big.bin", ChecksumAlgorithm="CRC32")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=ours, PartNumber=1, Body=b"\x07" * part,
+                   ChecksumAlgorithm="CRC32")  # the first part of the file dropped below, then the page went away
+    other = s3.create_multipart_upload(Bucket=bucket, Key="big.bin", ChecksumAlgorithm="CRC32")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=other, PartNumber=1, Body=b"\x08" * part,
+                   ChecksumAlgorithm="CRC32")  # the same name and size, other bytes: not continued
+    s3.create_multipart_upload(Bucket=bucket, Key="notes.txt")
+    _open(page, server, f"#/objects/{bucket}/")
+    page.wait_for_selector("#uploads")
+    assert page.locator("#uploads tr").count() == 3
+    _shoot(page, shots, "uploads")
+
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "partNumber=" in r.url else None)
+    page.evaluate("""(size) => { const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(size).fill(7)], 'big.bin')); window.bigDrop = dt; }""", size)
+    page.evaluate("() => { const s = document.getElementById('status'); s.textContent = ''; s.className = ''; }")
+    page.dispatch_event("#drop", "drop", {"dataTransfer": page.evaluate_handle("window.bigDrop")})
+    _status(page, "uploaded 1 file (continued an unfinished upload: 1 part was there)")
+    assert len(sent) == 1 and "partNumber=2" in sent[0] and f"uploadId={ours}" in sent[0], sent
+    head = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert head["ContentLength"] == size and head["ETag"].endswith('-2"')
+    body = s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read()
+    assert body == b"\x07" * size
+
+    left = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]}
+    assert ours not in left and other in left and len(left) == 2
+    page.on("dialog", lambda dialog: dialog.accept())
+    for _ in range(2):
+        count = page.locator("#uploads tr").count()
+        _click(page, "#uploads tr >> nth=0 >> button:has-text('Abort')")
+        _status(page, "aborted the upload of")
+        assert page.locator("#uploads tr").count() == count - 1
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -1,7 +1,7 @@
 // One object, or one version of it: what HEAD says, its metadata (replaced by
 // a CopyObject onto itself), its tags, and its retention and legal hold. The
 // router imports this module on first use, so the login page stays light.
-import { ApiError, call, getXml, s3Path, text } from "./api.js";
+import { ApiError, call, crc32, getXml, s3Path, text } from "./api.js";
 import { el, say, show } from "./app.js";
 import { objectHash, size } from "./pages.js";
 import { share } from "./versions.js";
@@ -28,20 +28,9 @@ async function head(url) {
 
 const escapeXml = (s) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-// CRC32 (IEEE) as x-amz-checksum-crc32 wants it: S3 needs an integrity header on
-// retention and legal-hold bodies, and the browser has no MD5.
-function crc32(body) {
-  let crc = ~0;
-  for (const b of new TextEncoder().encode(body)) {
-    crc ^= b;
-    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
-  }
-  crc = ~crc >>> 0;
-  return btoa(String.fromCharCode(crc >>> 24, (crc >>> 16) & 255, (crc >>> 8) & 255, crc & 255));
-}
-
+// S3 needs Content-MD5 or a checksum on retention and legal-hold bodies: CRC32 it is.
 const xmlPut = (url, body, headers = {}) => call("PUT", url, { body, headers: { ...headers,
-  "Content-Type": "application/xml", "x-amz-checksum-crc32": crc32(body) } });
+  "Content-Type": "application/xml", "x-amz-checksum-crc32": crc32(new TextEncoder().encode(body)) } });
 
 // Rows of two inputs (name, value) with a remove button, and a button adding one.
 function pairs(id, names, entries) {
