@@ -38,6 +38,11 @@ _FORWARD = frozenset({"content-type", "content-md5", "range", "if-match", "if-no
                       "content-language", "expires", "x-amz-bucket-object-lock-enabled",
                       "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
                       "x-amz-checksum-sha1", "x-amz-checksum-sha256"})
+# ... and for the object page and uploads: CopyObject onto itself, lock bypass, CRC32 checksums, HEAD's checksum.
+_FORWARD_OBJECT_PAGE = frozenset({"x-amz-copy-source", "x-amz-metadata-directive", "x-amz-tagging-directive",
+                                  "x-amz-tagging", "x-amz-storage-class", "x-amz-server-side-encryption",
+                                  "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-bypass-governance-retention",
+                                  "x-amz-checksum-crc32", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
 _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _LOGIN_LIMIT = 16 * 1024
 _throttle = LoginThrottle()  # this admin process's failed logins (pails/console/throttle.py)
@@ -107,6 +112,12 @@ async def _serve(engine: Engine, scope: dict[str, Any], receive: Any, send: Any)
         await _json(send, *await _usage(engine, current, unquote(api[len("usage/"):])))
     else:
         await _json(send, 404, {"error": {"code": "NotFound", "message": f"no console operation {method} {path}"}})
+
+
+def forwarded(headers: dict[str, str]) -> dict[str, str]:
+    """The browser's request headers the proxy passes on to the S3 port."""
+    return {k: v for k, v in headers.items()
+            if k in _FORWARD or k in _FORWARD_OBJECT_PAGE or k.startswith("x-amz-meta-")}
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -243,11 +254,6 @@ async def _login(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
     log.info("console: %s logged in (session %s)", arn, sessions.fingerprint(current))
     await _json(send, 200, _session_json(current),
                 [("set-cookie", sessions.set_cookie(sealed, int(current.expires - time.time()), _secure(scope)))])
-
-
-def forwarded(headers: dict[str, str]) -> dict[str, str]:
-    """The request headers (lower-case names) the proxy passes on to the S3 port."""
-    return {k: v for k, v in headers.items() if k in _FORWARD or k.startswith("x-amz-meta-")}
 
 
 async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any, headers: dict[str, str],

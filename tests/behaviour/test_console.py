@@ -19,6 +19,7 @@ import http.cookiejar
 import http.server
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -102,6 +103,7 @@ def test_console_end_to_end(page, server, s3, shots) -> None:
     files = {u: n for u, n in loaded.items() if "/api/" not in u}
     eager = login_page_files()  # each file once, all but the lazily imported modules
     assert sorted(files.values()) == sorted((static / n).stat().st_size for n in eager)
+    assert "object.js" not in eager and "settings.js" not in eager  # imported on first use
     assert sum(loaded.values()) < 40_000  # one full load, the session check included (docs/console.md)
     page.remove_listener("response", count)
     _shoot(page, shots, "login")

@@ -184,3 +184,28 @@ def test_proxy_forwards_only_the_s3_headers_the_pages_need() -> None:
             "x-amz-date": "20260101T000000Z", "host": "elsewhere"}
     assert app.forwarded(sent) == {"content-type": "application/xml", "x-amz-bucket-object-lock-enabled": "true",
                                    "x-amz-checksum-crc32": "AAAAAA==", "x-amz-meta-colour": "blue"}
+
+
+def test_proxy_forwards_the_object_pages_headers_and_no_others() -> None:
+    sent = {"content-type": "text/plain", "x-amz-meta-owner": "bob", "x-amz-copy-source": "b/k%20x?versionId=1",
+            "x-amz-metadata-directive": "REPLACE", "x-amz-tagging-directive": "COPY", "x-amz-storage-class": "STANDARD",
+            "x-amz-server-side-encryption": "AES256", "x-amz-bypass-governance-retention": "true",
+            "x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-mode": "ENABLED",
+            "cookie": "pails_console=secret", "x-pails-csrf": "token", "authorization": "AWS4 forged",
+            "x-amz-security-token": "forged", "x-amz-date": "20990101T000000Z", "host": "evil", "origin": "x"}
+    got = app.forwarded(sent)
+    assert set(got) == {k for k in sent if k.startswith(("content-", "x-amz-meta-", "x-amz-copy", "x-amz-metadata",
+                                                          "x-amz-tagging", "x-amz-storage", "x-amz-server-side",
+                                                          "x-amz-bypass", "x-amz-checksum"))}
+    assert got["x-amz-copy-source"] == sent["x-amz-copy-source"]  # values pass unchanged
+
+
+def test_proxy_returns_heads_facts_to_the_page() -> None:
+    """The S3 port's response headers reach the page (the object page reads HEAD's), hop-by-hop ones aside."""
+    head = [("etag", '"abc"'), ("x-amz-version-id", "v1"), ("x-amz-meta-owner", "bob"),
+            ("x-amz-checksum-crc32", "AAAAAA=="), ("x-amz-object-lock-mode", "GOVERNANCE"),
+            ("x-amz-object-lock-legal-hold", "ON"), ("x-amz-server-side-encryption", "AES256"),
+            ("x-amz-storage-class", "STANDARD_IA"), ("cache-control", "max-age=60"), ("x-amz-tagging-count", "2"),
+            ("connection", "close"), ("transfer-encoding", "chunked"), ("content-length", "17")]
+    response = upstream.Response(200, head, 0, False, None, None)  # type: ignore[arg-type] - never read
+    assert response.forwardable_headers() == head[:10]

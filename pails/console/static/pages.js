@@ -17,6 +17,8 @@ export function size(n) {
 
 const card = (label, value, id) => el("div", { class: "card", id }, label, el("b", {}, String(value)));
 const objectsHash = (bucket, prefix = "") => `#/objects/${encodeURIComponent(bucket)}/${encodeURIComponent(prefix)}`;
+export const objectHash = (bucket, key, version = null) => `#/object/${encodeURIComponent(bucket)}/` +
+  encodeURIComponent(key) + (version ? `?versionId=${encodeURIComponent(version)}` : "");
 
 export async function dashboardPage(main) {
   const render = async () => {
@@ -135,7 +137,8 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
   const rows = [
     ...folders.map((f) => el("tr", {}, el("td", {}, el("a", { href: objectsHash(bucket, f) },
       "📁 " + f.slice(prefix.length))), el("td", { class: "n" }), el("td", { class: "hide-s" }), el("td"))),
-    ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, o.key.slice(prefix.length) || o.key),
+    ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, el("a", { href: objectHash(bucket, o.key) },
+      o.key.slice(prefix.length) || o.key)),
       el("td", { class: "n" }, size(o.size)), el("td", { class: "hide-s" }, o.modified.slice(0, 19).replace("T", " ")),
       el("td", { class: "n" }, el("a", { href: s3Path(bucket, o.key), download: o.key.split("/").pop() || "object" },
         "Download"), " ", el("button", { class: "plain", onclick: () => share(bucket, o.key, null, shareBox) },
@@ -154,16 +157,19 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
   const bar = el("progress", { id: "upload-progress", max: "1", value: "0", hidden: true });
   async function send(files) {
     const total = files.reduce((n, f) => n + f.size, 0) || 1;
-    let done = 0;
+    let done = 0, continued = 0;
     bar.hidden = false;
     try {
       for (const f of files) {
-        await upload(bucket, prefix + f.name, f, (loaded) => { bar.value = (done + loaded) / total; });
+        const had = await upload(bucket, prefix + f.name, f, (loaded) => { bar.value = (done + loaded) / total; });
+        continued += typeof had === "number" ? had : 0;
         done += f.size;
       }
       bar.value = 1;
-      say(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}`);
       await reload();
+      say(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}` +
+        (continued ? ` (continued an unfinished upload: ${continued} part${continued === 1 ? " was" : "s were"} there)`
+          : ""));
     } catch (err) { say(err.message, true); }
   }
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -178,8 +184,35 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
       objectsPage(main, bucket, prefix, history.at(-1), history.slice(0, -1)) }, "← Previous") : null, " ",
     next ? el("button", { class: "plain", id: "next", onclick: () =>
       objectsPage(main, bucket, prefix, next, [...history, token]) }, "Next →") : null);
-  show(main, el("h1", {}, "Objects"), crumbs, drop, bar, folder, shareBox,
+  show(main, el("h1", {}, "Objects"), crumbs, drop, bar, await unfinishedUploads(bucket, prefix, reload), folder,
+    shareBox,
     el("table", { id: "objects" }, el("tr", {}, el("th", {}, "Name"), el("th", { class: "n" }, "Size"),
       el("th", { class: "hide-s" }, "Modified"), el("th")), rows),
     rows.length ? null : el("p", {}, "Nothing here."), pager);
+}
+
+// Multipart uploads under the prefix that were started and not completed (a page closed mid-upload):
+// dropping the same file again continues one; Abort frees its parts. Nothing when there are none.
+async function unfinishedUploads(bucket, prefix, reload) {
+  let doc;
+  try {
+    doc = await getXml(`${s3Path(bucket).replace(/\/$/, "")}?${new URLSearchParams({ uploads: "", prefix,
+      "max-uploads": "50" })}`);
+  } catch { return null; }  // not allowed to list them: not shown
+  const rows = [...doc.getElementsByTagName("Upload")].map((u) => {
+    const key = text(u, "Key"), id = text(u, "UploadId");
+    return el("tr", {}, el("td", {}, key.slice(prefix.length)),
+      el("td", { class: "hide-s" }, text(u, "Initiated").slice(0, 19).replace("T", " ")),
+      el("td", { class: "n" }, el("button", { class: "danger", onclick: async () => {
+        if (!confirm(`Abort this upload of ${key}? Its parts are deleted.`)) return;
+        try {
+          await call("DELETE", `${s3Path(bucket, key)}?uploadId=${encodeURIComponent(id)}`);
+          await reload();
+          say(`aborted the upload of ${key}`);
+        } catch (err) { say(err.message, true); }
+      } }, "Abort")));
+  });
+  return rows.length ? el("details", { id: "uploads", open: true }, el("summary", {}, `Unfinished uploads (${rows.length}` +
+    `${text(doc, "IsTruncated") === "true" ? "+" : ""}): drop the same file again to continue one`),
+  el("table", {}, rows)) : null;
 }
