@@ -19,7 +19,6 @@ import http.cookiejar
 import http.server
 import json
 import os
-import re
 import shutil
 import threading
 import time
