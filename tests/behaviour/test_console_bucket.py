@@ -323,3 +323,45 @@ def test_policy_checker_agrees_with_the_server(browser, server: Server) -> None:
             assert _server_accepts(kind, text), text
         elif not any("Version" in p or "unknown field" in p for p in problems):
             assert not _server_accepts(kind, text), (text, problems)
+
+
+def test_the_other_configurations_as_xml(page, server, s3, bucket, shots) -> None:  # noqa: F811
+    page.on("dialog", lambda dialog: dialog.accept())
+    _login(page, server, server.access_key, server.secret_key)
+    page.wait_for_selector("#buckets")
+    page.goto(f"{server.admin_endpoint}/console/#/bucket/{bucket}/website")
+    page.wait_for_selector("#website-xml")
+    assert page.input_value("#website-xml") == ""  # none set
+    page.fill("#website-xml", "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix>")
+    page.click("#website-save")
+    _said(page, "not well-formed")
+    assert _code(s3.get_bucket_website, Bucket=bucket) == "NoSuchWebsiteConfiguration"  # nothing sent
+    page.fill("#website-xml", "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument>"
+                              "</WebsiteConfiguration>")
+    page.click("#website-save")
+    _said(page, "saved")
+    assert s3.get_bucket_website(Bucket=bucket)["IndexDocument"] == {"Suffix": "index.html"}
+    page.wait_for_selector("#website-delete")  # re-read: now there is one to remove
+    assert "index.html" in page.input_value("#website-xml")
+    _shoot_settings(page, shots, "bucket-website")
+    page.click("#website-delete")
+    _said(page, "removed")
+    assert _code(s3.get_bucket_website, Bucket=bucket) == "NoSuchWebsiteConfiguration"
+    # A document the server refuses: its error is shown, nothing changes.
+    _tab(page, "ownershipControls", "#ownershipControls-xml")
+    page.fill("#ownershipControls-xml", "<OwnershipControls><Rule><ObjectOwnership>Nobody</ObjectOwnership></Rule>"
+                                        "</OwnershipControls>")
+    page.click("#ownershipControls-save")
+    page.wait_for_selector("#status.error")
+    assert "MalformedXML" in page.inner_text("#status") or "InvalidArgument" in page.inner_text("#status")
+    page.fill("#ownershipControls-xml", "<OwnershipControls><Rule><ObjectOwnership>BucketOwnerPreferred"
+                                        "</ObjectOwnership></Rule></OwnershipControls>")
+    page.click("#ownershipControls-save")
+    _said(page, "saved")
+    rules = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert rules == [{"ObjectOwnership": "BucketOwnerPreferred"}]
+    # The events and access log tabs show the empty configuration S3 answers.
+    _tab(page, "notification", "#notification-xml")
+    assert "NotificationConfiguration" in page.input_value("#notification-xml")
+    _tab(page, "logging", "#logging-xml")
+    assert "BucketLoggingStatus" in page.input_value("#logging-xml")

@@ -59,7 +59,9 @@ const act = (fn, reload) => async () => {
 // --- the tabs -----------------------------------------------------------------------------------------------------
 
 const TABS = [["lock", "Object lock", lockTab], ["lifecycle", "Lifecycle", lifecycleTab], ["cors", "CORS", corsTab],
-  ["policy", "Policy", policyTab], ["tags", "Tags", tagsTab], ["encryption", "Encryption", encryptionTab]];
+  ["policy", "Policy", policyTab], ["tags", "Tags", tagsTab], ["encryption", "Encryption", encryptionTab],
+  ["notification", "Events", xmlTab], ["website", "Website", xmlTab], ["logging", "Access log", xmlTab],
+  ["publicAccessBlock", "Public access", xmlTab], ["ownershipControls", "Ownership", xmlTab]];
 
 export function bucketSettings(box, bucket, base, tab) {
   const body = el("section", { id: "settings" });
@@ -72,7 +74,7 @@ export function bucketSettings(box, bucket, base, tab) {
     history.replaceState(null, "", `#/bucket/${encodeURIComponent(bucket)}/${name}`);
     const render = TABS.find((t) => t[0] === name)[2];
     try {
-      const nodes = await render(base, bucket, () => open(name));
+      const nodes = await render(base, bucket, () => open(name), name);
       if (mine === shown) body.replaceChildren(...nodes.filter((n) => n !== null));
     } catch (err) {
       if (mine === shown) body.replaceChildren(el("p", { class: "error" }, err.message));
@@ -389,4 +391,52 @@ async function encryptionTab(base, bucket, reload) {
       await call("DELETE", url);
       return "default encryption removed";
     }, reload) }, "Save"))];
+}
+
+// --- the other configurations, as XML (the S3 document, checked well-formed here, then by the server) ------------
+
+const XML_CONFIGS = {
+  notification: { missing: "", example: "<NotificationConfiguration><QueueConfiguration><Id>uploads</Id>" +
+    "<Queue>arn:aws:sqs:REGION:pails:TARGET</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration>" +
+    "</NotificationConfiguration>",
+  about: "Event notifications to the targets the operator configured (`pails target list` names their ARNs; " +
+    "docs/notifications.md). An empty configuration turns them off." },
+  website: { missing: "NoSuchWebsiteConfiguration", remove: true, example: "<WebsiteConfiguration><IndexDocument>" +
+    "<Suffix>index.html</Suffix></IndexDocument><ErrorDocument><Key>error.html</Key></ErrorDocument>" +
+    "</WebsiteConfiguration>", about: "Static website hosting on the website endpoint (docs/website.md)." },
+  logging: { missing: "", example: "<BucketLoggingStatus><LoggingEnabled><TargetBucket>LOG-BUCKET</TargetBucket>" +
+    "<TargetPrefix>logs/</TargetPrefix></LoggingEnabled></BucketLoggingStatus>",
+  about: "Server access logs delivered as objects into a target bucket (docs/access-logging.md). " +
+    "An empty BucketLoggingStatus turns them off." },
+  publicAccessBlock: { missing: "NoSuchPublicAccessBlockConfiguration", remove: true,
+    example: "<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls><IgnorePublicAcls>true" +
+    "</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy><RestrictPublicBuckets>true" +
+    "</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+  about: "Blocks public ACLs and public bucket policies on this bucket." },
+  ownershipControls: { missing: "OwnershipControlsNotFoundError", remove: true,
+    example: "<OwnershipControls><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule>" +
+    "</OwnershipControls>", about: "Object ownership: BucketOwnerEnforced turns ACLs off." },
+};
+
+async function xmlTab(base, bucket, reload, name) {
+  const config = XML_CONFIGS[name];
+  const url = `${base}?${name}`;
+  const doc = await readXml(url, config.missing || "-");
+  const current = doc ? new XMLSerializer().serializeToString(doc.documentElement).replace(/ xmlns="[^"]*"/, "") : "";
+  const area = el("textarea", { id: `${name}-xml`, rows: "10", spellcheck: "false", placeholder: config.example });
+  area.value = current;
+  return [el("p", {}, config.about), area,
+    el("p", { class: "row" }, el("button", { type: "button", id: `${name}-save`, onclick: act(async () => {
+      const parsed = new DOMParser().parseFromString(area.value, "application/xml");
+      if (!area.value.trim() || parsed.getElementsByTagName("parsererror").length) {
+        throw new Error("not saved: the text is not well-formed XML");
+      }
+      await putXml(url, area.value);
+      return "saved";
+    }, reload) }, "Save"),
+    config.remove && doc ? el("button", { type: "button", class: "danger", id: `${name}-delete`, onclick: act(async () => {
+      if (!confirm(`Remove this configuration of ${bucket}?`)) return null;
+      await call("DELETE", url);
+      return "removed";
+    }, reload) }, "Remove") : null)];
 }
