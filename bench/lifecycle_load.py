@@ -59,7 +59,8 @@ class Pails:
 
     def start(self) -> None:
         env = dict(os.environ, PAILS_ROOT_ACCESS_KEY=AK, PAILS_ROOT_SECRET_KEY=SK, PAILS_LIFECYCLE_DAY_SECONDS=self.day)
-        cmd = [sys.executable, "-m", "pails", "server", str(self.data), "--address", f"127.0.0.1:{self.port}", "--no-admin"]
+        cmd = [sys.executable, "-m", "pails", "server", str(self.data), "--address", f"127.0.0.1:{self.port}",
+               "--no-admin"]
         if self.meta_url:
             cmd += ["--meta", self.meta_url]
         log_file = open(self.data.parent / "server.log", "ab")

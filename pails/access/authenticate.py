@@ -314,6 +314,20 @@ def _v4_result(
     return AuthResult(access_key, "v4", presigned, content_sha256, chunk, service)
 
 
+def claimed_service(req: SignedRequest) -> str | None:
+    """The service a SigV4 request's credential scope names, before (or
+    whether or not) its signature is good: which API words its errors."""
+    credential = dict(req.query).get("X-Amz-Credential")
+    if credential is None:
+        header = req.headers.get("authorization", "")
+        start = header.find("Credential=")
+        if not header.startswith("AWS4-") or start < 0:
+            return None
+        credential = header[start + len("Credential="):].split(",", 1)[0].strip()
+    parts = credential.split("/")
+    return parts[3] if len(parts) == 5 else None
+
+
 def _parse_credential(credential: str, code: str, services: tuple[str, ...]) -> tuple[str, str, str, str]:
     """``AKID/date/region/service/aws4_request`` -> its parts; the region may be empty."""
     parts = credential.rsplit("/", 4)

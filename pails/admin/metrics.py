@@ -95,6 +95,14 @@ _TRUNCATED = Family("pails_bucket_usage_truncated", "gauge",
 _FREE = Family("pails_data_free_bytes", "gauge", "Free bytes in the data directory's filesystem (for Pails).")
 _SIZE = Family("pails_data_size_bytes", "gauge", "Size of the data directory's filesystem.")
 _CONNECTIONS = Family("pails_s3_open_connections", "gauge", "Established TCP connections to the S3 port.")
+_OUTBOX_QUEUED = Family("pails_notification_events_queued", "gauge",
+                        "Bucket notification events waiting in the outbox, by target.", ("target",))
+_OUTBOX_DELIVERED = Family("pails_notification_events_delivered_total", "counter",
+                           "Events the target acknowledged, since the target was added.", ("target",))
+_OUTBOX_DROPPED = Family("pails_notification_events_dropped_total", "counter",
+                         "Oldest events removed unsent because the target's outbox was full.", ("target",))
+_OUTBOX_FAILURES = Family("pails_notification_delivery_failures_total", "counter",
+                          "Failed delivery attempts, by target.", ("target",))
 _START = Family("pails_start_time_seconds", "gauge", "When the admin server started (Unix time).")
 _INFO = Family("pails_build_info", "gauge", "1, labelled with the Pails version and metadata store.",
                ("version", "store"))
@@ -123,6 +131,12 @@ async def _now(engine: Engine) -> list[tuple[Family, list[tuple[tuple[str, ...],
         (_START, [((), STARTED)]),
         (_INFO, [((__version__, "postgresql" if engine.settings.meta_url else "sqlite"), 1.0)]),
     ]
+    depths = await engine.meta.outbox_depth()
+    if depths:
+        out += [(_OUTBOX_QUEUED, [((d.target,), float(d.queued)) for d in depths]),
+                (_OUTBOX_DELIVERED, [((d.target,), float(d.delivered)) for d in depths]),
+                (_OUTBOX_DROPPED, [((d.target,), float(d.dropped)) for d in depths]),
+                (_OUTBOX_FAILURES, [((d.target,), float(d.failures)) for d in depths])]
     connections = open_connections(os.environ.get("PAILS_ADDRESS", ""))
     if connections is not None:
         out.append((_CONNECTIONS, [((), float(connections))]))

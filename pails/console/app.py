@@ -22,6 +22,7 @@ from pails import __version__
 from pails.console import session as sessions
 from pails.console import upstream
 from pails.console.session import Session
+from pails.console.throttle import LoginThrottle
 from pails.errors import S3Error
 from pails.storage.engine import Engine
 from pails.storage.records import User
@@ -32,13 +33,22 @@ STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _STATIC_NAME = re.compile(r"[a-z0-9-]+\.(html|js|css|svg)")
-# Request headers the proxy passes to the S3 port (the rest, cookies first, stay here).
+# Request headers the proxy passes to the S3 port (the rest, cookies first, stay here). The flexible
+# checksums: the bucket settings pages send x-amz-checksum-crc32 where S3 needs an integrity check.
 _FORWARD = frozenset({"content-type", "content-md5", "range", "if-match", "if-none-match", "if-modified-since",
                       "if-unmodified-since", "cache-control", "content-disposition", "content-encoding",
-                      "content-language", "expires"})
+                      "content-language", "expires", "x-amz-bucket-object-lock-enabled",
+                      "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
+                      "x-amz-checksum-sha1", "x-amz-checksum-sha256"})
+# ... and for the object page and uploads: CopyObject onto itself, lock bypass, CRC32 checksums, HEAD's checksum.
+_FORWARD_OBJECT_PAGE = frozenset({"x-amz-copy-source", "x-amz-metadata-directive", "x-amz-tagging-directive",
+                                  "x-amz-tagging", "x-amz-storage-class", "x-amz-server-side-encryption",
+                                  "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-bypass-governance-retention",
+                                  "x-amz-checksum-crc32", "x-amz-checksum-mode", "x-amz-checksum-algorithm"})
 _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _LOGIN_LIMIT = 16 * 1024
 _FORM_LIMIT = 1024 * 1024  # an IAM or admin API request body (policy documents are a few kB)
+_throttle = LoginThrottle()  # this admin process's failed logins (pails/console/throttle.py)
 _SECURITY_HEADERS = [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
                      ("referrer-policy", "no-referrer"),
                      ("content-security-policy", "default-src 'self'; img-src 'self' data:; "
@@ -109,6 +119,12 @@ async def _serve(engine: Engine, scope: dict[str, Any], receive: Any, send: Any)
         await _json(send, *await _usage(engine, current, unquote(api[len("usage/"):])))
     else:
         await _json(send, 404, {"error": {"code": "NotFound", "message": f"no console operation {method} {path}"}})
+
+
+def forwarded(headers: dict[str, str]) -> dict[str, str]:
+    """The browser's request headers the proxy passes on to the S3 port."""
+    return {k: v for k, v in headers.items()
+            if k in _FORWARD or k in _FORWARD_OBJECT_PAGE or k.startswith("x-amz-meta-")}
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -211,14 +227,24 @@ async def _login(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
         await _json(send, 400, {"error": {"code": "InvalidRequest",
                                           "message": "send {access_key, secret_key[, session_token]}"}})
         return
+    client = scope.get("client")
+    address = client[0] if client else ""
+    wait = _throttle.wait(access_key, address)
+    if wait > 0:  # refused unchecked: a guess while throttled teaches nothing
+        log.info("console: login throttled for access key %s from %s", access_key[:20], address)
+        await _json(send, 429, {"error": {"code": "TooManyAttempts", "message": "too many failed logins: try again "
+                                          f"in {int(wait) + 1} s"}}, [("retry-after", str(int(wait) + 1))])
+        return
     region = engine.settings.region
     creds = upstream.Credentials(access_key, secret_key, token)
     status, who = await _sts("GetCallerIdentity", creds, region, {})
     if status != 200:
+        _throttle.failed(access_key, address)
         log.info("console: login refused for access key %s (%s)", access_key[:20], _text(who, "Code"))
         await _json(send, 403, {"error": {"code": "LoginRefused", "message": "the access key and secret do not "
                                           f"match an active key ({_text(who, 'Code') or status})"}})
         return
+    _throttle.succeeded(access_key)
     arn = _text(who, "Arn")
     if token:  # already temporary: kept as given, for an hour at most (STS does not say when they end)
         current = Session.new(access_key, secret_key, token, time.time() + 3600, arn)
@@ -245,7 +271,7 @@ async def _proxy(engine: Engine, scope: dict[str, Any], receive: Any, send: Any,
     raw = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
     path = unquote(raw[raw.index("/api/s3") + len("/api/s3"):]) or "/"
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    forward = {k: v for k, v in headers.items() if k in _FORWARD or k.startswith("x-amz-meta-")}
+    forward = forwarded(headers)
     declared = headers.get("content-length", "")
     length = int(declared) if declared.isdigit() else None
     if length is None and method in ("PUT", "POST") and "transfer-encoding" in headers:

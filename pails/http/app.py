@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from pails import jobs
-from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate
+from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate, claimed_service
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
 from pails.http import access_log, request_log, request_metrics, routes
@@ -226,7 +226,14 @@ class PailsApp:
                          request_id: str, client_ip: str) -> Response | None:
         """A form POST to the service URL: an IAM or STS Query API call if its
         signature names that service (None: it names S3, and S3 answers)."""
-        auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+        try:
+            auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+        except S3Error as err:
+            service = claimed_service(signed)
+            if service not in ("iam", "sts"):
+                raise
+            return Response.xml(query_api.refused(service, err.code, err.message, err.status, request_id),
+                                err.status)
         if auth.access_key is None and sts_api.unsigned_call(form):  # AssumeRoleWithWebIdentity needs no keys
             status, xml_body = await sts_api.handle(engine, form, None, request_id)
             return Response.xml(xml_body, status)
@@ -267,11 +274,11 @@ class PailsApp:
             await self._send(await probe(engine), request_id, method, send, engine, False, record=record)
             return
         body: RequestBody | None = None
+        form_read = False  # a Query API form, read whole before it is authenticated
         headers: dict[str, str] = {}
         bucket: str | None = None
         key: str | None = None
         req: S3Request | None = None
-        form_read = False
         try:
             headers = header_map(scope["headers"])
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -301,7 +308,7 @@ class PailsApp:
                 signed = SignedRequest(method, path, raw_path, query_list, headers, None)
                 client = scope.get("client")
                 form = await read_form(receive, headers, self.body_timeout)
-                form_read = True  # an error answer (a refused signature) must not wait for more of it
+                form_read = True
                 api_response = await self._query_api(engine, signed, form, headers, request_id,
                                                      client[0] if client else "")
                 if api_response is not None:

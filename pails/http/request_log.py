@@ -30,9 +30,7 @@ class RequestRecord:
     remote_ip: str
     method: str
     uri: str  # the request target as sent: raw path and query string
-    host: str = ""
-    user_agent: str = ""
-    referer: str = ""
+    request_headers: list[tuple[bytes, bytes]]  # as the server gave them (read only by the sinks that want them)
     operation: str = ""  # the route's name (GetObject, PutBucketCors, ...), "IAM"/"STS" for their Query APIs
     bucket: str | None = None
     key: str | None = None
@@ -48,11 +46,45 @@ class RequestRecord:
     turnaround: float = 0.0  # seconds from arrival until the response started
     duration: float = 0.0  # seconds from arrival until the last byte went out (or the response was given up)
     complete: bool = True  # False: the response was given up (client gone, stalled, damaged data)
-    etag: str | None = None  # the response's ETag (a write's or a read's)
-    version_created: str | None = None  # the response's x-amz-version-id (the version a write made)
+    response_headers: list[tuple[str, str]] | None = None  # the response's (its ETag, its x-amz-version-id)
     acl_required: bool = False  # an ACL grant (not ownership or a policy) let the request through
     keys: list[tuple[str, str | None]] | None = None  # DeleteObjects: (key, version id) of each object deleted
     bucket_logging: Any = None  # bucket access logging's setup for the request (None: not looked at yet)
+
+    # Read from the headers when a sink asks (most requests are only counted).
+    def _request_header(self, name: bytes) -> str:
+        for key, value in self.request_headers:
+            if key.lower() == name:
+                return value.decode("latin-1")
+        return ""
+
+    def _response_header(self, name: str) -> str | None:
+        for key, value in self.response_headers or ():
+            if key.lower() == name:
+                return value
+        return None
+
+    @property
+    def host(self) -> str:
+        return self._request_header(b"host")
+
+    @property
+    def user_agent(self) -> str:
+        return self._request_header(b"user-agent")
+
+    @property
+    def referer(self) -> str:
+        return self._request_header(b"referer")
+
+    @property
+    def etag(self) -> str | None:
+        """The response's ETag (a write's or a read's)."""
+        return self._response_header("etag")
+
+    @property
+    def version_created(self) -> str | None:
+        """The response's x-amz-version-id (the version a write made)."""
+        return self._response_header("x-amz-version-id")
 
 
 Sink = Callable[[RequestRecord], None]
@@ -97,13 +129,8 @@ def handled(record: RequestRecord, req: S3Request) -> None:
 
 
 def answered(record: RequestRecord, headers: list[tuple[str, str]]) -> None:
-    """What the response's headers tell the logs."""
-    for name, value in headers:
-        lower = name.lower()
-        if lower == "etag":
-            record.etag = value
-        elif lower == "x-amz-version-id":
-            record.version_created = value
+    """The response's headers, for the logs."""
+    record.response_headers = headers
 
 
 def wanted() -> bool:
@@ -115,17 +142,8 @@ def new_record(scope: dict[str, Any], request_id: str) -> RequestRecord:
     client = scope.get("client")
     raw_path = (scope.get("raw_path") or scope.get("path", "/").encode()).decode("latin-1")
     qs = scope.get("query_string", b"").decode("latin-1")
-    record = RequestRecord(time.time(), request_id, client[0] if client else "", scope["method"],
-                           f"{raw_path}?{qs}" if qs and "?" not in raw_path else raw_path)
-    for name, value in scope["headers"]:
-        lower = name.lower()
-        if lower == b"host":
-            record.host = value.decode("latin-1")
-        elif lower == b"user-agent":
-            record.user_agent = value.decode("latin-1")
-        elif lower == b"referer":
-            record.referer = value.decode("latin-1")
-    return record
+    return RequestRecord(time.time(), request_id, client[0] if client else "", scope["method"],
+                         f"{raw_path}?{qs}" if qs and "?" not in raw_path else raw_path, scope["headers"])
 
 
 def describe(record: RequestRecord, operation: str, bucket: str | None, key: str | None,

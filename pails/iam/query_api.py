@@ -120,3 +120,14 @@ async def handle(engine: Engine, service: str, form: bytes, caller: User | None,
         return 200, render.response(action_name, result, request_id), action.writes
     except IamError as err:
         return err.status, render.error(err, request_id), False
+
+
+def refused(service: str, code: str, message: str, status: int, request_id: str) -> bytes:
+    """An authentication failure of an IAM or STS call, as that API words its
+    errors (``ErrorResponse``, which the SDKs parse; S3's ``Error`` they do not)."""
+    from pails.sts.api import NAMESPACE as STS_NAMESPACE
+
+    err = IamError(code, message)
+    err.status = status
+    return render.error(err, request_id, STS_NAMESPACE if service == "sts" else render.NAMESPACE)
+

@@ -32,6 +32,7 @@ from typing import Any
 import boto3
 import pytest
 
+from pails.console import app
 from pails.console import session as sessions
 from pails.storage.crypto import KeyRing
 from tests.behaviour.test_cors_browser import browser, page_origin  # noqa: F401 - fixtures
@@ -97,8 +98,11 @@ def test_console_end_to_end(page, server, s3, shots) -> None:
     assert page.url == server.admin_endpoint + "/console/"  # / redirects to the console
     page.wait_for_selector("#login")
     page.wait_for_load_state("networkidle")
+    static = Path(app.STATIC_DIR)
     files = {u: n for u, n in loaded.items() if "/api/" not in u}
-    assert sorted(files.values()) == sorted(f.stat().st_size for f in login_page_files())  # each file once, all
+    eager = login_page_files()  # each file once, all but the lazily imported modules
+    assert sorted(files.values()) == sorted((static / n).stat().st_size for n in eager)
+    assert "object.js" not in eager and "settings.js" not in eager  # imported on first use
     assert sum(loaded.values()) < 40_000  # one full load, the session check included (docs/console.md)
     page.remove_listener("response", count)
     _shoot(page, shots, "login")

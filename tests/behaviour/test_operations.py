@@ -256,3 +256,31 @@ def test_lifecycle_progress_in_the_metrics(tmp_path: Path) -> None:
         assert s3.list_objects_v2(Bucket="expiring").get("KeyCount") == 0
     finally:
         srv.stop()
+
+
+def test_notification_outbox_in_the_metrics(ops_server: Server) -> None:
+    from tests.behaviour.test_notifications import add_target, queue_config
+    from tests.notify_peers import Webhook
+
+    hook = Webhook().start()
+    try:
+        name = "m" + uuid.uuid4().hex[:8]
+        arn = add_target(ops_server, name, "webhook", endpoint=hook.url)
+        s3 = client(ops_server)
+        bucket = "events-" + uuid.uuid4().hex[:8]
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+            "QueueConfigurations": [queue_config(arn, ["s3:ObjectCreated:*"])]})
+        for i in range(3):
+            s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+        wait_for(lambda: value(samples(ops_server), "pails_notification_events_delivered_total", target=name) == 3,
+                 what="3 events delivered in the metrics")
+        assert value(samples(ops_server), "pails_notification_events_queued", target=name) == 0
+    finally:
+        hook.stop()
+    for i in range(2):  # the target is down now: the events wait, and the attempts fail
+        s3.put_object(Bucket=bucket, Key=f"later{i}", Body=b"x")
+    assert value(samples(ops_server), "pails_notification_events_queued", target=name) == 2  # in the write's commit
+    wait_for(lambda: value(samples(ops_server), "pails_notification_delivery_failures_total", target=name) >= 1,
+             what="a failed delivery in the metrics")
+    assert value(samples(ops_server), "pails_notification_events_dropped_total", target=name) == 0

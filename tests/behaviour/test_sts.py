@@ -148,3 +148,16 @@ def test_expired_credentials_are_refused(server: Server, account: dict[str, str]
             break
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize("service", ["sts", "iam"])
+def test_a_bad_signature_is_answered_at_once_in_the_apis_error_format(server: Server, service: str) -> None:
+    # Its form was read to check the signature: the answer must not wait for more body (it once waited 20 s).
+    client = boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1",
+                          aws_access_key_id=server.access_key, aws_secret_access_key="not-the-secret",
+                          config=Config(read_timeout=5, retries={"max_attempts": 1}))
+    call = client.get_caller_identity if service == "sts" else client.list_users
+    with pytest.raises(ClientError) as info:
+        call()
+    assert info.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

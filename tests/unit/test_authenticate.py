@@ -245,3 +245,18 @@ def test_presigned_v4_far_future_date_is_not_valid_yet() -> None:
     )
     err = error(make("GET", target, {"host": "h"}), now)
     assert (err.code, err.message) == ("AccessDenied", "Request is not valid yet")
+
+
+def test_claimed_service_reads_the_credential_scope_before_any_check() -> None:
+    from pails.access.authenticate import claimed_service
+
+    def req(headers: dict[str, str], query: list[tuple[str, str]] | None = None) -> SignedRequest:
+        return SignedRequest("POST", "/", "/", query or [], headers)
+
+    auth = "AWS4-HMAC-SHA256 Credential=AK/20261206/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=00"
+    assert claimed_service(req({"authorization": auth.format("sts")})) == "sts"
+    assert claimed_service(req({"authorization": auth.format("iam")})) == "iam"
+    assert claimed_service(req({}, [("X-Amz-Credential", "AK/20261206/us-east-1/s3/aws4_request")])) == "s3"
+    assert claimed_service(req({"authorization": "AWS AK:sig"})) is None
+    assert claimed_service(req({"authorization": "AWS4-HMAC-SHA256 Credential=AK/x, Signature=00"})) is None
+    assert claimed_service(req({})) is None

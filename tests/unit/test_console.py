@@ -90,30 +90,30 @@ def test_console_routes_in_the_one_table() -> None:
     assert routes.match("GET", "/health/live")[0].name == "HealthLive"  # type: ignore[union-attr]
 
 
-def login_page_files() -> set[Path]:
-    """The static files one load of the login page fetches: index.html, what it
-    links, and the modules those import statically (``import("./x.js")``, a
-    page module loaded on first use, is not among them)."""
-    found: set[Path] = set()
-    todo = [STATIC / "index.html"]
+def login_page_files() -> set[str]:
+    """The static files one load of the login page fetches: index.html and
+    what it names, and their static imports, transitively (modules that are
+    only ``import()``ed, lazily, are not among them)."""
+    seen: set[str] = set()
+    todo = ["index.html"]
     while todo:
-        f = todo.pop()
-        if f in found:
+        name = todo.pop()
+        if name in seen:
             continue
-        found.add(f)
-        text = f.read_text()
-        linked = re.findall(r"""(?:href|src)="static/([^"]+)"|^import [^;]*?from "\./([^"]+)";""", text, re.M | re.S)
-        todo += [STATIC / next(n for n in names if n) for names in linked]
-    return found
+        seen.add(name)
+        text = (STATIC / name).read_text()
+        refs = re.findall(r"""(?:href|src)=["']static/([^"']+)|\bfrom ["']\./([^"']+)""", text)
+        todo += [a or b for a, b in refs]
+    return seen
 
 
 def test_static_files_use_only_relative_urls_and_stay_small() -> None:
     files = sorted(STATIC.iterdir())
     eager = login_page_files()
-    assert {"index.html", "app.css", "app.js", "api.js", "pages.js"} <= {f.name for f in eager}
-    total = sum(f.stat().st_size for f in eager)
-    assert total < 40_000, total  # one full load of the login page (docs/console.md)
-    for f in set(files) - eager:  # loaded on first use of their pages: each a load of its own
+    assert {"index.html", "app.js", "app.css", "pages.js"} <= eager
+    total = sum((STATIC / name).stat().st_size for name in eager)
+    assert total < 40_000, total  # one full load of the login page
+    for f in files:  # a lazily loaded module is fetched whole too
         assert f.stat().st_size < 40_000, f.name
     for f in files:
         text = f.read_text()
@@ -176,6 +176,40 @@ def test_share_host() -> None:
     assert app.share_host("example.com", 9000) == "example.com:9000"
     assert app.share_host("[::1]:9001", 9000) == "[::1]:9000"
     assert app.share_host("", 9000) == "127.0.0.1:9000"
+
+
+def test_proxy_forwards_only_the_s3_headers_the_pages_need() -> None:
+    sent = {"cookie": "pails_console=x", "x-pails-csrf": "t", "content-type": "application/xml",
+            "x-amz-bucket-object-lock-enabled": "true", "x-amz-checksum-crc32": "AAAAAA==",
+            "x-amz-meta-colour": "blue", "authorization": "AWS4-HMAC-SHA256 forged", "x-amz-security-token": "t",
+            "x-amz-date": "20260101T000000Z", "host": "elsewhere"}
+    assert app.forwarded(sent) == {"content-type": "application/xml", "x-amz-bucket-object-lock-enabled": "true",
+                                   "x-amz-checksum-crc32": "AAAAAA==", "x-amz-meta-colour": "blue"}
+
+
+def test_proxy_forwards_the_object_pages_headers_and_no_others() -> None:
+    sent = {"content-type": "text/plain", "x-amz-meta-owner": "bob", "x-amz-copy-source": "b/k%20x?versionId=1",
+            "x-amz-metadata-directive": "REPLACE", "x-amz-tagging-directive": "COPY", "x-amz-storage-class": "STANDARD",
+            "x-amz-server-side-encryption": "AES256", "x-amz-bypass-governance-retention": "true",
+            "x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-mode": "ENABLED",
+            "cookie": "pails_console=secret", "x-pails-csrf": "token", "authorization": "AWS4 forged",
+            "x-amz-security-token": "forged", "x-amz-date": "20990101T000000Z", "host": "evil", "origin": "x"}
+    got = app.forwarded(sent)
+    assert set(got) == {k for k in sent if k.startswith(("content-", "x-amz-meta-", "x-amz-copy", "x-amz-metadata",
+                                                          "x-amz-tagging", "x-amz-storage", "x-amz-server-side",
+                                                          "x-amz-bypass", "x-amz-checksum"))}
+    assert got["x-amz-copy-source"] == sent["x-amz-copy-source"]  # values pass unchanged
+
+
+def test_proxy_returns_heads_facts_to_the_page() -> None:
+    """The S3 port's response headers reach the page (the object page reads HEAD's), hop-by-hop ones aside."""
+    head = [("etag", '"abc"'), ("x-amz-version-id", "v1"), ("x-amz-meta-owner", "bob"),
+            ("x-amz-checksum-crc32", "AAAAAA=="), ("x-amz-object-lock-mode", "GOVERNANCE"),
+            ("x-amz-object-lock-legal-hold", "ON"), ("x-amz-server-side-encryption", "AES256"),
+            ("x-amz-storage-class", "STANDARD_IA"), ("cache-control", "max-age=60"), ("x-amz-tagging-count", "2"),
+            ("connection", "close"), ("transfer-encoding", "chunked"), ("content-length", "17")]
+    response = upstream.Response(200, head, 0, False, None, None)  # type: ignore[arg-type] - never read
+    assert response.forwardable_headers() == head[:10]
 
 
 def test_iam_signer_is_accepted_for_the_iam_service() -> None:

@@ -132,3 +132,15 @@ def test_range_cut(start, end, expected):
         part = data[cut.first_read:]
         out = b"".join(cut.feed(part[i:i + size]) for i in range(0, len(part), size))
         assert out == expected, size
+
+
+def test_csv_output_keeps_a_record_of_one_empty_field() -> None:
+    from pails.s3.select.config import CsvOutput
+    from pails.s3.select.writers import csv_writer
+
+    row = csv_writer(CsvOutput())
+    assert row([""]) == '""\n'
+    assert row([None]) == '""\n'
+    assert row(["", ""]) == ",\n"
+    assert row(["a", None]) == "a,\n"
+    assert row(['x"y']) == '"x""y"\n'

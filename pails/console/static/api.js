@@ -50,11 +50,12 @@ export const texts = (node, name) => [...node.getElementsByTagName(name)].map((n
 export const text = (node, name) => node.getElementsByTagName(name)[0]?.textContent ?? "";
 
 // A PUT with upload progress (fetch cannot report it): resolves to the response's headers getter.
-export function putWithProgress(url, blob, onProgress) {
+export function putWithProgress(url, blob, onProgress, headers = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", url);
     xhr.setRequestHeader("X-Pails-CSRF", csrf);
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => onProgress(e.loaded);
     xhr.onload = () => xhr.status < 300 ? resolve((n) => xhr.getResponseHeader(n))
       : reject(new ApiError(xhr.status, String(xhr.status), `upload refused (${xhr.status}): ` +
@@ -65,26 +66,75 @@ export function putWithProgress(url, blob, onProgress) {
 }
 
 const PART = 16 * 1024 * 1024;  // multipart above this size, in parts of this size
+const TABLE = new Uint32Array(256).map((_, n) => {
+  for (let k = 0; k < 8; k++) n = (n >>> 1) ^ (0xedb88320 & -(n & 1));
+  return n;
+});
 
-// Upload one file to bucket/key: one PUT, or a multipart upload for big files (aborted on failure).
+// CRC32 (IEEE) of bytes, in base64 as x-amz-checksum-crc32 carries it (a browser has no MD5).
+export function crc32(bytes) {
+  let crc = ~0;
+  for (let i = 0; i < bytes.length; i++) crc = (crc >>> 8) ^ TABLE[(crc ^ bytes[i]) & 255];
+  crc = ~crc >>> 0;
+  return btoa(String.fromCharCode(crc >>> 24, (crc >>> 16) & 255, (crc >>> 8) & 255, crc & 255));
+}
+
+const blobCrc = async (blob) => crc32(new Uint8Array(await blob.arrayBuffer()));
+const partXml = (n, etag, crc) => `<Part><PartNumber>${n}</PartNumber><ETag>${etag}</ETag>` +
+  `<ChecksumCRC32>${crc}</ChecksumCRC32></Part>`;
+
+// An unfinished multipart upload of bucket/key (the page was reloaded, the network failed) whose parts
+// are this file's first parts: the sizes this page uses and the CRC32 of each (ListParts gives them),
+// so a file of the same name but other bytes starts afresh. The newest such upload first.
+async function unfinished(bucket, key, file) {
+  const listed = await getXml(`${s3Path(bucket).replace(/\/$/, "")}?uploads&prefix=${encodeURIComponent(key)}`);
+  const ids = [...listed.getElementsByTagName("Upload")].filter((u) => text(u, "Key") === key)
+    .map((u) => text(u, "UploadId")).reverse();
+  for (const id of ids) {
+    const parts = [];
+    let marker = "0";
+    while (marker) {
+      const doc = await getXml(`${s3Path(bucket, key)}?uploadId=${encodeURIComponent(id)}&part-number-marker=${marker}`);
+      for (const p of doc.getElementsByTagName("Part")) {
+        parts.push({ n: Number(text(p, "PartNumber")), etag: text(p, "ETag"), size: Number(text(p, "Size")),
+          crc: text(p, "ChecksumCRC32") });
+      }
+      marker = text(doc, "IsTruncated") === "true" ? text(doc, "NextPartNumberMarker") : "";
+    }
+    let same = parts.length > 0;
+    for (const [i, p] of parts.entries()) {
+      same = same && p.n === i + 1 && p.size === Math.min(PART, file.size - i * PART) && p.size > 0 && p.crc !== "" &&
+        p.crc === await blobCrc(file.slice(i * PART, i * PART + p.size));
+    }
+    if (same) return { id, parts };
+  }
+  return null;
+}
+
+// Upload one file to bucket/key: one PUT, or a multipart upload for big files, which continues an
+// unfinished one of the same bytes (resolves to the number of parts already there). A part S3 refuses
+// aborts the upload; a network failure leaves it to continue later.
 export async function upload(bucket, key, file, onProgress) {
   const url = s3Path(bucket, key);
   if (file.size <= PART) return putWithProgress(url, file, onProgress);
-  const created = new DOMParser().parseFromString(
-    await (await call("POST", url + "?uploads")).text(), "application/xml");
-  const uploadId = text(created, "UploadId");
+  const found = await unfinished(bucket, key, file).catch(() => null);
+  const uploadId = found?.id || text(new DOMParser().parseFromString(await (await call("POST", url + "?uploads",
+    { headers: { "x-amz-checksum-algorithm": "CRC32" } })).text(), "application/xml"), "UploadId");
   const q = (extra) => `${url}?uploadId=${encodeURIComponent(uploadId)}${extra}`;
-  const parts = [];
+  const parts = (found?.parts || []).map((p) => partXml(p.n, p.etag, p.crc));
   try {
-    for (let i = 0, n = 1; i < file.size; i += PART, n++) {
-      const etag = (await putWithProgress(q(`&partNumber=${n}`), file.slice(i, i + PART),
-        (loaded) => onProgress(i + loaded)))("ETag");
-      parts.push(`<Part><PartNumber>${n}</PartNumber><ETag>${etag}</ETag></Part>`);
+    for (let n = parts.length + 1, i = parts.length * PART; i < file.size; i += PART, n++) {
+      const slice = file.slice(i, i + PART);
+      const crc = await blobCrc(slice);
+      const etag = (await putWithProgress(q(`&partNumber=${n}`), slice, (loaded) => onProgress(i + loaded),
+        { "x-amz-checksum-crc32": crc }))("ETag");
+      parts.push(partXml(n, etag, crc));
     }
     await call("POST", q(""), { body: `<CompleteMultipartUpload>${parts.join("")}</CompleteMultipartUpload>`,
       headers: { "Content-Type": "application/xml" } });
   } catch (e) {
-    await call("DELETE", q("")).catch(() => {});
+    if (e.status !== 0) await call("DELETE", q("")).catch(() => {});
     throw e;
   }
+  return found ? found.parts.length : 0;
 }

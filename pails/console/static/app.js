@@ -66,14 +66,18 @@ export function every(ms, fn) { clearInterval(timer); timer = setInterval(fn, ms
 async function route() {
   clearInterval(timer);
   if (document.getElementById("nav").hidden) return;
-  const [page, ...rest] = location.hash.replace(/^#\//, "").split("/");
+  // #/page/ARG/...[?query]: each ARG encoded whole, so a raw "?" starts the query.
+  const [, where, query] = location.hash.replace(/^#\//, "").match(/^([^?]*)\??(.*)$/);
+  const [page, ...rest] = where.split("/");
   const args = rest.map(decodeURIComponent);
   try {
     if (page === "buckets") await bucketsPage(main);
-    else if (page === "bucket") await bucketPage(main, args[0]);
+    else if (page === "bucket") await bucketPage(main, args[0], args[1]);
     else if (page === "objects") await objectsPage(main, args[0], args.slice(1).join("/"));
     else if (page === "versions") await versionsPage(main, args[0], args.slice(1).join("/"));
     else if (IDENTITY.has(page)) await (await import("./identity.js")).identityPage(main, page, args);
+    else if (page === "object") await (await import("./object.js")).objectPage(main, args[0], args.slice(1).join("/"),
+      new URLSearchParams(query).get("versionId"));
     else await dashboardPage(main);
   } catch (err) { say(err.message, true); }
 }

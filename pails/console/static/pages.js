@@ -1,4 +1,4 @@
-// The pages: dashboard, buckets, one bucket's settings, the object browser.
+// The pages: dashboard, buckets, one bucket (its settings tabs: settings.js), the object browser.
 // Each renders into main from the S3 API (through api/s3/, as the logged-in
 // principal) and the console's two reads (api/dashboard, api/usage/BUCKET).
 import { call, getJson, getXml, s3Path, text, texts, upload } from "./api.js";
@@ -17,6 +17,8 @@ export function size(n) {
 
 const card = (label, value, id) => el("div", { class: "card", id }, label, el("b", {}, String(value)));
 const objectsHash = (bucket, prefix = "") => `#/objects/${encodeURIComponent(bucket)}/${encodeURIComponent(prefix)}`;
+export const objectHash = (bucket, key, version = null) => `#/object/${encodeURIComponent(bucket)}/` +
+  encodeURIComponent(key) + (version ? `?versionId=${encodeURIComponent(version)}` : "");
 
 export async function dashboardPage(main) {
   const render = async () => {
@@ -55,12 +57,15 @@ export async function bucketsPage(main) {
   const names = texts(doc, "Name");
   const dates = texts(doc, "CreationDate");
   const form = el("form", { id: "create-bucket" }, el("input", { name: "name", placeholder: "new-bucket-name",
-    required: true, pattern: "[a-z0-9][a-z0-9.\\-]{1,61}[a-z0-9]" }), el("button", {}, "Create bucket"));
+    required: true, pattern: "[a-z0-9][a-z0-9.\\-]{1,61}[a-z0-9]" }), el("label", { class: "check" },
+    el("input", { type: "checkbox", name: "lock", id: "create-lock" }), "Object lock (turns versioning on for good)"),
+  el("button", {}, "Create bucket"));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const name = form.elements.name.value.trim();
     try {
-      await call("PUT", s3Path(name) .replace(/\/$/, ""));
+      await call("PUT", s3Path(name).replace(/\/$/, ""),
+        { headers: form.elements.lock.checked ? { "x-amz-bucket-object-lock-enabled": "true" } : {} });
       say(`created ${name}`);
       await bucketsPage(main);
     } catch (err) { say(err.message, true); }
@@ -79,7 +84,7 @@ export async function bucketsPage(main) {
       el("th", {})), rows), names.length ? null : el("p", {}, "No buckets yet."));
 }
 
-export async function bucketPage(main, bucket) {
+export async function bucketPage(main, bucket, tab) {
   const base = s3Path(bucket).replace(/\/$/, "");
   const state = text(await getXml(base + "?versioning"), "Status") || "Unversioned";
   let usage = null;
@@ -94,46 +99,19 @@ export async function bucketPage(main, bucket) {
     } catch (err) { say(err.message, true); }
   } }, state === "Enabled" ? "Suspend versioning" : "Enable versioning");
   const quota = usage?.quota;
+  const settings = el("div", { id: "bucket-settings" });  // object lock, lifecycle, CORS, ...: settings.js
+  const quotaSlot = usage ? el("div", { id: "quota-slot" }) : null;  // set or remove it: quota.js
   show(main, el("h1", {}, bucket), el("p", {}, el("a", { href: objectsHash(bucket) }, "Browse objects")),
     el("h2", {}, "Versioning"), el("p", {}, "Status: ", el("b", { id: "versioning" }, state), " ", toggle),
     el("h2", {}, "Usage"), usage ? el("div", { class: "cards" },
       card("Objects", usage.usage.objects), card("Bytes", size(usage.usage.bytes)),
       card("Older versions", `${usage.usage.noncurrent_objects} (${size(usage.usage.noncurrent_bytes)})`),
       card("Quota", quota ? `${size(quota.max_bytes)} / ${quota.max_objects ?? "–"} objects` : "none"))
-      : el("p", {}, "Usage and quota are shown to account roots."),
-    usage ? quotaForm(bucket, quota, () => bucketPage(main, bucket)) : null);
-}
-
-// "10 GiB", "500M", "1000" -> bytes; "" -> null (no limit).
-const UNITS = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
-function bytes(value) {
-  const m = value.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i);
-  if (!value.trim()) return null;
-  if (!m) throw new Error(`${value} is not a size (e.g. 10 GiB)`);
-  return Math.round(Number(m[1]) * UNITS[m[2].toLowerCase()]);
-}
-
-// Set or remove the bucket's quota through the admin API (the operator's; others see its refusal).
-function quotaForm(bucket, quota, reload) {
-  const url = `api/admin/v1/buckets/${encodeURIComponent(bucket)}/quota`;
-  const form = el("form", { id: "quota" }, el("label", {}, "Max size ", el("input", { name: "bytes",
-    placeholder: "e.g. 10 GiB", value: quota?.max_bytes ?? "" })), el("label", {}, "Max objects ",
-    el("input", { name: "objects", type: "number", min: "0", value: quota?.max_objects ?? "" })),
-  el("button", {}, "Set quota"),
-  el("button", { type: "button", class: "plain", id: "quota-clear", onclick: async () => {
-    try { await call("DELETE", url); say("quota removed"); await reload(); } catch (err) { say(err.message, true); }
-  } }, "Remove quota"));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      const objects = form.elements.objects.value.trim();
-      await call("PUT", url, { json: { max_bytes: bytes(form.elements.bytes.value),
-        max_objects: objects ? Number(objects) : null } });
-      say("quota set");
-      await reload();
-    } catch (err) { say(err.message, true); }
-  });
-  return form;
+      : el("p", {}, "Usage and quota are shown to account roots."), quotaSlot, settings);
+  if (quotaSlot) {
+    quotaSlot.append((await import("./quota.js")).quotaForm(bucket, quota, () => bucketPage(main, bucket, tab)));
+  }
+  await (await import("./settings.js")).bucketSettings(settings, bucket, base, tab);
 }
 
 export async function objectsPage(main, bucket, prefix, token = "", history = []) {
@@ -163,7 +141,8 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
   const rows = [
     ...folders.map((f) => el("tr", {}, el("td", {}, el("a", { href: objectsHash(bucket, f) },
       "📁 " + f.slice(prefix.length))), el("td", { class: "n" }), el("td", { class: "hide-s" }), el("td"))),
-    ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, o.key.slice(prefix.length) || o.key),
+    ...objects.filter((o) => o.key !== prefix).map((o) => el("tr", {}, el("td", {}, el("a", { href: objectHash(bucket, o.key) },
+      o.key.slice(prefix.length) || o.key)),
       el("td", { class: "n" }, size(o.size)), el("td", { class: "hide-s" }, o.modified.slice(0, 19).replace("T", " ")),
       el("td", { class: "n" }, el("a", { href: s3Path(bucket, o.key), download: o.key.split("/").pop() || "object" },
         "Download"), " ", el("button", { class: "plain", onclick: () => share(bucket, o.key, null, shareBox) },
@@ -182,16 +161,19 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
   const bar = el("progress", { id: "upload-progress", max: "1", value: "0", hidden: true });
   async function send(files) {
     const total = files.reduce((n, f) => n + f.size, 0) || 1;
-    let done = 0;
+    let done = 0, continued = 0;
     bar.hidden = false;
     try {
       for (const f of files) {
-        await upload(bucket, prefix + f.name, f, (loaded) => { bar.value = (done + loaded) / total; });
+        const had = await upload(bucket, prefix + f.name, f, (loaded) => { bar.value = (done + loaded) / total; });
+        continued += typeof had === "number" ? had : 0;
         done += f.size;
       }
       bar.value = 1;
-      say(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}`);
       await reload();
+      say(`uploaded ${files.length} file${files.length === 1 ? "" : "s"}` +
+        (continued ? ` (continued an unfinished upload: ${continued} part${continued === 1 ? " was" : "s were"} there)`
+          : ""));
     } catch (err) { say(err.message, true); }
   }
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -206,8 +188,35 @@ export async function objectsPage(main, bucket, prefix, token = "", history = []
       objectsPage(main, bucket, prefix, history.at(-1), history.slice(0, -1)) }, "← Previous") : null, " ",
     next ? el("button", { class: "plain", id: "next", onclick: () =>
       objectsPage(main, bucket, prefix, next, [...history, token]) }, "Next →") : null);
-  show(main, el("h1", {}, "Objects"), crumbs, drop, bar, folder, shareBox,
+  show(main, el("h1", {}, "Objects"), crumbs, drop, bar, await unfinishedUploads(bucket, prefix, reload), folder,
+    shareBox,
     el("table", { id: "objects" }, el("tr", {}, el("th", {}, "Name"), el("th", { class: "n" }, "Size"),
       el("th", { class: "hide-s" }, "Modified"), el("th")), rows),
     rows.length ? null : el("p", {}, "Nothing here."), pager);
+}
+
+// Multipart uploads under the prefix that were started and not completed (a page closed mid-upload):
+// dropping the same file again continues one; Abort frees its parts. Nothing when there are none.
+async function unfinishedUploads(bucket, prefix, reload) {
+  let doc;
+  try {
+    doc = await getXml(`${s3Path(bucket).replace(/\/$/, "")}?${new URLSearchParams({ uploads: "", prefix,
+      "max-uploads": "50" })}`);
+  } catch { return null; }  // not allowed to list them: not shown
+  const rows = [...doc.getElementsByTagName("Upload")].map((u) => {
+    const key = text(u, "Key"), id = text(u, "UploadId");
+    return el("tr", {}, el("td", {}, key.slice(prefix.length)),
+      el("td", { class: "hide-s" }, text(u, "Initiated").slice(0, 19).replace("T", " ")),
+      el("td", { class: "n" }, el("button", { class: "danger", onclick: async () => {
+        if (!confirm(`Abort this upload of ${key}? Its parts are deleted.`)) return;
+        try {
+          await call("DELETE", `${s3Path(bucket, key)}?uploadId=${encodeURIComponent(id)}`);
+          await reload();
+          say(`aborted the upload of ${key}`);
+        } catch (err) { say(err.message, true); }
+      } }, "Abort")));
+  });
+  return rows.length ? el("details", { id: "uploads", open: true }, el("summary", {}, `Unfinished uploads (${rows.length}` +
+    `${text(doc, "IsTruncated") === "true" ? "+" : ""}): drop the same file again to continue one`),
+  el("table", {}, rows)) : null;
 }

@@ -2,7 +2,7 @@
 // key and version-id markers), and presigned share links (api/share).
 import { call, getXml, s3Path, text } from "./api.js";
 import { el, say, show } from "./app.js";
-import { size } from "./pages.js";
+import { objectHash, size } from "./pages.js";
 
 const PAGE = 200;
 
@@ -33,7 +33,8 @@ export async function versionsPage(main, bucket, prefix, marker = null, history 
   const rows = entries.map((v) => {
     const url = `${s3Path(bucket, v.key)}?versionId=${encodeURIComponent(v.version)}`;
     return el("tr", { class: v.marker ? "marker" : undefined },
-      el("td", {}, v.key.slice(prefix.length) || v.key, v.latest ? el("b", {}, " (latest)") : null),
+      el("td", {}, v.marker ? v.key.slice(prefix.length) || v.key : el("a", { href: objectHash(bucket, v.key,
+        v.version) }, v.key.slice(prefix.length) || v.key), v.latest ? el("b", {}, " (latest)") : null),
       el("td", { class: "hide-s" }, v.version.slice(0, 12)),
       el("td", { class: "n" }, v.marker ? "delete marker" : size(v.size)),
       el("td", { class: "hide-s" }, v.modified.slice(0, 19).replace("T", " ")),

@@ -44,15 +44,19 @@ def csv_writer(o: CsvOutput) -> RowWriter:
             return fd.join([cell_always(v) for v in values]) + rd
         return row_always
     row_special = re.compile("[" + re.escape("".join({q, "\n", "\r", *rd})) + "]").search
+    # A record of one empty field is written quoted: as an empty line, CSV
+    # readers would skip it and lose the record (Python's csv module does the same).
+    lone_empty = q + q + rd
 
     def row(values: list[Any]) -> str:
         # The common case checked once per row: all strings, none needing quotes.
         try:
             line = fd.join(values)
         except TypeError:  # a value that is not a string
-            return fd.join([cell(v) for v in values]) + rd
+            line = fd.join([cell(v) for v in values])
+            return line + rd if line else lone_empty
         if row_special(line) is None and line.count(fd) == len(values) - 1:
-            return line + rd
+            return line + rd if line else lone_empty
         return fd.join([cell(v) for v in values]) + rd
     return row
 
