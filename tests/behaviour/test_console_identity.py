@@ -218,7 +218,7 @@ def test_users_keys_and_policy_editor(page, server, shots) -> None:  # noqa: F81
     _type_policy(page, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
                                                                  "Principal": "*"}]})
     problems = page.inner_text("#policy-problems")
-    assert "no Principal" in problems and "Resource or NotResource" in problems
+    assert "names no Principal" in problems and "Resource (or NotResource) is missing" in problems
     assert page.is_disabled("#policy-save")
     _type_policy(page, {"Version": "2012-10-17", "Statement": [{"Effect": "Permit", "Action": "s3:GetObject",
                                                                  "Resource": "*"}]})

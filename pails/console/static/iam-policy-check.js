@@ -1,7 +1,10 @@
-// What the policy editor checks before it lets a policy be saved: an identity
-// policy (a user's, group's or role's, or a managed one) or a role's trust
-// policy. The server checks again (MalformedPolicyDocument), and the editor
-// shows its answer too; this only catches mistakes early, with their place.
+// What the identity pages' policy editor checks before it lets a policy be
+// saved: an identity policy (a user's, group's or role's, or a managed one)
+// with the console's shared checker (policy-check.js), or a role's trust
+// policy, checked here. The server checks again (MalformedPolicyDocument),
+// and the editor shows its answer too; this only catches mistakes early.
+import { checkPolicy } from "./policy-check.js";
+
 const VERSIONS = ["2012-10-17", "2008-10-17"];
 const STATEMENT_KEYS = ["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
   "NotResource", "Condition"];
@@ -12,7 +15,9 @@ const strings = (v) => typeof v === "string" || (Array.isArray(v) && v.length > 
 const list = (v) => (Array.isArray(v) ? v : [v]);
 
 // Problems found in the JSON text, as sentences ([] when none). kind: "identity" or "trust".
+// (A trust policy is what policy-check.js does not know: principals, no resource.)
 export function checkIamPolicy(textValue, kind = "identity") {
+  if (kind === "identity") return checkPolicy(textValue, { kind: "identity" });
   let doc;
   try { doc = JSON.parse(textValue); } catch (e) { return [`Not valid JSON: ${e.message}`]; }
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) return ["The policy must be a JSON object"];
@@ -42,18 +47,8 @@ export function checkIamPolicy(textValue, kind = "identity") {
       if (!strings(actions)) out.push(`${at}: ${hasAction ? "Action" : "NotAction"} must be a string or a list of strings`);
       else for (const a of list(actions)) if (!ACTION.test(a)) out.push(`${at}: "${a}" is not an action (service:Name)`);
     }
-    const hasResource = "Resource" in st, hasNotResource = "NotResource" in st;
-    const hasPrincipal = "Principal" in st || "NotPrincipal" in st;
-    if (kind === "trust") {
-      if (!("Principal" in st)) out.push(`${at}: a trust policy names a Principal`);
-      if (hasResource || hasNotResource) out.push(`${at}: a trust policy has no Resource`);
-    } else {
-      if (hasPrincipal) out.push(`${at}: an identity policy has no Principal (it applies to whom it is attached to)`);
-      if (hasResource === hasNotResource) out.push(`${at}: give Resource or NotResource (one of them)`);
-      else if (!strings(hasResource ? st.Resource : st.NotResource)) {
-        out.push(`${at}: ${hasResource ? "Resource" : "NotResource"} must be a string or a list of strings`);
-      }
-    }
+    if (!("Principal" in st)) out.push(`${at}: a trust policy names a Principal (who may assume the role)`);
+    if ("Resource" in st || "NotResource" in st) out.push(`${at}: a trust policy has no Resource`);
     if ("Condition" in st && (st.Condition === null || typeof st.Condition !== "object" || Array.isArray(st.Condition))) {
       out.push(`${at}: Condition must be an object`);
     }
