@@ -226,8 +226,13 @@ class PailsApp:
                          request_id: str, client_ip: str) -> Response | None:
         """A form POST to the service URL: an IAM or STS Query API call if its
         signature names that service (None: it names S3, and S3 answers)."""
+        form_sha256 = hashlib.sha256(form).hexdigest()
         try:
-            auth = await self._authenticate(signed, QUERY_APIS, hashlib.sha256(form).hexdigest())
+            auth = await self._authenticate(signed, QUERY_APIS, form_sha256)
+            if auth.service != "s3" and auth.access_key and auth.content_sha256 != form_sha256:
+                # The signature covers the hash the client declared: it must be this form's, or a
+                # signed call could be replayed with another form (UNSIGNED-PAYLOAD signs none).
+                raise S3Error("XAmzContentSHA256Mismatch")
         except S3Error as err:
             service = claimed_service(signed)
             if service not in ("iam", "sts"):

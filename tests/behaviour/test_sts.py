@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 import uuid
 from typing import Any
@@ -161,3 +162,29 @@ def test_a_bad_signature_is_answered_at_once_in_the_apis_error_format(server: Se
         call()
     assert info.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize("declared", ["other-form", "UNSIGNED-PAYLOAD"])
+def test_the_signed_hash_must_be_the_forms(server: Server, declared: str) -> None:
+    """A Query API call's signature covers the body's declared hash: a captured call must not carry another form."""
+    import hashlib
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    signed_form = b"Action=GetCallerIdentity&Version=2011-06-15"
+    sent_form = b"Action=GetSessionToken&Version=2011-06-15&DurationSeconds=900"
+    value = hashlib.sha256(signed_form).hexdigest() if declared == "other-form" else declared
+    req = AWSRequest("POST", server.endpoint + "/", data=signed_form,
+                     headers={"Content-Type": "application/x-www-form-urlencoded", "x-amz-content-sha256": value})
+    SigV4Auth(Credentials(server.access_key, server.secret_key), "sts", "us-east-1").add_auth(req)
+    headers = dict(req.headers.items())
+    call = urllib.request.Request(server.endpoint + "/", data=sent_form, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(call) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        status, body = err.code, err.read()
+    assert status == 400, body
+    assert b"<ErrorResponse" in body and b"<Code>XAmzContentSHA256Mismatch</Code>" in body
