@@ -51,13 +51,20 @@ def _positive(value: str) -> float:
 
 def cmd_server(args: argparse.Namespace) -> int:
     from pails.admin.metrics import parse_networks
-    from pails.http.admin_server import check_address
     from pails.http.server import HttpLimits, Operations, serve
+    from pails.http.sockets import bind_problem
 
     admin = None if args.no_admin else args.admin_address
     ops = _operations(args, parse_networks, Operations)
-    if admin is not None and (problem := check_address(*admin)) is not None:
-        sys.exit(f"pails: cannot serve the admin API: {problem}")
+
+    def check_addresses() -> None:
+        if (problem := bind_problem(*args.address)) is not None:
+            sys.exit(f"pails: cannot serve S3: {problem} (choose another with --address)")
+        if admin is not None and (problem := bind_problem(*admin)) is not None:
+            sys.exit(f"pails: cannot serve the admin API: {problem} (choose another with --admin-address, "
+                     "or --no-admin)")
+
+    check_addresses()
     data_dir = os.path.abspath(args.data_dir)
     settings = Settings(data_dir=data_dir, fsync=not args.no_fsync, domain=args.domain, region=args.region,
                         meta_url=_meta_url(args), intent_timeout=args.intent_timeout,
@@ -107,6 +114,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         print("  WARNING: --no-fsync: acknowledged writes can be lost in a crash (test servers only)", flush=True)
     if args.website_domain:  # read by the workers (pails.http.app)
         os.environ["PAILS_WEBSITE_DOMAIN"] = args.website_domain.lower().strip(".")
+    check_addresses()  # once more: recovery may have taken a while
     serve(settings, host, port, args.workers,
           HttpLimits(body_timeout=args.body_timeout, send_timeout=args.send_timeout,
                      max_concurrency=args.max_concurrency, verify_reads=args.verify_reads), admin, ops)

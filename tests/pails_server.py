@@ -71,17 +71,40 @@ def wait_for_port(port: int, timeout: float = 60.0, proc: subprocess.Popen[bytes
     raise RuntimeError(f"Pails did not start listening on {port}")
 
 
+def _listens(root_pid: int, port: int) -> bool:
+    """Whether the process ``root_pid`` or one of its children listens on ``port``."""
+    import psutil
+
+    try:
+        root = psutil.Process(root_pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for proc in procs:
+        try:
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in proc.net_connections("tcp")):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
 @dataclass
 class Server:
     data_dir: Path
-    port: int = field(default_factory=free_port)
-    admin_port: int = field(default_factory=free_port)
+    port: int = 0  # 0: a free port, chosen now (another one if a server of another test takes it first)
+    admin_port: int = 0
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     meta_url: str | None = None  # PostgreSQL metadata (STORE "postgresql": a database of its own)
     log_name: str | None = None  # several gateways on one data directory log apart
     env: dict[str, str] = field(default_factory=dict)  # more environment (TMPDIR: a host of its own)
+
+    def __post_init__(self) -> None:
+        self._choose_ports = (self.port == 0, self.admin_port == 0)
+        self.port = self.port or free_port()
+        self.admin_port = self.admin_port or free_port()
 
     @property
     def endpoint(self) -> str:
@@ -110,18 +133,50 @@ class Server:
         if self.meta_url and "TMPDIR" not in self.env:
             env["TMPDIR"] = str(self.data_dir.parent)  # the gateway's bucket counter file goes with the test's files
         self.log_path = self.data_dir.parent / f"{self.log_name or self.data_dir.name}-server.log"
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pails", "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}",
-             "--admin-address", f"127.0.0.1:{self.admin_port}", *self.meta_args, *self.extra_args],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_for_port(self.port, proc=self.proc)
-            if "--no-admin" not in self.extra_args:
-                wait_for_port(self.admin_port, proc=self.proc)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}; server log:\n{self.log_path.read_text()[-3000:]}") from None
-        return self
+        restart = self.proc is not None
+        deadline = time.monotonic() + 15
+        while True:
+            log = open(self.log_path, "ab")
+            start = log.tell()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pails", "server", str(self.data_dir), "--address", f"127.0.0.1:{self.port}",
+                 "--admin-address", f"127.0.0.1:{self.admin_port}", *self.meta_args, *self.extra_args],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            log.close()
+            try:
+                self._wait_listening()
+                return self
+            except RuntimeError as exc:
+                with open(self.log_path, "rb") as f:
+                    f.seek(start)
+                    said = f.read().decode("utf-8", "replace")
+                # A port another process took between free_port() and the server's bind (the server
+                # refuses a port in use): choose again, or, restarting, wait for the old server to go.
+                taken = " is in use (" in said and time.monotonic() < deadline
+                chosen = ("cannot serve S3" in said and self._choose_ports[0]
+                          or "cannot serve the admin API" in said and self._choose_ports[1])
+                if taken and chosen and not restart:
+                    self.port = free_port() if self._choose_ports[0] else self.port
+                    self.admin_port = free_port() if self._choose_ports[1] else self.admin_port
+                    continue
+                if taken and restart:
+                    time.sleep(0.2)
+                    continue
+                raise RuntimeError(f"{exc}; server log:\n{self.log_path.read_text()[-3000:]}") from None
+
+    def _wait_listening(self) -> None:
+        """Until this server (not another process) listens on its ports."""
+        assert self.proc is not None
+        ports = [self.port] if "--no-admin" in self.extra_args else [self.port, self.admin_port]
+        for port in ports:
+            wait_for_port(port, proc=self.proc)
+        deadline = time.monotonic() + 60
+        while not all(_listens(self.proc.pid, port) for port in ports):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited ({self.proc.returncode}) before listening on {ports}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"another process listens on {ports}")
+            time.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:

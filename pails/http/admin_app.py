@@ -21,8 +21,8 @@ from pails.access.request import SignedRequest
 from pails.admin import routes
 from pails.admin.api import AdminError, AdminRequest, AdminResponse
 from pails.errors import S3Error
-from pails.http.admin_server import die_with_parent
 from pails.http.body import ClientDisconnected, receive_within
+from pails.http.lifetime import die_with_parent
 from pails.storage.engine import Engine, Settings
 from pails.storage.records import User
 

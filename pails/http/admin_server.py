@@ -5,48 +5,17 @@ settings come in the environment, as the S3 workers get theirs)."""
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import logging
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 
+from pails.http import lifetime
+
 log = logging.getLogger("pails")
 
-_PR_SET_PDEATHSIG = 1
 _RESPAWN_DELAY = 0.5  # seconds between a dead admin server and its replacement
-
-
-def check_address(host: str, port: int) -> str | None:
-    """Why the admin port cannot be served at host:port (None: it can)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return f"{host}:{port} is in use (choose another with --admin-address, or --no-admin)"
-            return f"{host}:{port}: {exc.strerror}"
-    return None
-
-
-def die_with_parent() -> None:
-    """SIGTERM when the process that started this one dies: a SIGKILLed
-    ``pails server`` leaves no admin server behind, and an admin server's
-    worker does not outlive its admin server (it would go on answering on
-    the port beside the replacement).  Called in the child."""
-    parent = os.getppid()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: the server's stop still ends it
-        return
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class AdminProcess:
@@ -67,7 +36,7 @@ class AdminProcess:
         # Spawned from the watcher thread, which lives as long as the server:
         # the death signal follows the thread that started the child.
         return subprocess.Popen([sys.executable, "-m", "pails.http.admin_server", self.host, str(self.port)],
-                                preexec_fn=die_with_parent)
+                                preexec_fn=lifetime.die_with_parent)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():

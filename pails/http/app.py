@@ -21,7 +21,7 @@ from pails import jobs
 from pails.access.authenticate import ANONYMOUS, QUERY_APIS, S3_ONLY, authenticate, claimed_service
 from pails.access.request import AuthResult, SignedRequest
 from pails.errors import S3Error
-from pails.http import access_log, request_log, request_metrics, routes
+from pails.http import access_log, lifetime, request_log, request_metrics, routes
 from pails.http.addressing import BAD_ESCAPE, address, announces_body, header_map, host_of
 from pails.http.body import DEFAULT_BODY_TIMEOUT, ClientDisconnected, RequestBody, drain_messages, read_form
 from pails.http.request_log import RequestRecord
@@ -150,6 +150,7 @@ class PailsApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    lifetime.die_with_server()
                     try:
                         await self.start()
                     except Exception as exc:  # noqa: BLE001 - reported to the server, which stops

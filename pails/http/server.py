@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pails.http import lifetime
 from pails.metrics import collect
 from pails.storage.engine import Settings
 
@@ -100,6 +101,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, limits: HttpLi
     os.environ["PAILS_SEND_TIMEOUT"] = str(limits.send_timeout)
     os.environ["PAILS_VERIFY_READS"] = limits.verify_reads
     os.environ["PAILS_ADDRESS"] = f"{host}:{port}"  # the admin process counts its open connections
+    os.environ[lifetime.WORKER_OF] = str(os.getpid())  # the workers end with this process (pails.http.lifetime)
     for name, value in (("PAILS_METRICS_ALLOW", ops.metrics_allow), ("PAILS_METRICS_TOKEN", ops.metrics_token),
                         ("PAILS_ACCESS_LOG", ops.access_log), ("PAILS_TLS_CERT", ops.tls_cert),
                         ("PAILS_TLS_KEY", ops.tls_key)):

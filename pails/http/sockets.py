@@ -33,6 +33,25 @@ import socket
 import stat
 import time
 
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why a server cannot listen on host:port (None: it can).  Granian's
+    workers bind with SO_REUSEPORT, which the kernel lets a second server of
+    the same user share: without this check a second ``pails server`` on a
+    port would silently take half of its connections, to another data
+    directory.  A plain bind fails while any server listens there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed server's TIME_WAIT does not count
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"{host}:{port} is in use (another server listens there)"
+            return f"{host}:{port}: {exc.strerror}"
+    return None
+
+
 _TCP_RTO_MAX_MS = getattr(socket, "TCP_RTO_MAX_MS", 44)  # linux/tcp.h; older kernels refuse it (ENOPROTOOPT)
 # Connections accepted before the listener was set are all in the worker's
 # hands this long after (Granian accepts at once): one more look then, and

@@ -172,3 +172,29 @@ def test_new_worker_cleans_up_after_the_dead_one(two_workers: Server) -> None:
         s3.get_object(Bucket="halfdone", Key="big")
     s3.put_object(Bucket="halfdone", Key="after", Body=b"y" * 100_000)
     assert s3.get_object(Bucket="halfdone", Key="after")["Body"].read() == b"y" * 100_000
+
+
+def test_a_port_in_use_is_refused_and_a_killed_server_takes_its_workers_along(tmp_path: Path) -> None:
+    # Granian's workers listen with SO_REUSEPORT, which the kernel lets a second server share: a second
+    # server on the port must be refused, not take part of the first one's connections.
+    first = Server(tmp_path / "first", extra_args=["--no-admin"]).start()
+    second = Server(tmp_path / "second", port=first.port, extra_args=["--no-admin"])
+    try:
+        with pytest.raises(RuntimeError, match=f"cannot serve S3: 127.0.0.1:{first.port} is in use"):
+            second.start()
+        s3 = client(first)
+        s3.create_bucket(Bucket="first-only")
+        for _ in range(20):  # every connection reaches the first server
+            assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["first-only"]
+        # SIGKILL of the main process only: its workers end with it (they would go on serving the port).
+        workers = [psutil.Process(pid) for pid in first.worker_pids()]
+        assert workers and first.proc is not None
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive
+        second.start()  # the port is free again
+        assert client(second).list_buckets()["Buckets"] == []
+    finally:
+        second.stop()
+        first.stop()
