@@ -10,9 +10,9 @@ import pytest
 from psycopg import errors as pg_errors
 
 from pails.protocol.names import valid_bucket_name
-from pails.storage.pg_conn import statement_error
+from pails.storage.postgres.conn import statement_error
 from pails.storage.space import SpaceGuard, StorageFull, is_full, parse_reserve, reserve_bytes
-from pails.storage.sqlite import _storage_error
+from pails.storage.sqlite.store import _storage_error
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pails import metrics
 from pails.errors import S3Error
-from pails.storage import object_lock, sqlite_listing
+from pails.storage import object_lock
 from pails.storage.conditions import check_condition, check_delete, check_unchanged
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
@@ -50,13 +50,14 @@ from pails.storage.records import (
     object_from_row,
 )
 from pails.storage.space import StorageFull
-from pails.storage.sqlite_events import SqliteEvents, recording
-from pails.storage.sqlite_iam import SqliteIam
-from pails.storage.sqlite_jobs import SqliteJobs
-from pails.storage.sqlite_rename import SqliteRename
-from pails.storage.sqlite_schema import migrate
-from pails.storage.sqlite_uploads import SqliteUploads
-from pails.storage.sqlite_versions import (
+from pails.storage.sqlite import listing
+from pails.storage.sqlite.events import SqliteEvents, recording
+from pails.storage.sqlite.iam import SqliteIam
+from pails.storage.sqlite.jobs import SqliteJobs
+from pails.storage.sqlite.rename import SqliteRename
+from pails.storage.sqlite.schema import migrate
+from pails.storage.sqlite.uploads import SqliteUploads
+from pails.storage.sqlite.versions import (
     OBJECT_COLUMNS,
     OLD_COLUMNS,
     VERSION_COLUMNS,
@@ -97,13 +98,13 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvent
     def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:
         self.path = path
         self.fsync = fsync
-        self._leases: dict[str, int] = {}  # lease name: the locked file's descriptor (sqlite_jobs)
+        self._leases: dict[str, int] = {}  # lease name: the locked file's descriptor (sqlite.jobs)
         # Frees some disk space (the ballast, pails.storage.space) when a
         # commit that frees space finds the disk full.  True: try again.
         self._make_room = make_room
         self._local = threading.local()
         self._bucket_epoch = SharedCounter(path + "-buckets.epoch")
-        self._credentials_epoch = SharedCounter(path + "-credentials.epoch")  # sqlite_iam
+        self._credentials_epoch = SharedCounter(path + "-credentials.epoch")  # sqlite.iam
         self._buckets: dict[str, tuple[int, Bucket | None]] = {}  # name -> (epoch when read, record)
         self._page_size = 4096
         try:
@@ -634,8 +635,8 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvent
 
     async def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
                   owners: bool = False) -> ObjectPage:
-        # One statement per page (sqlite_listing); rare delimiters take the generic path.
-        page = sqlite_listing.list_page(self._conn, bucket_id, prefix, delimiter, after, max_keys, owners)
+        # One statement per page (sqlite.listing); rare delimiters take the generic path.
+        page = listing.list_page(self._conn, bucket_id, prefix, delimiter, after, max_keys, owners)
         if page is None:
             return await super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners)
         return page
