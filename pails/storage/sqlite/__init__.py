@@ -1,7 +1,8 @@
 """The SQLite metadata store (the default): one WAL database in the data
 directory, shared by the worker processes of one server.
 
-- ``store``: ``SqliteMeta``, connections, the group committer, queries
+- ``store``: ``SqliteMeta``, connections, buckets and objects
+- ``committer``: the group committer thread, quota checks in the commit
 - ``schema``: tables, schema version (``PRAGMA user_version``), migrations
 - ``versions``: how versions move inside a transaction
 - ``uploads``: multipart uploads and data-file bookkeeping
