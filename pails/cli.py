@@ -206,7 +206,7 @@ def _with_engine(args: argparse.Namespace, work: Callable[[Engine], Coroutine[An
 
 
 def cmd_backup_meta(args: argparse.Namespace) -> int:
-    from pails.storage.sqlite_backup import BackupError, backup_sqlite
+    from pails.storage.sqlite.backup import BackupError, backup_sqlite
 
     if _meta_url(args):
         sys.exit("pails: the metadata is in PostgreSQL: back it up with PostgreSQL's tools, pg_dump for a "

@@ -1,1 +1,2 @@
-"""Storage engine: the metadata store, the blob store and the commit protocol."""
+"""Storage engine: the metadata store interface (``meta``), one subpackage per
+store (``sqlite``, ``postgres``), the blob store and the commit protocol."""

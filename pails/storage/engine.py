@@ -76,7 +76,7 @@ def open_meta(settings: Settings, make_room: Callable[[], bool] | None = None) -
     """The metadata store the settings name (chosen once, at start-up).
     ``make_room``: frees some disk space, for a delete that found the disk full."""
     if settings.meta_url:
-        from pails.storage.pg import PgMeta  # psycopg is only imported when PostgreSQL is used
+        from pails.storage.postgres import PgMeta  # psycopg is only imported when PostgreSQL is used
 
         # The workers of one gateway share a bucket change counter in host-local memory.
         gateway = hashlib.sha256(f"{settings.meta_url}\0{os.path.realpath(settings.data_dir)}".encode())

@@ -92,7 +92,7 @@ class VersionSource:
 
 class SqliteSource(VersionSource):
     def __init__(self, data_dir: str) -> None:
-        from pails.storage.sqlite_schema import migrate
+        from pails.storage.sqlite.schema import migrate
 
         path = os.path.join(data_dir, "meta.sqlite3")
         if not os.path.isfile(path):
@@ -117,7 +117,7 @@ class PgSource(VersionSource):
     def __init__(self, url: str) -> None:
         import psycopg
 
-        from pails.storage.pg_schema import SCHEMA_VERSION
+        from pails.storage.postgres.schema import SCHEMA_VERSION
 
         try:
             self.conn = psycopg.connect(url, autocommit=True)

@@ -176,7 +176,7 @@ def test_several_gateways_deliver_each_event(tmp_path_factory: pytest.TempPathFa
         clients[0].create_bucket(Bucket=name)
         clients[1].put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={
             "QueueConfigurations": [queue_config(arn, ["s3:ObjectCreated:*"])]})
-        for s3 in clients:  # every gateway has seen the configuration (within pails.storage.pg's BUCKET_TTL)
+        for s3 in clients:  # every gateway has seen the configuration (within PgMeta's BUCKET_TTL)
             wait_for(lambda s3=s3: s3.get_bucket_notification_configuration(Bucket=name).get("QueueConfigurations"),
                      "the configuration on each gateway")
         expected: dict[int, list[tuple[str, str]]] = {}

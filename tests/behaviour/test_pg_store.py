@@ -29,7 +29,7 @@ def _schema_version(url: str) -> int:
 
 
 def test_commands_create_the_schema_and_share_one_database(tmp_path: Path) -> None:
-    from pails.storage.pg_schema import SCHEMA_VERSION
+    from pails.storage.postgres.schema import SCHEMA_VERSION
 
     with throwaway_database() as url:
         added = _pails("user", "add", "erin", "--data", str(tmp_path), "--meta", url, "--json")
@@ -91,7 +91,7 @@ def test_users_of_schema_1_become_accounts(tmp_path: Path) -> None:
             s3.delete_bucket(Bucket="franks")
         finally:
             srv.stop()
-        from pails.storage.pg_schema import SCHEMA_VERSION
+        from pails.storage.postgres.schema import SCHEMA_VERSION
 
         assert _schema_version(url) == SCHEMA_VERSION
         listed = {u["display_name"]: u for u in json.loads(

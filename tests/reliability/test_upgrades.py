@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pails.storage.sqlite_schema import SCHEMA_VERSION
+from pails.storage.sqlite.schema import SCHEMA_VERSION
 from tests.conftest import client
 from tests.pails_server import STORE, Server
 

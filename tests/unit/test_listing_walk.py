@@ -139,7 +139,7 @@ def test_owners_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_walk_seeks_the_primary_key(tmp_path: Path) -> None:
-    from pails.storage import sqlite_listing
+    from pails.storage.sqlite import listing as sqlite_listing
 
     meta = _meta(tmp_path, KEYS)
     for sql in sqlite_listing._WALK_SQL.values():

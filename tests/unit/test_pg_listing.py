@@ -1,4 +1,4 @@
-"""ListObjects pages from PostgreSQL (``pails.storage.pg_listing``: one
+"""ListObjects pages from PostgreSQL (``pails.storage.postgres.listing``: one
 statement per page, a range scan or a flat head plus the skip-scan walk)
 against a brute-force model, on a throw-away database of the local server."""
 
@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pails.storage import pg_listing
-from pails.storage.pg_schema import SCHEMA_V1
+from pails.storage.postgres import listing as pg_listing
+from pails.storage.postgres.schema import SCHEMA_V1
 from pails.storage.records import ObjectPage
 from tests.listing_model import listing_model
 from tests.pg import ADMIN_URL, throwaway_database
@@ -297,8 +297,8 @@ def test_plans_do_not_hinge_on_statistics() -> None:
     """A table never analyzed (a new bucket filling up before autovacuum's
     ANALYZE) looks tiny to the planner, which would scan and sort all of it
     per page (a delimiter page of 100k keys took 19 s): Pails' own sessions
-    (``pg_conn.connect``) still walk the index."""
-    from pails.storage.pg_conn import connect
+    (``postgres.conn.connect``) still walk the index."""
+    from pails.storage.postgres.conn import connect
 
     keys = [f"d{i:03d}/{j:02d}" for i in range(200) for j in range(100)]
 

@@ -1,4 +1,4 @@
-"""The pipelined read connection (pails.storage.pg_pipe) against a real
+"""The pipelined read connection (pails.storage.postgres.pipe) against a real
 PostgreSQL database: statements of one turn share a Sync, one that fails
 leaves the others their results, a caller that gives up leaves the
 connection usable, and a lost connection fails what was in flight."""
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from pails.storage.pg_pipe import PipelinedConnection
+from pails.storage.postgres.pipe import PipelinedConnection
 from tests.pg import ADMIN_URL, throwaway_database
 
 

@@ -10,9 +10,9 @@ import pytest
 from psycopg import errors as pg_errors
 
 from pails.protocol.names import valid_bucket_name
-from pails.storage.pg_conn import statement_error
+from pails.storage.postgres.conn import statement_error
 from pails.storage.space import SpaceGuard, StorageFull, is_full, parse_reserve, reserve_bytes
-from pails.storage.sqlite import _storage_error
+from pails.storage.sqlite.committer import storage_error
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -72,10 +72,10 @@ def test_full_disk_errors() -> None:
 
 
 def test_sqlite_full_is_insufficient_storage() -> None:
-    err = _storage_error(sqlite3.OperationalError("database or disk is full"))
+    err = storage_error(sqlite3.OperationalError("database or disk is full"))
     assert (err.status, err.code) == (507, "InsufficientStorage")
-    assert _storage_error(sqlite3.OperationalError("disk I/O error")).status == 503
-    assert _storage_error(sqlite3.OperationalError("no such table: x")).status == 500
+    assert storage_error(sqlite3.OperationalError("disk I/O error")).status == 503
+    assert storage_error(sqlite3.OperationalError("no such table: x")).status == 500
 
 
 def test_postgresql_disk_full_is_insufficient_storage() -> None:

@@ -2,7 +2,7 @@
 one data directory on a shared filesystem.
 
 Reads use a small pool of autocommit connections; writes go through one
-group committer per process (``pg_conn``); conditional writes are decided
+group committer per process (``postgres.conn``); conditional writes are decided
 under row locks inside the committing transaction, so they are atomic across
 gateways.  Bucket records are cached per process: every bucket change bumps
 ``buckets.epoch`` and sends ``NOTIFY pails_buckets`` with the bucket's name in
@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from pails.errors import S3Error
-from pails.storage import object_lock, pg_batch, pg_listing
+from pails.storage import object_lock
 from pails.storage.conditions import check_condition, check_delete, check_unchanged
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
@@ -42,16 +42,17 @@ from pails.storage.meta import (
     merge_versions,
     quota_props,
 )
-from pails.storage.pg_batch import DeleteWrite, PutWrite
-from pails.storage.pg_conn import Committer, Listener, Readers, Tx, connect
-from pails.storage.pg_events import PgEvents
-from pails.storage.pg_fast import FastConnection
-from pails.storage.pg_iam import CREDENTIALS_CHANGED, PgIam
-from pails.storage.pg_jobs import PgJobs
-from pails.storage.pg_rename import PgRename
-from pails.storage.pg_schema import prepare_schema
-from pails.storage.pg_uploads import PgUploads
-from pails.storage.pg_versions import (
+from pails.storage.postgres import batch, listing
+from pails.storage.postgres.batch import DeleteWrite, PutWrite
+from pails.storage.postgres.conn import Committer, Listener, Readers, Tx, connect
+from pails.storage.postgres.events import PgEvents
+from pails.storage.postgres.fast import FastConnection
+from pails.storage.postgres.iam import CREDENTIALS_CHANGED, PgIam
+from pails.storage.postgres.jobs import PgJobs
+from pails.storage.postgres.rename import PgRename
+from pails.storage.postgres.schema import prepare_schema
+from pails.storage.postgres.uploads import PgUploads
+from pails.storage.postgres.versions import (
     OBJECT_FIELDS,
     OLD_COLUMNS,
     VERSION_COLUMNS,
@@ -112,11 +113,11 @@ class PgMeta(PgIam, PgUploads, PgJobs, PgRename, PgEvents, MetaStore):
 
     def __init__(self, url: str, epoch_path: str, readers: int = 4, notify: bool = True) -> None:
         self.url = url
-        self._lease_conn: psycopg.AsyncConnection[Any] | None = None  # holds the advisory locks (pg_jobs)
+        self._lease_conn: psycopg.AsyncConnection[Any] | None = None  # holds the advisory locks (postgres.jobs)
         self._leases: set[str] = set()  # lease names held on it
         self._notify = notify  # False: a database without LISTEN/NOTIFY (bucket changes then wait out the TTL)
         self._readers = Readers(url, readers)
-        self._committer = Committer(url, planner=pg_batch.apply)
+        self._committer = Committer(url, planner=batch.apply)
         # name -> (trusted until, this gateway's bucket epoch when read, record)
         self._buckets: dict[str, tuple[float, int, Bucket | None]] = {}
         self._cached_epochs: dict[int, tuple[str, int]] = {}  # bucket id -> (name, epoch of the cached record)
@@ -156,7 +157,7 @@ class PgMeta(PgIam, PgUploads, PgJobs, PgRename, PgEvents, MetaStore):
 
     # --- buckets -----------------------------------------------------------
     def _bucket_changed(self, name: str) -> None:
-        if name == CREDENTIALS_CHANGED:  # keys or policies changed on some gateway (pg_iam)
+        if name == CREDENTIALS_CHANGED:  # keys or policies changed on some gateway (postgres.iam)
             self._credentials_epoch.bump()
             return
         self._buckets.pop(name, None)
@@ -532,7 +533,7 @@ class PgMeta(PgIam, PgUploads, PgJobs, PgRename, PgEvents, MetaStore):
     async def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
                         owners: bool = False) -> ObjectPage:
         async def page(conn: FastConnection) -> ObjectPage | None:
-            return await pg_listing.list_page(conn, bucket_id, prefix, delimiter, after, max_keys, owners)
+            return await listing.list_page(conn, bucket_id, prefix, delimiter, after, max_keys, owners)
         result = await self._readers.run(page)
         if result is None:  # rare delimiters: the generic path
             return await super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners)

@@ -1,5 +1,5 @@
 """Accounts (the ``users`` table) and IAM entities and keys of the
-PostgreSQL store (as ``sqlite_iam`` is for SQLite).  An IAM change locks its
+PostgreSQL store (as ``sqlite.iam`` is for SQLite).  An IAM change locks its
 account's row first, so the changes of one account are serialized across
 gateways and each decides on the state it read."""
 
@@ -22,7 +22,7 @@ from pails.storage.iam_rows import (
     user_from_row,
 )
 from pails.storage.meta import AlreadyExists
-from pails.storage.pg_conn import Committer, Listener, Readers, Tx
+from pails.storage.postgres.conn import Committer, Listener, Readers, Tx
 from pails.storage.records import IamState, IamWrite, User
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ class PgIam:
     async def _write_credentials(self, tx: Callable[[Tx], Any]) -> Any:
         async def told(t: Tx) -> Any:
             result = await tx(t)
-            if self._notify:  # every gateway drops its cached principals at once (pg.PgMeta._bucket_changed)
+            if self._notify:  # every gateway drops its cached principals at once (PgMeta._bucket_changed)
                 await t.write(_NOTIFY, (CREDENTIALS_CHANGED,))
             return result
         try:

@@ -1,5 +1,5 @@
 """Accounts (the ``users`` table) and IAM entities and keys of the SQLite
-store (as ``pg_iam`` is for PostgreSQL)."""
+store (as ``postgres.iam`` is for PostgreSQL)."""
 
 from __future__ import annotations
 

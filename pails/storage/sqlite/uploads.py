@@ -1,6 +1,6 @@
 """Multipart uploads and data-file bookkeeping (garbage) of the SQLite store:
 the part of ``SqliteMeta`` that is about files rather than keys (as
-``pg_uploads`` is for the PostgreSQL store)."""
+``postgres.uploads`` is for the PostgreSQL store)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pails.protocol.keys import prefix_successor
 from pails.storage.conditions import check_condition
 from pails.storage.meta import MultipartUpload, UploadedPart, WriteCondition
 from pails.storage.records import ObjectVersion
-from pails.storage.sqlite_versions import current_row, install
+from pails.storage.sqlite.versions import current_row, install
 
 _UPLOAD_COLUMNS = "upload_id, bucket_id, key, initiated, owner_id, storage_class, headers, acl, props"
 _PART_COLUMNS = "upload_id, part_number, size, etag, last_modified, blob_id, checksums"

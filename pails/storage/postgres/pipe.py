@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from pails.storage.pg_fast import Rows, Statement, error_of, open_autocommit, rows_of, statement
+from pails.storage.postgres.fast import Rows, Statement, error_of, open_autocommit, rows_of, statement
 
 _SYNC = object()  # marks the end of a batch among the entries in flight
 _OK = pq.ExecStatus.COMMAND_OK

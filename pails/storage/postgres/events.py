@@ -1,6 +1,6 @@
 """Bucket notifications in the PostgreSQL store: targets, the outbox and its
 counters (docs/notifications.md).  The events of a write are inserted by the
-committer (``pg_conn._record_events``) in the transaction that makes the
+committer (``postgres.conn._record_events``) in the transaction that makes the
 change durable."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pails.storage.event_rows import EventTarget, OutboxDepth
-from pails.storage.pg_conn import Committer, Readers, Tx
+from pails.storage.postgres.conn import Committer, Readers, Tx
 
 
 class PgEvents:

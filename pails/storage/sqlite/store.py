@@ -1,20 +1,17 @@
 """SQLite (WAL) metadata store with group commit.
 
 Reads run on a per-thread connection directly in the caller's thread.  Writes
-are queued to one committer thread per process, which runs every queued write
-in one transaction (each in its own savepoint, so one failing write does not
-undo its neighbours) and commits once: with ``synchronous=FULL`` that is one
-WAL fsync acknowledging the whole group.  No write is acknowledged before its
-commit returns.
+are queued to one committer thread per process (``sqlite.committer``), which
+runs every queued write in one transaction (each in its own savepoint, so one
+failing write does not undo its neighbours) and commits once: with
+``synchronous=FULL`` that is one WAL fsync acknowledging the whole group.  No
+write is acknowledged before its commit returns.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import fcntl
 import json
-import os
 import queue
 import sqlite3
 import threading
@@ -23,9 +20,8 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
-from pails import metrics
 from pails.errors import S3Error
-from pails.storage import object_lock, sqlite_listing
+from pails.storage import object_lock
 from pails.storage.conditions import check_condition, check_delete, check_unchanged
 from pails.storage.epoch import SharedCounter
 from pails.storage.meta import (
@@ -39,7 +35,6 @@ from pails.storage.meta import (
     merge_versions,
     quota_props,
 )
-from pails.storage.notify import PENDING
 from pails.storage.records import (
     Bucket,
     BucketQuota,
@@ -49,14 +44,15 @@ from pails.storage.records import (
     ObjectVersion,
     object_from_row,
 )
-from pails.storage.space import StorageFull
-from pails.storage.sqlite_events import SqliteEvents, recording
-from pails.storage.sqlite_iam import SqliteIam
-from pails.storage.sqlite_jobs import SqliteJobs
-from pails.storage.sqlite_rename import SqliteRename
-from pails.storage.sqlite_schema import migrate
-from pails.storage.sqlite_uploads import SqliteUploads
-from pails.storage.sqlite_versions import (
+from pails.storage.sqlite import listing
+from pails.storage.sqlite.committer import SHRINK, Job, SqliteCommitter, database_full
+from pails.storage.sqlite.events import SqliteEvents
+from pails.storage.sqlite.iam import SqliteIam
+from pails.storage.sqlite.jobs import SqliteJobs
+from pails.storage.sqlite.rename import SqliteRename
+from pails.storage.sqlite.schema import migrate
+from pails.storage.sqlite.uploads import SqliteUploads
+from pails.storage.sqlite.versions import (
     OBJECT_COLUMNS,
     OLD_COLUMNS,
     VERSION_COLUMNS,
@@ -84,36 +80,31 @@ _USAGE_COLUMNS = ("objects, bytes, noncurrent_objects, noncurrent_bytes, delete_
 
 
 _BUCKET_CACHE_SIZE = 4096
-_STORE_LABEL = ("sqlite",)  # of the commit metrics
-# Queued to the committer: empty its page cache (see release_memory).
-_SHRINK: Any = ("shrink", None, False)
-# A queued write: (fn, (loop, future), whether it frees space).
-_Job = tuple[Callable[[sqlite3.Connection], Any], Any, bool]
 
 
-class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvents, MetaStore):
+class SqliteMeta(SqliteCommitter, SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvents, MetaStore):
     commits_in_data_dir = True
 
     def __init__(self, path: str, *, fsync: bool = True, make_room: Callable[[], bool] | None = None) -> None:
         self.path = path
         self.fsync = fsync
-        self._leases: dict[str, int] = {}  # lease name: the locked file's descriptor (sqlite_jobs)
+        self._leases: dict[str, int] = {}  # lease name: the locked file's descriptor (sqlite.jobs)
         # Frees some disk space (the ballast, pails.storage.space) when a
         # commit that frees space finds the disk full.  True: try again.
         self._make_room = make_room
         self._local = threading.local()
         self._bucket_epoch = SharedCounter(path + "-buckets.epoch")
-        self._credentials_epoch = SharedCounter(path + "-credentials.epoch")  # sqlite_iam
+        self._credentials_epoch = SharedCounter(path + "-credentials.epoch")  # sqlite.iam
         self._buckets: dict[str, tuple[int, Bucket | None]] = {}  # name -> (epoch when read, record)
         self._page_size = 4096
         try:
             self._prepare()
         except sqlite3.Error as exc:
             # A full disk can keep SQLite from even opening its WAL: the room held for deletes serves here too.
-            if not (_is_full(exc) and make_room is not None and make_room()):
+            if not (database_full(exc) and make_room is not None and make_room()):
                 raise
             self._prepare()
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
         self._committer_lock = threading.Lock()
         # bucket id -> (stored bytes, stored objects) before the running write (the committer's: _watch_quotas)
@@ -148,7 +139,7 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvent
         if conn is not None:
             conn.execute("PRAGMA shrink_memory")
         if self._committer is not None:
-            self._queue.put(_SHRINK)
+            self._queue.put(SHRINK)
 
     async def open(self) -> None:
         pass  # the schema was created or migrated when the file was opened
@@ -171,147 +162,6 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvent
         self._bucket_epoch.close()
         self._credentials_epoch.close()
         self.release_leases()
-
-    # --- the group committer -------------------------------------------------
-    def _ensure_committer(self) -> None:
-        with self._committer_lock:
-            if self._committer is None:
-                self._committer = threading.Thread(target=self._commit_loop, name="pails-commit", daemon=True)
-                self._committer.start()
-
-    def _commit_loop(self) -> None:
-        conn = self._connect()
-        self._watch_quotas(conn)
-        # Server workers are processes, each with a committer: they take
-        # turns through this lock, which wakes the next one the moment it is
-        # released (SQLite's busy handler would sleep and retry), and the
-        # jobs that queue up meanwhile go into the next group.
-        turn = os.open(self.path + "-committer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            self._commit_jobs(conn, turn)
-        finally:
-            os.close(turn)
-            conn.close()
-
-    def _commit_jobs(self, conn: sqlite3.Connection, turn: int) -> None:
-        q = self._queue
-        while True:
-            job = q.get()
-            if job is None:
-                return
-            if job is _SHRINK:
-                conn.execute("PRAGMA shrink_memory")
-                continue
-            fcntl.flock(turn, fcntl.LOCK_EX)
-            try:
-                outcomes = self._commit_group(conn, job)
-            finally:
-                fcntl.flock(turn, fcntl.LOCK_UN)
-            _resolve_all(outcomes)
-
-    def _commit_group(self, conn: sqlite3.Connection, job: _Job) -> list[tuple[Any, Any, BaseException | None]]:
-        q = self._queue
-        batch = [job]  # and whatever else has queued up (one fsync for all)
-        while len(batch) < 512:
-            try:
-                nxt = q.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is None or nxt is _SHRINK:
-                q.put(nxt)
-                break
-            batch.append(nxt)
-        outcomes, error = self._run_group(conn, batch)
-        if error is None:
-            return outcomes
-        if not _is_full(error):
-            return [(waiter, None, _storage_error(error)) for _, waiter, _ in batch]
-        # The disk is full.  Writes that add something fail; writes that free
-        # space (deletes) must still commit: on their own, then, if the disk
-        # is that full, once more after the ballast made room.
-        outcomes = [(waiter, None, StorageFull()) for _, waiter, frees in batch if not frees]
-        freeing = [j for j in batch if j[2]]
-        if freeing:
-            done, error = self._run_group(conn, freeing)
-            if error is not None and _is_full(error) and self._make_room is not None and self._make_room():
-                done, error = self._run_group(conn, freeing)
-            if error is not None:
-                done = [(waiter, None, _storage_error(error)) for _, waiter, _ in freeing]
-            outcomes += done
-        return outcomes
-
-    def _run_group(self, conn: sqlite3.Connection, batch: list[_Job]
-                   ) -> tuple[list[tuple[Any, Any, BaseException | None]], sqlite3.Error | None]:
-        """One transaction for ``batch``: the outcome of each job, or the
-        error that rolled the whole transaction back."""
-        outcomes: list[tuple[Any, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            grown = self._quota_bases
-            for fn, waiter, _frees in batch:
-                conn.execute("SAVEPOINT job")
-                grown.clear()
-                try:
-                    result = fn(conn)
-                    if grown:
-                        _check_quotas(conn, grown)
-                except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
-                    if isinstance(exc, sqlite3.Error) and _is_full(exc):
-                        raise  # the whole transaction cannot commit
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((waiter, None, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((waiter, result, None))
-            started = time.monotonic()
-            conn.execute("COMMIT")
-            metrics.COMMIT_SECONDS.observe(time.monotonic() - started, _STORE_LABEL)
-            metrics.COMMIT_BATCH.observe(len(batch), _STORE_LABEL)
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return [], exc
-        return outcomes, None
-
-    def _watch_quotas(self, conn: sqlite3.Connection) -> None:
-        """On the committer's connection: a write that changes the usage of a
-        bucket with a quota records the usage it started from (a temporary
-        trigger calls back here), and ``_check_quotas`` then refuses it if it
-        grew past the quota.  Buckets without a quota cost nothing more."""
-        bases = self._quota_bases
-
-        def base(bucket_id: int, stored_bytes: int, stored_objects: int) -> None:
-            bases.setdefault(bucket_id, (stored_bytes, stored_objects))
-        conn.create_function("pails_quota_base", 3, base)
-        conn.execute("CREATE TEMP TRIGGER IF NOT EXISTS quota_watch AFTER UPDATE ON main.bucket_usage "
-                     "WHEN NEW.max_bytes IS NOT NULL OR NEW.max_objects IS NOT NULL BEGIN "
-                     "SELECT pails_quota_base(OLD.bucket_id, OLD.bytes + OLD.noncurrent_bytes + OLD.part_bytes, "
-                     "OLD.objects + OLD.noncurrent_objects); END")
-
-    async def _write(self, fn: Callable[[sqlite3.Connection], T], frees: bool = False) -> T:
-        """Run ``fn`` in the next group commit.  ``frees``: it frees space
-        (a delete), so it must commit even on a full disk."""
-        self._ensure_committer()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        pending = PENDING.get()
-        if pending is not None:  # its events go into the outbox in the write's own savepoint
-            fn = recording(fn, pending)
-        self._queue.put((fn, (loop, fut), frees))
-        return await fut
-
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run one write transaction in the calling thread (CLI, start-up)."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
 
     # --- buckets -----------------------------------------------------------
     async def get_bucket(self, name: str) -> Bucket | None:
@@ -634,57 +484,8 @@ class SqliteMeta(SqliteIam, SqliteUploads, SqliteJobs, SqliteRename, SqliteEvent
 
     async def list_page(self, bucket_id: int, prefix: str, delimiter: str, after: str, max_keys: int,
                   owners: bool = False) -> ObjectPage:
-        # One statement per page (sqlite_listing); rare delimiters take the generic path.
-        page = sqlite_listing.list_page(self._conn, bucket_id, prefix, delimiter, after, max_keys, owners)
+        # One statement per page (sqlite.listing); rare delimiters take the generic path.
+        page = listing.list_page(self._conn, bucket_id, prefix, delimiter, after, max_keys, owners)
         if page is None:
             return await super().list_page(bucket_id, prefix, delimiter, after, max_keys, owners)
         return page
-
-
-def _check_quotas(c: sqlite3.Connection, bases: dict[int, tuple[int, int]]) -> None:
-    """QuotaExceeded if the write just run grew a bucket past its quota (its
-    savepoint is then rolled back).  Exact: one committer at a time."""
-    for bucket_id, (base_bytes, base_objects) in bases.items():
-        r = c.execute("SELECT bytes + noncurrent_bytes + part_bytes, objects + noncurrent_objects, max_bytes, "
-                      "max_objects FROM bucket_usage WHERE bucket_id=?", (bucket_id,)).fetchone()
-        if r is None:
-            continue
-        if (r[2] is not None and r[0] > base_bytes and r[0] > r[2]) or (
-                r[3] is not None and r[1] > base_objects and r[1] > r[3]):
-            raise S3Error("QuotaExceeded")
-
-
-def _is_full(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "database or disk is full" in str(exc)
-
-
-def _storage_error(exc: sqlite3.Error) -> S3Error:
-    if _is_full(exc):
-        return StorageFull("The disk holding the metadata database is full; delete objects or add space, then retry.")
-    if "disk" in str(exc).lower():  # disk I/O error
-        return S3Error("ServiceUnavailable", "The metadata database cannot be written; please try again.")
-    return S3Error("InternalError")
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for fut, result, exc in outcomes:
-        if fut.done():
-            continue
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
-
-
-def _resolve_all(outcomes: list[tuple[Any, Any, BaseException | None]]) -> None:
-    """Wake the waiting requests: one thread-safe call per event loop and
-    group (not one per request), since each costs a wake-up write."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
-    for (loop, fut), result, exc in outcomes:
-        by_loop.setdefault(loop, []).append((fut, result, exc))
-    for loop, settled in by_loop.items():
-        try:
-            loop.call_soon_threadsafe(_settle, settled)
-        except RuntimeError:  # the loop is gone (shutdown): nobody is waiting
-            pass

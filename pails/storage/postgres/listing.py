@@ -1,6 +1,6 @@
 """One ListObjects page in one PostgreSQL statement.
 
-The counterpart of ``sqlite_listing``.  A flat page is one range scan.  A
+The counterpart of ``sqlite.listing``.  A flat page is one range scan.  A
 delimiter page is a skip-scan inside PostgreSQL: a recursive CTE whose every
 step is one primary-key index seek for the next listed key at or after a
 bound, computing from that key the bound of the next step:

@@ -1,5 +1,5 @@
 """How versions of a key move inside a PostgreSQL transaction (the
-counterpart of ``sqlite_versions``): install a new current version, demote
+counterpart of ``sqlite.versions``): install a new current version, demote
 the old one, drop what a replaced or deleted version referenced.
 
 Every write to a key first locks its ``objects`` row (``FOR UPDATE``), so
@@ -17,7 +17,7 @@ from typing import Any
 
 from pails.errors import S3Error
 from pails.storage.meta import new_version_id
-from pails.storage.pg_conn import Tx
+from pails.storage.postgres.conn import Tx
 from pails.storage.records import ObjectVersion
 
 OBJECT_FIELDS = ("bucket_id, key, version_id, size, etag, last_modified, owner_id, storage_class, "

@@ -10,7 +10,7 @@ from typing import Any
 from pails.errors import S3Error
 from pails.storage.conditions import RENAME_VERSIONED
 from pails.storage.records import ObjectVersion, object_from_row
-from pails.storage.sqlite_versions import OBJECT_COLUMNS, collect, versioning_state
+from pails.storage.sqlite.versions import OBJECT_COLUMNS, collect, versioning_state
 
 
 def _current(c: sqlite3.Connection, bucket_id: int, key: str) -> tuple[ObjectVersion, Any] | None:

@@ -1,7 +1,7 @@
 """RenameObject in the PostgreSQL store: one transaction that locks both
 keys' rows (in key order, as batched writes do), writes the source's
 version as the destination's row (claiming the key when it has none, as
-``pg_versions.put_current`` does) and deletes the source's row."""
+``postgres.versions.put_current`` does) and deletes the source's row."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from pails.errors import S3Error
 from pails.storage.conditions import RENAME_VERSIONED
-from pails.storage.pg_conn import Committer, Tx
-from pails.storage.pg_versions import OBJECT_FIELDS, blob_ids, garbage, put_current
+from pails.storage.postgres.conn import Committer, Tx
+from pails.storage.postgres.versions import OBJECT_FIELDS, blob_ids, garbage, put_current
 from pails.storage.records import ObjectVersion, object_from_row
 
 _LOCK_BOTH = (f"SELECT {OBJECT_FIELDS} FROM objects WHERE bucket_id=%s AND key = ANY(%s) "

@@ -1,7 +1,7 @@
 """How versions of a key move inside a metadata transaction: install a new
 current version, demote the old one (versioning), drop what a replaced or
 deleted version referenced.  Functions of an open SQLite connection, called
-from the committer thread's transactions (pails.storage.sqlite)."""
+from the committer thread's transactions (pails.storage.sqlite.committer)."""
 
 from __future__ import annotations
 

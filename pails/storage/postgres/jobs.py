@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from pails.storage.pg_conn import Readers, Tx, connect
+from pails.storage.postgres.conn import Readers, Tx, connect
 from pails.storage.records import Bucket
 
 _BUCKET_COLUMNS = "id, name, owner_id, created, location, acl, versioning, props, epoch"

@@ -10,8 +10,8 @@ from pails.errors import S3Error
 from pails.protocol.keys import prefix_successor
 from pails.storage.conditions import check_condition
 from pails.storage.meta import MultipartUpload, UploadedPart, WriteCondition
-from pails.storage.pg_conn import Committer, Readers, Tx
-from pails.storage.pg_versions import consume_intents, garbage, install, lock_current
+from pails.storage.postgres.conn import Committer, Readers, Tx
+from pails.storage.postgres.versions import consume_intents, garbage, install, lock_current
 from pails.storage.records import ObjectVersion
 
 _UPLOAD_COLUMNS = "upload_id, bucket_id, key, initiated, owner_id, storage_class, headers, acl, props"

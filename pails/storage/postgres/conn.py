@@ -1,6 +1,6 @@
 """Connections of one gateway process to PostgreSQL: a few readers, one
 group committer, one listener.  psycopg 3 connects; readers and committer
-then run their statements on the lean path of ``pg_fast``.
+then run their statements on the lean path of ``postgres.fast``.
 
 - Readers are autocommit connections kept in a small pool: a read takes one,
   runs its statement and gives it back.
@@ -36,8 +36,8 @@ from pails import metrics
 from pails.errors import S3Error
 from pails.storage.meta import CommitOutcomeUnknown
 from pails.storage.notify import PENDING
-from pails.storage.pg_fast import FastConnection
-from pails.storage.pg_pipe import PipelinedConnection
+from pails.storage.postgres.fast import FastConnection
+from pails.storage.postgres.pipe import PipelinedConnection
 from pails.storage.space import StorageFull
 
 log = logging.getLogger("pails")
@@ -83,9 +83,9 @@ async def connect(url: str, autocommit: bool) -> psycopg.AsyncConnection[Any]:
 
 
 class Readers:
-    """Connections for reads, autocommit and lean (``pg_fast``): a read is a
+    """Connections for reads, autocommit and lean (``postgres.fast``): a read is a
     prepared statement and one round trip.  Single statements (``one``,
-    ``all``: every GET's lookup) share one pipelined connection (``pg_pipe``);
+    ``all``: every GET's lookup) share one pipelined connection (``postgres.pipe``);
     reads of several statements (``run``: listings) take a connection of a
     pool of at most ``size`` each."""
 
@@ -269,7 +269,7 @@ class Tx:
 Write = Callable[[Tx], Awaitable[Any]]
 
 
-# Runs a batch's planned writes (``pg_batch.apply``): their outcomes, and the
+# Runs a batch's planned writes (``postgres.batch.apply``): their outcomes, and the
 # writes that must run again statement by statement.
 Outcome = tuple[Any, Any, BaseException | None]  # a write, its result, its error
 Planner = Callable[[FastConnection, list[Any]], Awaitable[tuple[list[Outcome], list[Any]]]]
@@ -434,7 +434,7 @@ class Committer:
             except pg_errors.CheckViolation as exc:
                 if len(jobs) > 1:
                     break  # each on its own below: only those that grow the bucket past its quota fail
-                quota = "pails_quota_exceeded" in str(exc)  # raised by the check at COMMIT (pg_schema)
+                quota = "pails_quota_exceeded" in str(exc)  # raised by the check at COMMIT (postgres.schema)
                 _fail(jobs, S3Error("QuotaExceeded" if quota else "InternalError"))
                 return
             except pg_errors.DiskFull as exc:

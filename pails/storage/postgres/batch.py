@@ -26,9 +26,9 @@ from typing import Any
 from pails.errors import S3Error
 from pails.storage.conditions import check_condition, check_delete
 from pails.storage.meta import DeleteCondition, Deleted, WriteCondition, new_version_id
-from pails.storage.pg_conn import Rerun
-from pails.storage.pg_fast import FastConnection
-from pails.storage.pg_versions import OLD_COLUMNS, VERSION_COLUMNS, blob_ids
+from pails.storage.postgres.conn import Rerun
+from pails.storage.postgres.fast import FastConnection
+from pails.storage.postgres.versions import OLD_COLUMNS, VERSION_COLUMNS, blob_ids
 from pails.storage.records import ObjectVersion
 
 _OLD = ", ".join(f"o.{c.strip()}" for c in OLD_COLUMNS.split(","))
@@ -92,7 +92,7 @@ class KeyWrite:
 
 def _install(plan: Plan, new: ObjectVersion, old: tuple[Any, ...] | None, state: str | None) -> None:
     """``new`` becomes the key's current version by the versioning ``state``
-    (as ``pg_versions.install`` does statement by statement)."""
+    (as ``postgres.versions.install`` does statement by statement)."""
     new.version_id = new_version_id() if state == "Enabled" else "null"
     plan.row = new
     if old is None:

@@ -12,7 +12,7 @@ Only what Pails' reads use: parameters that are ``str``, ``int``, ``float``,
 ``bool`` or ``None``, written ``%s`` or ``%(name)s`` as with psycopg; results
 of the types in ``_CONVERTERS`` (others raise NotSupportedError).  One statement at a
 time per connection.  ``execute`` mirrors the part of psycopg's API that
-``pg_listing`` uses, so a listing runs on either.
+``postgres.listing`` uses, so a listing runs on either.
 """
 
 from __future__ import annotations
