@@ -16,8 +16,7 @@ import time
 
 from pails.access.acl import Acl, Grant
 from pails.storage.meta import AlreadyExists, MetaStore
-from pails.storage.records import User
-from pails.storage.sqlite.schema import new_account_id
+from pails.storage.records import User, new_account_id
 
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"

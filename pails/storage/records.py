@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -235,3 +236,8 @@ class BucketQuota:
             return True
         return (more_objects > 0 and self.max_objects is not None
                 and usage.stored_objects + more_objects > self.max_objects)
+
+
+def new_account_id() -> str:
+    """A 12-digit account id, as AWS's (never starting with 0)."""
+    return str(secrets.randbelow(9 * 10**11) + 10**11)

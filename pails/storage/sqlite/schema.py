@@ -13,11 +13,11 @@ is refused (a downgrade could misread it)."""
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import Callable
 
 from pails.storage.meta import StoreUnavailable
+from pails.storage.records import new_account_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -215,11 +215,6 @@ def _refuse_newer(version: int, path: str) -> None:
         raise StoreUnavailable(f"the metadata database {path} has schema version {version}, newer than this Pails "
                                f"knows ({SCHEMA_VERSION}): it was written by a later Pails; run that version "
                                "(downgrades are refused)")
-
-
-def new_account_id() -> str:
-    """A 12-digit account id, as AWS's (never starting with 0)."""
-    return str(secrets.randbelow(9 * 10**11) + 10**11)
 
 
 def _v3_iam(c: sqlite3.Connection) -> None:
